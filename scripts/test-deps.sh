@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs and builds everything the tests need, idempotently.
+# Built tools live in a per-user cache keyed by version (and by the wrapper module's content), and are
+# linked into .tools/bin so a fresh clone reuses them. A warm run only checks stamps and links.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${BEER_MEETUP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/beer-meetup-tools}
+bin="$root/.tools/bin"
+mkdir -p "$cache" "$bin"
+
+KUBERNETES_VERSION=v1.34.4
+KWOK_VERSION=v0.7.0
+HELM_VERSION=v3.19.5
+
+log() { printf '[test-deps] %s\n' "$*" >&2; }
+fail() { printf '[test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---- Debian packages --------------------------------------------------------------------------
+apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  start=$SECONDS
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || fail "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || fail "apt-get install ${missing[*]} failed"
+  # The packages start their services; the tests start their own on free ports.
+  for svc in redis-server haproxy; do service "$svc" stop >/dev/null 2>&1 || true; done
+  log "Debian packages installed in $((SECONDS - start))s"
+fi
+
+# ---- Go-built tools ---------------------------------------------------------------------------
+command -v go >/dev/null || fail "Go is required to build the control plane (go not on PATH)"
+
+# content_key DIR: a short hash of a wrapper module so editing it rebuilds the tool.
+content_key() { cat "$1"/go.mod "$1"/go.sum "$1"/*.go 2>/dev/null | sha256sum | cut -c1-12; }
+
+# build_tool NAME KEY OUT_NAMES... -- COMMAND: runs COMMAND with $out set, once per key.
+build_tool() {
+  local name=$1 key=$2; shift 2
+  local outs=()
+  while [[ $1 != -- ]]; do outs+=("$1"); shift; done
+  shift
+  local dir="$cache/$name-$key"
+  if [[ ! -f $dir/.done ]]; then
+    log "building $name ($key) ..."
+    local start=$SECONDS
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    if ! out="$dir.tmp" "$@" >"$cache/$name-$key.log" 2>&1; then
+      tail -30 "$cache/$name-$key.log" >&2
+      fail "building $name failed (full log: $cache/$name-$key.log)"
+    fi
+    rm -rf "$dir" && mv "$dir.tmp" "$dir" && touch "$dir/.done"
+    log "built $name in $((SECONDS - start))s"
+  fi
+  for o in "${outs[@]}"; do
+    [[ -x $dir/$o ]] || fail "$name did not produce $o"
+    ln -sfn "$dir/$o" "$bin/$o"
+  done
+}
+
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+tools="$root/tests/tools"
+
+build_kube() {
+  cd "$tools/kube"
+  local minor
+  minor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    go build -trimpath -ldflags "$ld" -o "$out/$c" "k8s.io/kubernetes/cmd/$c"
+  done
+}
+build_wrapper() { cd "$tools/$1" && go build -trimpath -ldflags "-s -w" -o "$out/$1" .; }
+build_installed() { GOBIN="$out" go install -trimpath -ldflags "-s -w" "$1"; }
+
+build_tool etcd "$(content_key "$tools/etcd")" etcd -- build_wrapper etcd
+build_tool ferretdb "$(content_key "$tools/ferretdb")" ferretdb -- build_wrapper ferretdb
+build_tool kwok "$KWOK_VERSION" kwok -- build_installed "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+build_tool helm "$HELM_VERSION" helm -- build_installed "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+build_tool kubernetes "$KUBERNETES_VERSION-$(content_key "$tools/kube")" \
+  kube-apiserver kube-controller-manager kube-scheduler kubectl -- build_kube
+
+log "tools ready in .tools/bin"

@@ -1,0 +1,1 @@
+//! Cross-component test suite; the tests live in tests/tests/.
