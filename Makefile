@@ -18,7 +18,7 @@ help: ## List the targets
 run: web-build ## Build the web app and serve it with the API on :8080 (embedded store)
 	$(CARGO) run --release -p api-server -- --bind $(BIND) --data-dir $(DATA_DIR) --web-dir $(CURDIR)/web/dist
 
-test: test-deps lint test-rust test-web test-browser test-helm ## Install what the tests need, then run every test
+test: test-deps lint test-rust test-web test-browser ## Install what the tests need, then run every test
 	@echo "make test: all suites passed"
 
 test-deps: ## Install Debian packages and build the Go-module tools (cached, idempotent)
@@ -49,7 +49,7 @@ test-browser: web-build ## Real Chromium drives the built app against a real API
 	@if [ -f web/e2e/run.mjs ]; then \
 	  $(CARGO) build -p api-server && cd web && node e2e/run.mjs; fi
 
-test-helm: ## helm lint and a server-side dry run of the rendered chart
+test-helm: ## Only the chart tests (they also run in test-rust)
 	@if [ -d charts/beer-meetup-operator ]; then $(CARGO) test -p beer-meetup-tests --test helm -- --nocapture; fi
 
 cluster-up: test-deps ## Start the local control plane; kubeconfig in .tools/cluster/kubeconfig
