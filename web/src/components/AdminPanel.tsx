@@ -1,0 +1,254 @@
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useTranslation } from 'react-i18next';
+import { useNavigate } from 'react-router';
+import { api } from '../api/client';
+import type { MeetupView } from '../api/types';
+import { errorText, fieldErrors } from '../lib/errors';
+import { adjacent, bestPlaceIds, bestRun, rankPlaces, rankSlots } from '../lib/tally';
+import { formatRange } from '../lib/timegrid';
+import { useMeetupCtx } from './ctx';
+
+export function AdminPanel() {
+  const { t } = useTranslation();
+  const c = useMeetupCtx();
+  const { m } = c;
+  const admin = c.tokens.adminToken!;
+  const navigate = useNavigate();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+
+  const setView = (v: MeetupView) => c.update((old) => (v.revision >= old.revision ? v : old));
+
+  const setStatus = async (status: 'open' | 'closed') => {
+    setBusy(true);
+    setError('');
+    try {
+      setView(await api.patchMeetup(m.id, { status }, admin));
+    } catch (err) {
+      setError(errorText(err, t));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const del = async () => {
+    if (!window.confirm(t('admin.confirmDelete'))) return;
+    try {
+      await api.deleteMeetup(m.id, admin);
+      navigate('/');
+    } catch (err) {
+      setError(errorText(err, t));
+    }
+  };
+
+  return (
+    <section className="card admin" aria-labelledby="admin-title">
+      <h2 id="admin-title">🧑‍🍳 {t('admin.title')}</h2>
+      {m.status !== 'finalized' && <FinalizeForm />}
+      <EditDetails />
+      <div className="row wrap admin-actions">
+        {m.status === 'open' && (
+          <button type="button" className="btn ghost" disabled={busy} onClick={() => void setStatus('closed')}>
+            🔒 {t('admin.close')}
+          </button>
+        )}
+        {m.status !== 'open' && (
+          <button type="button" className="btn ghost" disabled={busy} onClick={() => void setStatus('open')}>
+            🔓 {t('admin.reopen')}
+          </button>
+        )}
+        <button type="button" className="link-btn danger" onClick={() => void del()}>
+          {t('admin.delete')}
+        </button>
+      </div>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function EditDetails() {
+  const { t } = useTranslation();
+  const c = useMeetupCtx();
+  const { m } = c;
+  const [title, setTitle] = useState(m.title);
+  const [description, setDescription] = useState(m.description ?? '');
+  const [allow, setAllow] = useState(m.allowParticipantPlaces);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [saved, setSaved] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!title.trim()) {
+      setErrors({ title: t('errors.required') });
+      return;
+    }
+    try {
+      const v = await api.patchMeetup(
+        m.id,
+        { title: title.trim(), description: description.trim(), allowParticipantPlaces: allow },
+        c.tokens.adminToken!,
+      );
+      c.update((old) => (v.revision >= old.revision ? v : old));
+      setErrors({});
+      setSaved(true);
+      window.setTimeout(() => setSaved(false), 2000);
+    } catch (err) {
+      const f = fieldErrors(err);
+      setErrors(Object.keys(f).length ? f : { form: errorText(err, t) });
+    }
+  };
+
+  return (
+    <details className="edit">
+      <summary>✏️ {t('admin.edit')}</summary>
+      <form onSubmit={(e) => void submit(e)} noValidate>
+        <div className={`field${errors.title ? ' has-error' : ''}`}>
+          <label htmlFor="edit-title">{t('admin.titleField')}</label>
+          <input id="edit-title" value={title} maxLength={120} onChange={(e) => setTitle(e.target.value)} aria-invalid={!!errors.title} />
+          {errors.title && <p className="error" role="alert">{errors.title}</p>}
+        </div>
+        <div className={`field${errors.description ? ' has-error' : ''}`}>
+          <label htmlFor="edit-description">{t('admin.description')}</label>
+          <textarea id="edit-description" rows={3} maxLength={2000} value={description} onChange={(e) => setDescription(e.target.value)} />
+          {errors.description && <p className="error" role="alert">{errors.description}</p>}
+        </div>
+        <label className="check">
+          <input type="checkbox" checked={allow} onChange={(e) => setAllow(e.target.checked)} />
+          {t('admin.allowPlaces')}
+        </label>
+        {errors.form && <p className="error" role="alert">{errors.form}</p>}
+        <button type="submit" className="btn">
+          {saved ? `✓ ${t('admin.saved')}` : t('admin.save')}
+        </button>
+      </form>
+    </details>
+  );
+}
+
+function FinalizeForm() {
+  const { t } = useTranslation();
+  const c = useMeetupCtx();
+  const { m, tallies, voters, zone, locale } = c;
+  const ranked = useMemo(() => rankSlots(m.slots, tallies), [m.slots, tallies]);
+  const defaultRun = useMemo(
+    () => (ranked[0] ? bestRun(m.slots, tallies, ranked[0].id) : m.slots[0] ? { startSlotId: m.slots[0].id, endSlotId: m.slots[0].id } : null),
+    // Only the first suggestion; later votes do not move what the organizer is choosing.
+    [],
+  );
+  const bestPlace = useMemo(() => rankPlaces(m.places, voters).find((p) => bestPlaceIds(voters).has(p.id)), [m.places, voters]);
+  const [startId, setStartId] = useState(defaultRun?.startSlotId ?? '');
+  const [endId, setEndId] = useState(defaultRun?.endSlotId ?? '');
+  const [placeId, setPlaceId] = useState(bestPlace?.id ?? '');
+  const [note, setNote] = useState('');
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (!c.finalPick) return;
+    const run = bestRun(m.slots, tallies, c.finalPick);
+    setStartId(run.startSlotId);
+    setEndId(run.endSlotId);
+    document.getElementById('finalize')?.scrollIntoView({ behavior: 'smooth', block: 'center' });
+  }, [c.finalPick]);
+
+  const startIdx = m.slots.findIndex((s) => s.id === startId);
+  // The end can be any slot from the start on while the slots stay back to back.
+  const endOptions = useMemo(() => {
+    if (startIdx < 0) return [];
+    const out = [m.slots[startIdx]];
+    for (let i = startIdx + 1; i < m.slots.length && adjacent(m.slots[i - 1], m.slots[i]); i++) out.push(m.slots[i]);
+    return out;
+  }, [m.slots, startIdx]);
+  const label = (id: string) => {
+    const s = m.slots.find((x) => x.id === id);
+    if (!s) return '';
+    const sc = tallies.get(id)?.score ?? 0;
+    return `${formatRange(s.start, s.end, zone, locale)}${sc ? ` · ${t('admin.score', { score: sc })}` : ''}`;
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!startId) return;
+    setBusy(true);
+    try {
+      const v = await api.finalize(
+        m.id,
+        {
+          startSlotId: startId,
+          endSlotId: endOptions.some((s) => s.id === endId) ? endId : startId,
+          ...(placeId ? { placeId } : {}),
+          ...(note.trim() ? { note: note.trim() } : {}),
+        },
+        c.tokens.adminToken!,
+      );
+      c.update((old) => (v.revision >= old.revision ? v : old));
+      window.scrollTo({ top: 0, behavior: 'smooth' });
+    } catch (err) {
+      const f = fieldErrors(err);
+      setErrors(Object.keys(f).length ? f : { form: errorText(err, t) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form id="finalize" className="finalize" onSubmit={(e) => void submit(e)} noValidate>
+      <h3>🎯 {t('admin.finalize')}</h3>
+      <p className="hint">{t('admin.finalizeLead')}</p>
+      <div className={`field${errors.startSlotId ? ' has-error' : ''}`}>
+        <label htmlFor="final-start">{t('admin.from')}</label>
+        <select
+          id="final-start"
+          value={startId}
+          onChange={(e) => {
+            setStartId(e.target.value);
+            setEndId(e.target.value);
+          }}
+        >
+          {m.slots.map((s) => (
+            <option key={s.id} value={s.id}>
+              {label(s.id)}
+            </option>
+          ))}
+        </select>
+        {errors.startSlotId && <p className="error" role="alert">{errors.startSlotId}</p>}
+      </div>
+      <div className={`field${errors.endSlotId ? ' has-error' : ''}`}>
+        <label htmlFor="final-end">{t('admin.until')}</label>
+        <select id="final-end" value={endId} onChange={(e) => setEndId(e.target.value)}>
+          {endOptions.map((s) => (
+            <option key={s.id} value={s.id}>
+              {label(s.id)}
+            </option>
+          ))}
+        </select>
+        {errors.endSlotId && <p className="error" role="alert">{errors.endSlotId}</p>}
+      </div>
+      <div className={`field${errors.placeId ? ' has-error' : ''}`}>
+        <label htmlFor="final-place">{t('admin.place')}</label>
+        <select id="final-place" value={placeId} onChange={(e) => setPlaceId(e.target.value)}>
+          <option value="">{t('admin.noPlace')}</option>
+          {m.places.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.name} ({t('where.votes', { count: voters.get(p.id)?.length ?? 0 })})
+            </option>
+          ))}
+        </select>
+        {errors.placeId && <p className="error" role="alert">{errors.placeId}</p>}
+      </div>
+      <div className={`field${errors.note ? ' has-error' : ''}`}>
+        <label htmlFor="final-note">{t('admin.note')}</label>
+        <input id="final-note" value={note} maxLength={500} placeholder={t('admin.notePlaceholder')} onChange={(e) => setNote(e.target.value)} />
+        {errors.note && <p className="error" role="alert">{errors.note}</p>}
+      </div>
+      {errors.form && <p className="error" role="alert">{errors.form}</p>}
+      <button type="submit" className="btn primary" disabled={busy || !startId}>
+        {t('admin.finalizeSubmit')}
+      </button>
+    </form>
+  );
+}

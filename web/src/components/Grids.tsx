@@ -1,0 +1,309 @@
+import {
+  useCallback,
+  useEffect,
+  useRef,
+  useState,
+  type CSSProperties,
+  type KeyboardEvent,
+  type PointerEvent as RPointerEvent,
+} from 'react';
+import { useTranslation } from 'react-i18next';
+import type { Availability } from '../api/types';
+import {
+  applyDrag,
+  moveDrag,
+  sameAvailability,
+  startDrag,
+  stepCell,
+  type AvailabilityMap,
+  type Brush,
+  type Cell,
+  type Drag,
+} from '../lib/selection';
+import type { SlotTally } from '../lib/tally';
+import { formatDayKey, formatMinute, type TimeGrid } from '../lib/timegrid';
+
+function useLabels(grid: TimeGrid, locale: string) {
+  const days = grid.columns.map((c) => formatDayKey(c, locale));
+  const times = grid.rows.map((r) => formatMinute(r, locale));
+  return { days, times };
+}
+
+function GridHead({ days }: { days: { weekday: string; date: string }[] }) {
+  return (
+    <thead>
+      <tr>
+        <th className="corner" aria-hidden="true" />
+        {days.map((d, i) => (
+          <th key={i} scope="col" className="day-head">
+            <span className="wd">{d.weekday}</span>
+            <span className="dt">{d.date}</span>
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
+function focusCell(table: HTMLTableElement | null, c: Cell) {
+  table?.querySelector<HTMLElement>(`[data-r="${c.row}"][data-c="${c.col}"]`)?.focus();
+}
+
+function cellAt(table: HTMLTableElement | null, x: number, y: number): Cell | null {
+  const el = document.elementFromPoint(x, y)?.closest<HTMLElement>('[data-r]');
+  if (!el || !table || !table.contains(el)) return null;
+  return { row: Number(el.dataset.r), col: Number(el.dataset.c) };
+}
+
+/** My availability: click, drag (mouse, pen, touch) or keyboard to paint yes / maybe / erase. */
+export function PaintGrid({
+  grid,
+  value,
+  brush,
+  disabled,
+  locale,
+  onChange,
+}: {
+  grid: TimeGrid;
+  value: AvailabilityMap;
+  brush: Brush;
+  disabled?: boolean;
+  locale: string;
+  onChange: (next: AvailabilityMap) => void;
+}) {
+  const { t } = useTranslation();
+  const { days, times } = useLabels(grid, locale);
+  const table = useRef<HTMLTableElement>(null);
+  const [drag, setDrag] = useState<Drag | null>(null);
+  const dragRef = useRef<Drag | null>(null);
+  const [focus, setFocus] = useState<Cell>({ row: 0, col: 0 });
+  const shown = drag ? applyDrag(value, drag, grid.cells) : value;
+
+  const commit = useCallback(() => {
+    const d = dragRef.current;
+    dragRef.current = null;
+    setDrag(null);
+    if (!d) return;
+    const next = applyDrag(value, d, grid.cells);
+    if (!sameAvailability(next, value)) onChange(next);
+  }, [value, grid.cells, onChange]);
+
+  const dragging = drag !== null;
+  useEffect(() => {
+    if (!dragging) return;
+    const move = (e: PointerEvent) => {
+      const c = cellAt(table.current, e.clientX, e.clientY);
+      if (!c || !dragRef.current) return;
+      const next = moveDrag(dragRef.current, c);
+      if (next !== dragRef.current) {
+        dragRef.current = next;
+        setDrag(next);
+      }
+    };
+    const up = () => commit();
+    window.addEventListener('pointermove', move);
+    window.addEventListener('pointerup', up);
+    window.addEventListener('pointercancel', up);
+    return () => {
+      window.removeEventListener('pointermove', move);
+      window.removeEventListener('pointerup', up);
+      window.removeEventListener('pointercancel', up);
+    };
+  }, [dragging, commit]);
+
+  const onPointerDown = (e: RPointerEvent<HTMLTableElement>) => {
+    if (disabled || (e.pointerType === 'mouse' && e.button !== 0)) return;
+    const el = (e.target as HTMLElement).closest<HTMLElement>('[data-r]');
+    if (!el) return;
+    const c = { row: Number(el.dataset.r), col: Number(el.dataset.c) };
+    if (!grid.cells[c.row]?.[c.col]) return;
+    e.preventDefault();
+    // Touch pointers are captured by the first element; we hit-test ourselves instead.
+    if (el.hasPointerCapture?.(e.pointerId)) el.releasePointerCapture(e.pointerId);
+    const d = startDrag(value, grid.cells, c, brush);
+    dragRef.current = d;
+    setDrag(d);
+    setFocus(c);
+    el.focus({ preventScroll: true });
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTableElement>) => {
+    const step = stepCell(focus, e.key, grid.rows.length, grid.columns.length);
+    if (step) {
+      e.preventDefault();
+      setFocus(step);
+      focusCell(table.current, step);
+      return;
+    }
+    if ((e.key === ' ' || e.key === 'Enter') && !disabled) {
+      e.preventDefault();
+      if (!grid.cells[focus.row]?.[focus.col]) return;
+      const d = startDrag(value, grid.cells, focus, brush);
+      onChange(applyDrag(value, d, grid.cells));
+    }
+  };
+
+  const label = (v: Availability | undefined) =>
+    v === 'yes' ? t('when.yes') : v === 'maybe' ? t('when.maybe') : t('when.cellNone');
+
+  return (
+    <div className="grid-scroll">
+      <table
+        ref={table}
+        className={`grid paint${disabled ? ' disabled' : ''}${drag ? ' dragging' : ''}`}
+        role="grid"
+        aria-label={t('when.gridLabel')}
+        aria-readonly={disabled || undefined}
+        onPointerDown={onPointerDown}
+        onKeyDown={onKeyDown}
+        onContextMenu={(e) => drag && e.preventDefault()}
+      >
+        <GridHead days={days} />
+        <tbody>
+          {grid.rows.map((minute, r) => (
+            <tr key={r}>
+              <th scope="row" className={`time-head${minute % 60 ? ' sub' : ''}`}>
+                {times[r]}
+              </th>
+              {grid.columns.map((_, c) => {
+                const id = grid.cells[r][c];
+                const isFocus = focus.row === r && focus.col === c;
+                if (!id) {
+                  return (
+                    <td key={c} className="cell none" data-r={r} data-c={c} tabIndex={isFocus ? 0 : -1} aria-disabled="true" />
+                  );
+                }
+                const v = shown[id];
+                return (
+                  <td
+                    key={c}
+                    role="gridcell"
+                    className={`cell ${v ?? 'empty'}`}
+                    data-r={r}
+                    data-c={c}
+                    data-slot={id}
+                    tabIndex={isFocus ? 0 : -1}
+                    aria-selected={v === 'yes' || v === 'maybe'}
+                    aria-label={t('when.cellMine', {
+                      day: `${days[c].weekday} ${days[c].date}`,
+                      time: times[r],
+                      value: label(v),
+                    })}
+                    onFocus={() => setFocus({ row: r, col: c })}
+                  >
+                    <span aria-hidden="true">{v === 'yes' ? '✓' : v === 'maybe' ? '?' : ''}</span>
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function shortNames(names: string[], max = 3): string {
+  if (names.length <= max) return names.join(', ');
+  return `${names.slice(0, max).join(', ')} +${names.length - max}`;
+}
+
+/** Everyone's availability: a beer-glass heat map; each cell says how many and who. */
+export function HeatGrid({
+  grid,
+  tallies,
+  total,
+  best,
+  fits,
+  selected,
+  locale,
+  onSelect,
+}: {
+  grid: TimeGrid;
+  tallies: Map<string, SlotTally>;
+  total: number;
+  best: Set<string>;
+  fits: Set<string> | null;
+  selected: string | null;
+  locale: string;
+  onSelect: (slotId: string) => void;
+}) {
+  const { t } = useTranslation();
+  const { days, times } = useLabels(grid, locale);
+  const table = useRef<HTMLTableElement>(null);
+  const pos = selected ? grid.pos[selected] : undefined;
+  const [focus, setFocus] = useState<Cell>(pos ?? { row: 0, col: 0 });
+  const denom = Math.max(total, 1);
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTableElement>) => {
+    const step = stepCell(focus, e.key, grid.rows.length, grid.columns.length);
+    if (step) {
+      e.preventDefault();
+      setFocus(step);
+      focusCell(table.current, step);
+      const id = grid.cells[step.row]?.[step.col];
+      if (id) onSelect(id);
+    }
+  };
+
+  return (
+    <div className="grid-scroll">
+      <table ref={table} className="grid heat" role="grid" aria-label={t('when.heatLabel')} aria-readonly="true" onKeyDown={onKeyDown}>
+        <GridHead days={days} />
+        <tbody>
+          {grid.rows.map((minute, r) => (
+            <tr key={r}>
+              <th scope="row" className={`time-head${minute % 60 ? ' sub' : ''}`}>
+                {times[r]}
+              </th>
+              {grid.columns.map((_, c) => {
+                const id = grid.cells[r][c];
+                const isFocus = focus.row === r && focus.col === c;
+                if (!id) return <td key={c} className="cell none" data-r={r} data-c={c} tabIndex={isFocus ? 0 : -1} />;
+                const tl = tallies.get(id) ?? { yes: [], maybe: [], score: 0 };
+                const n = tl.yes.length + tl.maybe.length;
+                const fill = Math.round((tl.score / denom) * 100);
+                const cls = [
+                  'cell',
+                  'heat-cell',
+                  best.has(id) ? 'best' : '',
+                  fits && !fits.has(id) ? 'dim' : '',
+                  selected === id ? 'selected' : '',
+                ].join(' ');
+                const names = [...tl.yes, ...tl.maybe.map((x) => `${x}?`)];
+                return (
+                  <td
+                    key={c}
+                    role="gridcell"
+                    className={cls}
+                    data-r={r}
+                    data-c={c}
+                    data-slot={id}
+                    data-count={n}
+                    tabIndex={isFocus ? 0 : -1}
+                    aria-selected={selected === id}
+                    aria-label={t('when.cellHeat', {
+                      day: `${days[c].weekday} ${days[c].date}`,
+                      time: times[r],
+                      yes: tl.yes.length ? `${tl.yes.length} (${tl.yes.join(', ')})` : 0,
+                      maybe: tl.maybe.length ? `${tl.maybe.length} (${tl.maybe.join(', ')})` : 0,
+                    })}
+                    onClick={() => {
+                      setFocus({ row: r, col: c });
+                      onSelect(id);
+                    }}
+                  >
+                    <div className="glass" style={{ '--fill': `${fill}%` } as CSSProperties} aria-hidden="true">
+                      {n > 0 && <span className="count">{n}</span>}
+                      {n > 0 && <span className="names">{shortNames(names)}</span>}
+                    </div>
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
