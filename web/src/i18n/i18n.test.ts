@@ -60,7 +60,7 @@ describe('translations', () => {
   });
 
   it('every key the code uses exists in English', () => {
-    const dir = join(__dirname, '..');
+    const dir = join(process.cwd(), 'src');
     const files: string[] = [];
     const walk = (d: string) => {
       for (const f of readdirSync(d)) {
