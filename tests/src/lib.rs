@@ -1,1 +1,92 @@
 //! Cross-component test suite; the tests live in tests/tests/.
+//!
+//! This library holds what several test files share: where the repository and its tools are, a small
+//! command runner with readable failures, and the generator of `docs/configuration.md` from the CRD.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+pub mod config_reference;
+
+/// The repository root (the parent of this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A tool built by `make test-deps` into `.tools/bin` (helm, kubectl, ...), falling back to `PATH`.
+pub fn tool(name: &str) -> PathBuf {
+    let local = repo_root().join(".tools/bin").join(name);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// Runs a command with optional stdin; fails with the command line, exit status, stdout and stderr.
+pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<String> {
+    let out = run_raw(cmd, stdin)?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a command with optional stdin and returns its output whatever the exit status.
+pub fn run_raw(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<Output> {
+    use std::io::Write;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", describe(cmd)))?;
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        let input = input.to_vec();
+        // A separate thread so a child that writes a lot before reading cannot deadlock us.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    child
+        .wait_with_output()
+        .with_context(|| format!("waiting for {}", describe(cmd)))
+}
+
+/// The command line, for error messages.
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Splits a multi-document YAML stream into its non-empty documents.
+pub fn yaml_documents(text: &str) -> Result<Vec<serde_yaml::Value>> {
+    use serde::Deserialize;
+    let mut docs = Vec::new();
+    for de in serde_yaml::Deserializer::from_str(text) {
+        let v = serde_yaml::Value::deserialize(de)?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    Ok(docs)
+}

@@ -1,0 +1,808 @@
+//! The Helm chart and the user's path from zero to a Ready platform, on the local control plane.
+//!
+//! - the chart's CRD copy equals `crds/`, `helm lint --strict` is clean, the rendered objects are
+//!   hardened and least-privilege;
+//! - `helm template | kubectl apply --dry-run=server` passes (cluster-wide and namespaced mode), and
+//!   every file in `examples/` passes server-side validation against the committed CRD;
+//! - `helm install` from the repository, then the operator binary runs as a local process with a
+//!   token of the chart's ServiceAccount (TokenRequest API), so it has exactly the chart's RBAC,
+//!   and every example reaches `Ready`; `helm uninstall` leaves none of the chart's objects behind.
+//!
+//! The operator image cannot run here (kwok plays the kubelet and runs no containers), which is why
+//! the operator runs beside the cluster with the pod's arguments, environment and credentials.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use beer_meetup_tests::{repo_root, run, run_raw, tool, yaml_documents};
+use serde_json::Value;
+use test_fixtures::{TestCluster, free_port};
+
+const CHART: &str = "charts/beer-meetup-operator";
+const CRD_FILE: &str = "beermeetupplatforms.yaml";
+/// Kubernetes version for `helm template` (offline rendering has no cluster to ask).
+const KUBE_VERSION: &str = "1.34.0";
+/// How long one example may take to become Ready on a busy 2-core machine.
+const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn chart_dir() -> PathBuf {
+    repo_root().join(CHART)
+}
+
+fn helm() -> Command {
+    let mut c = Command::new(tool("helm"));
+    // Keep helm's caches and config away from the user's home.
+    let home = std::env::temp_dir().join("beer-meetup-helm-home");
+    c.env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    c
+}
+
+fn helm_template(release: &str, namespace: &str, sets: &[&str]) -> Result<String> {
+    let mut cmd = helm();
+    cmd.args(["template", release]).arg(chart_dir()).args([
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+    ]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    run(&mut cmd, None)
+}
+
+fn kubectl(cluster: &TestCluster) -> Command {
+    cluster.kubectl().expect("kubectl from make test-deps")
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("examples"))
+        .expect("examples/ exists")
+        .map(|e| e.expect("readable examples/").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `metadata.name` of the one BeerMeetupPlatform in an example file.
+fn example_name(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    let docs = yaml_documents(&text)?;
+    ensure!(
+        docs.len() == 1,
+        "{} should hold one resource",
+        path.display()
+    );
+    ensure!(
+        docs[0]["kind"].as_str() == Some("BeerMeetupPlatform"),
+        "{} should hold a BeerMeetupPlatform",
+        path.display()
+    );
+    ensure!(
+        docs[0]["metadata"]["namespace"].is_null(),
+        "{} should not pin a namespace (users pick one with -n)",
+        path.display()
+    );
+    docs[0]["metadata"]["name"]
+        .as_str()
+        .map(str::to_owned)
+        .context("metadata.name")
+}
+
+/// Applies the committed CRD (server-side, idempotent): the examples and the dry runs need it.
+fn install_crd(cluster: &TestCluster) -> Result<()> {
+    run(
+        kubectl(cluster)
+            .args(["apply", "--server-side", "--force-conflicts", "-f"])
+            .arg(repo_root().join("crds").join(CRD_FILE)),
+        None,
+    )?;
+    run(
+        kubectl(cluster).args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/beermeetupplatforms.beermeetup.io",
+        ]),
+        None,
+    )?;
+    Ok(())
+}
+
+// ---- offline checks ---------------------------------------------------------------------------
+
+#[test]
+fn chart_crds_are_a_copy_of_the_committed_crds() {
+    let root = repo_root();
+    let source = root.join("crds").join(CRD_FILE);
+    let copy = chart_dir().join("crds").join(CRD_FILE);
+    let a = std::fs::read_to_string(&source).expect("crds/beermeetupplatforms.yaml");
+    let b = std::fs::read_to_string(&copy).unwrap_or_default();
+    assert!(
+        a == b,
+        "{CHART}/crds/{CRD_FILE} differs from crds/{CRD_FILE}; refresh it with\n  \
+         cp crds/{CRD_FILE} {CHART}/crds/{CRD_FILE}"
+    );
+    let names: Vec<_> = std::fs::read_dir(chart_dir().join("crds"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![CRD_FILE.to_string()],
+        "the chart ships exactly the committed CRDs"
+    );
+}
+
+#[test]
+fn helm_lint_is_clean() {
+    let variants: &[&[&str]] = &[
+        &[],
+        &[
+            "watchNamespaces={team-a,team-b}",
+            "rbac.ingressClasses=true",
+            "metrics.serviceMonitor.enabled=true",
+            "podDisruptionBudget.enabled=true",
+            "replicaCount=2",
+        ],
+    ];
+    for sets in variants {
+        let mut cmd = helm();
+        cmd.args(["lint", "--strict", "--kube-version", KUBE_VERSION])
+            .arg(chart_dir());
+        for s in *sets {
+            cmd.args(["--set", s]);
+        }
+        let out = run(&mut cmd, None).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(out.contains("0 chart(s) failed"), "{out}");
+        assert!(!out.contains("[WARNING]"), "{out}");
+    }
+}
+
+#[test]
+fn values_schema_rejects_wrong_values() {
+    for bad in [
+        "replicaCount=-1",
+        "logFormat=xml",
+        "watchNamespaces={Not_A_Namespace}",
+        "image.pullPolicy=Sometimes",
+        "unknownKey=1",
+    ] {
+        let err = helm_template("t", "beer-meetup-system", &[bad]).expect_err(&format!(
+            "--set {bad} should be rejected by values.schema.json"
+        ));
+        assert!(
+            format!("{err:#}").contains("schema"),
+            "--set {bad}: expected a schema error, got {err:#}"
+        );
+    }
+}
+
+/// The objects of a rendered chart, by kind.
+fn rendered(sets: &[&str]) -> Vec<Value> {
+    let yaml = helm_template("rel", "beer-meetup-system", sets).unwrap_or_else(|e| panic!("{e:#}"));
+    yaml_documents(&yaml)
+        .unwrap()
+        .into_iter()
+        .map(|d| serde_json::to_value(d).unwrap())
+        .collect()
+}
+
+fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+#[test]
+fn operator_pod_is_hardened() {
+    let objects = rendered(&[]);
+    let deployments = of_kind(&objects, "Deployment");
+    assert_eq!(deployments.len(), 1);
+    let pod = &deployments[0]["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(pod["serviceAccountName"], "rel-beer-meetup-operator");
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(c["resources"]["requests"]["memory"].is_string());
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert_eq!(c["args"][0], "run");
+    let image = c["image"].as_str().unwrap();
+    assert!(
+        image.ends_with(&format!(":{}", env!("CARGO_PKG_VERSION"))),
+        "the default image tag is the operator's version: {image}"
+    );
+    // The metrics Service points at the port the probes use.
+    let services = of_kind(&objects, "Service");
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0]["spec"]["ports"][0]["targetPort"], "metrics");
+}
+
+/// Every (apiGroup, resource, verb) a set of RBAC rules grants.
+fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for rule in rules.as_array().into_iter().flatten() {
+        for g in rule["apiGroups"].as_array().into_iter().flatten() {
+            for r in rule["resources"].as_array().into_iter().flatten() {
+                for v in rule["verbs"].as_array().into_iter().flatten() {
+                    out.insert((
+                        g.as_str().unwrap().to_owned(),
+                        r.as_str().unwrap().to_owned(),
+                        v.as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rbac_is_least_privilege_in_both_modes() {
+    // Cluster-wide mode: one ClusterRole for the operator, the Lease Role in its own namespace.
+    let objects = rendered(&[]);
+    let cluster_roles = of_kind(&objects, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1, "{cluster_roles:#?}");
+    let g = grants(&cluster_roles[0]["rules"]);
+    for (group, resource, verb) in &g {
+        assert!(
+            group != "*" && resource != "*" && verb != "*",
+            "no wildcards: {group}/{resource} {verb}"
+        );
+        assert!(
+            !["escalate", "bind", "impersonate"].contains(&verb.as_str()),
+            "no RBAC escalation verbs: {group}/{resource} {verb}"
+        );
+        assert!(
+            !(resource == "secrets" && verb == "deletecollection"),
+            "no bulk secret deletion"
+        );
+    }
+    for needed in [
+        ("beermeetup.io", "beermeetupplatforms", "watch"),
+        ("beermeetup.io", "beermeetupplatforms/status", "patch"),
+        ("apps", "statefulsets", "patch"),
+        ("apps", "deployments", "delete"),
+        ("", "secrets", "create"),
+        ("batch", "jobs", "create"),
+        ("", "persistentvolumeclaims", "list"),
+        ("events.k8s.io", "events", "create"),
+    ] {
+        let needed = (needed.0.into(), needed.1.into(), needed.2.into());
+        assert!(g.contains(&needed), "the operator needs {needed:?}");
+    }
+    assert!(
+        !g.iter()
+            .any(|(_, r, _)| r == "ingressclasses" || r == "nodes"),
+        "cluster-scoped writes only when asked"
+    );
+    let roles = of_kind(&objects, "Role");
+    assert_eq!(roles.len(), 1, "only the leader-election Role");
+    assert_eq!(roles[0]["metadata"]["namespace"], "beer-meetup-system");
+    assert!(
+        grants(&roles[0]["rules"])
+            .iter()
+            .all(|(g, r, _)| g == "coordination.k8s.io" && r == "leases")
+    );
+
+    // Namespaced mode: a Role + RoleBinding per watched namespace, nothing cluster-wide.
+    let objects = rendered(&["watchNamespaces={team-a,team-b}"]);
+    assert!(of_kind(&objects, "ClusterRole").is_empty());
+    assert!(of_kind(&objects, "ClusterRoleBinding").is_empty());
+    let roles = of_kind(&objects, "Role");
+    let namespaces: BTreeSet<_> = roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        namespaces,
+        BTreeSet::from(["team-a", "team-b", "beer-meetup-system"])
+    );
+    assert_eq!(of_kind(&objects, "RoleBinding").len(), 3);
+    let args =
+        &of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"];
+    let args: Vec<&str> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.contains(&"--namespace=team-a") && args.contains(&"--namespace=team-b"),
+        "{args:?}"
+    );
+
+    // IngressClasses: a separate, narrow ClusterRole, only when asked.
+    let objects = rendered(&["watchNamespaces={team-a}", "rbac.ingressClasses=true"]);
+    let cluster_roles = of_kind(&objects, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1);
+    assert!(
+        grants(&cluster_roles[0]["rules"])
+            .iter()
+            .all(|(g, r, _)| g == "networking.k8s.io" && r == "ingressclasses")
+    );
+}
+
+// ---- on the local control plane ----------------------------------------------------------------
+
+/// Applies YAML with `kubectl apply --dry-run=server`: admission, schema and CEL validation run,
+/// nothing is stored.
+fn server_dry_run(cluster: &TestCluster, namespace: &str, yaml: &str) -> Result<String> {
+    run(
+        kubectl(cluster).args(["apply", "--dry-run=server", "-n", namespace, "-f", "-"]),
+        Some(yaml.as_bytes()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rendered_chart_passes_server_side_dry_run() {
+    let cluster = TestCluster::shared().await;
+    install_crd(cluster).unwrap();
+    let release_ns = cluster.create_namespace("chart-dry").await;
+    let watched = cluster.create_namespace("chart-dry-watched").await;
+    for sets in [
+        vec![],
+        vec![
+            format!("watchNamespaces={{{watched}}}"),
+            "rbac.ingressClasses=true".to_string(),
+            "podDisruptionBudget.enabled=true".to_string(),
+        ],
+    ] {
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let yaml = helm_template("dry", &release_ns, &sets).unwrap();
+        let out = server_dry_run(cluster, &release_ns, &yaml).unwrap_or_else(|e| {
+            panic!("helm template {sets:?} | kubectl apply --dry-run=server: {e:#}")
+        });
+        assert!(
+            out.contains("deployment.apps/dry-beer-meetup-operator created (server dry run)"),
+            "{out}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn examples_pass_server_side_validation() {
+    let cluster = TestCluster::shared().await;
+    install_crd(cluster).unwrap();
+    let ns = cluster.create_namespace("examples-dry").await;
+    let files = examples();
+    assert!(
+        files.iter().any(|f| f.ends_with("minimal.yaml")),
+        "examples/minimal.yaml exists"
+    );
+    for file in files {
+        let name = example_name(&file).unwrap();
+        let yaml = std::fs::read_to_string(&file).unwrap();
+        let out = server_dry_run(cluster, &ns, &yaml)
+            .unwrap_or_else(|e| panic!("{} is not valid against the CRD: {e:#}", file.display()));
+        assert!(
+            out.contains(&format!("beermeetupplatform.beermeetup.io/{name} created")),
+            "{out}"
+        );
+        // Server-side validation also rejects unknown fields (instead of dropping them silently).
+        let out = run(
+            kubectl(cluster).args([
+                "apply",
+                "--dry-run=server",
+                "--validate=strict",
+                "-n",
+                &ns,
+                "-f",
+                "-",
+            ]),
+            Some(yaml.as_bytes()),
+        );
+        if let Err(e) = out {
+            panic!("{} has fields the CRD does not know: {e:#}", file.display());
+        }
+    }
+}
+
+// ---- helm install → operator under the chart's RBAC → every example Ready → helm uninstall ----
+
+/// The operator process, stopped (and its log printed on failure) when dropped.
+struct OperatorProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl OperatorProcess {
+    fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    fn ensure_running(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("the operator exited ({status}):\n{}", self.log_tail(40));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds the operator binary (a no-op when `cargo test --workspace` already did) and returns it.
+fn operator_binary() -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = run(
+        Command::new(cargo).current_dir(repo_root()).args([
+            "build",
+            "-p",
+            "beer-meetup-operator",
+            "--bin",
+            "beer-meetup-operator",
+            "--message-format=json-render-diagnostics",
+        ]),
+        None,
+    )?;
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact" && m["target"]["name"] == "beer-meetup-operator"
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo build did not report the beer-meetup-operator executable")
+}
+
+/// A kubeconfig for the cluster whose only credential is `token`.
+fn kubeconfig_with_token(admin_kubeconfig: &Path, token: &str, out: &Path) -> Result<()> {
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(admin_kubeconfig)?)?;
+    let users = config["users"]
+        .as_sequence_mut()
+        .context("kubeconfig users")?;
+    for user in users.iter_mut() {
+        let mut creds = serde_yaml::Mapping::new();
+        creds.insert("token".into(), token.into());
+        user["user"] = serde_yaml::Value::Mapping(creds);
+    }
+    std::fs::write(out, serde_yaml::to_string(&config)?)?;
+    Ok(())
+}
+
+/// One HTTP/1.0 GET on loopback; returns (status code, body).
+fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("HTTP status line")?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// Runs the operator like the chart's pod would: the Deployment's args and env, the
+/// ServiceAccount's token, and the metrics/health port moved to a free loopback port.
+fn start_operator_like_the_pod(
+    cluster: &TestCluster,
+    binary: &Path,
+    deployment: &Value,
+    namespace: &str,
+    kubeconfig: &Path,
+    work: &Path,
+) -> Result<(OperatorProcess, u16)> {
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let port = free_port();
+    let container_port = container["ports"][0]["containerPort"]
+        .as_u64()
+        .context("containerPort")?;
+    let mut args: Vec<String> = Vec::new();
+    for a in container["args"].as_array().context("args")? {
+        let a = a.as_str().context("string arg")?;
+        // The pod listens on 0.0.0.0:<containerPort>; here that port may be taken.
+        args.push(a.replace(
+            &format!("0.0.0.0:{container_port}"),
+            &format!("127.0.0.1:{port}"),
+        ));
+    }
+    ensure!(
+        args.iter()
+            .any(|a| a.contains(&format!("127.0.0.1:{port}"))),
+        "the chart passes the metrics address as an argument: {args:?}"
+    );
+    let pod_name = format!(
+        "{}-local",
+        deployment["metadata"]["name"]
+            .as_str()
+            .unwrap_or("operator")
+    );
+    let log = work.join("operator.log");
+    let log_file = std::fs::File::create(&log)?;
+    let mut cmd = Command::new(binary);
+    cmd.args(&args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file);
+    for e in container["env"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().context("env name")?;
+        if let Some(v) = e["value"].as_str() {
+            cmd.env(name, v);
+        } else if let Some(field) = e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+            let v = match field {
+                "metadata.name" => pod_name.clone(),
+                "metadata.namespace" => namespace.to_owned(),
+                "spec.serviceAccountName" => {
+                    deployment["spec"]["template"]["spec"]["serviceAccountName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                }
+                other => bail!("the test does not know fieldRef {other}"),
+            };
+            cmd.env(name, v);
+        }
+    }
+    eprintln!("[helm] starting {} {}", binary.display(), args.join(" "));
+    let _ = cluster;
+    let child = cmd.spawn().context("starting the operator")?;
+    Ok((OperatorProcess { child, log }, port))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_ready() {
+    let cluster = TestCluster::shared().await;
+    let kubeconfig = cluster.kubeconfig_path().to_owned();
+    let binary = tokio::task::spawn_blocking(operator_binary)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("building the operator: {e:#}"));
+    let release_ns = cluster.create_namespace("bmo-system").await;
+    let release = "bmo";
+    let work = std::env::temp_dir().join(format!("beer-meetup-helm-{release_ns}"));
+    std::fs::create_dir_all(&work).unwrap();
+
+    // 1. helm install from the repository (CRDs from the chart's crds/ folder).
+    let started = Instant::now();
+    run(
+        helm()
+            .args(["install", release])
+            .arg(chart_dir())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--namespace", &release_ns, "--wait", "--timeout", "180s"]),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("helm install: {e:#}"));
+    let installed = started.elapsed();
+    eprintln!(
+        "[helm] helm install --wait took {:.1}s",
+        installed.as_secs_f64()
+    );
+    let deployment: Value = serde_json::from_str(
+        &run(
+            kubectl(cluster).args([
+                "get",
+                "deployment",
+                "-n",
+                &release_ns,
+                &format!("{release}-beer-meetup-operator"),
+                "-o",
+                "json",
+            ]),
+            None,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // 2. A token of the chart's ServiceAccount (TokenRequest API): exactly the chart's RBAC.
+    let token = run(
+        kubectl(cluster).args(["create", "token", &sa, "-n", &release_ns, "--duration=2h"]),
+        None,
+    )
+    .unwrap();
+    let sa_kubeconfig = work.join("operator.kubeconfig");
+    kubeconfig_with_token(&kubeconfig, token.trim(), &sa_kubeconfig).unwrap();
+    let whoami = run(
+        Command::new(tool("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&sa_kubeconfig)
+            .args([
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(whoami, format!("system:serviceaccount:{release_ns}:{sa}"));
+
+    // 3. The operator, as the pod would run it.
+    let (mut operator, port) = start_operator_like_the_pod(
+        cluster,
+        &binary,
+        &deployment,
+        &release_ns,
+        &sa_kubeconfig,
+        &work,
+    )
+    .unwrap();
+    let healthy =
+        test_fixtures::eventually("the operator's /healthz", Duration::from_secs(60), || {
+            let r = http_get(port, "/healthz");
+            async move {
+                let (code, _) = r?;
+                ensure!(code == 200, "/healthz answered {code}");
+                Ok(())
+            }
+        })
+        .await;
+    if let Err(e) = healthy {
+        operator.ensure_running().unwrap();
+        panic!("{e:#}\n{}", operator.log_tail(40));
+    }
+    eprintln!(
+        "[helm] operator healthy {:.1}s after helm install started",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 4. Every example reaches Ready, each in a namespace of its own.
+    let mut timings = Vec::new();
+    for file in examples() {
+        let name = example_name(&file).unwrap();
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let ns = cluster.create_namespace(&format!("ex-{stem}")).await;
+        let t = Instant::now();
+        run(
+            kubectl(cluster).args(["apply", "-n", &ns, "-f"]).arg(&file),
+            None,
+        )
+        .unwrap();
+        let wait = run_raw(
+            kubectl(cluster).args([
+                "wait",
+                "-n",
+                &ns,
+                "--for=condition=Ready",
+                &format!("bmp/{name}"),
+                &format!("--timeout={}s", READY_TIMEOUT.as_secs()),
+            ]),
+            None,
+        )
+        .unwrap();
+        if !wait.status.success() {
+            operator.ensure_running().unwrap();
+            let describe = run_raw(
+                kubectl(cluster).args(["describe", "bmp", "-n", &ns, &name]),
+                None,
+            )
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+            panic!(
+                "examples/{stem}.yaml did not become Ready within {READY_TIMEOUT:?}:\n{}\n--- kubectl describe bmp\n{describe}\n--- operator log\n{}",
+                String::from_utf8_lossy(&wait.stderr),
+                operator.log_tail(60)
+            );
+        }
+        let took = t.elapsed();
+        eprintln!(
+            "[helm] examples/{stem}.yaml Ready in {:.1}s",
+            took.as_secs_f64()
+        );
+        timings.push((stem, took, ns, name));
+    }
+    // The operator served metrics about its work.
+    let (code, metrics) = http_get(port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(!metrics.trim().is_empty(), "/metrics is empty");
+
+    // 5. helm uninstall leaves none of the chart's objects behind.
+    drop(operator);
+    for (_, _, ns, name) in &timings {
+        // The platforms are the user's; delete them as a user would before removing the operator.
+        let _ = run(
+            kubectl(cluster).args(["delete", "bmp", "-n", ns, name, "--wait=false"]),
+            None,
+        );
+    }
+    run(
+        helm()
+            .args(["uninstall", release, "--wait", "--timeout", "120s"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--namespace", &release_ns]),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("helm uninstall: {e:#}"));
+    let selector = format!("app.kubernetes.io/instance={release}");
+    let left = run(
+        kubectl(cluster).args([
+            "get",
+            "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,leases",
+            "-A",
+            "-l",
+            &selector,
+            "-o",
+            "name",
+        ]),
+        None,
+    )
+    .unwrap();
+    assert!(
+        left.trim().is_empty(),
+        "left behind by helm uninstall:\n{left}"
+    );
+    let leftover_in_ns = run(
+        kubectl(cluster).args([
+            "get",
+            "deployments,services,roles,rolebindings,leases",
+            "-n",
+            &release_ns,
+            "-o",
+            "name",
+        ]),
+        None,
+    )
+    .unwrap();
+    assert!(
+        leftover_in_ns.trim().is_empty(),
+        "left behind in the release namespace:\n{leftover_in_ns}"
+    );
+    let helm_secrets = run(
+        kubectl(cluster).args([
+            "get",
+            "secrets",
+            "-n",
+            &release_ns,
+            "-l",
+            "owner=helm",
+            "-o",
+            "name",
+        ]),
+        None,
+    )
+    .unwrap();
+    assert!(
+        helm_secrets.trim().is_empty(),
+        "helm release records left: {helm_secrets}"
+    );
+
+    eprintln!(
+        "[helm] summary: helm install --wait {:.1}s",
+        installed.as_secs_f64()
+    );
+    for (stem, took, _, _) in &timings {
+        eprintln!(
+            "[helm] summary: examples/{stem}.yaml Ready in {:.1}s",
+            took.as_secs_f64()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
