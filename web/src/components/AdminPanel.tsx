@@ -134,24 +134,28 @@ function FinalizeForm() {
   const c = useMeetupCtx();
   const { m, tallies, voters, zone, locale } = c;
   const ranked = useMemo(() => rankSlots(m.slots, tallies), [m.slots, tallies]);
-  const defaultRun = useMemo(
-    () => (ranked[0] ? bestRun(m.slots, tallies, ranked[0].id) : m.slots[0] ? { startSlotId: m.slots[0].id, endSlotId: m.slots[0].id } : null),
-    // Only the first suggestion; later votes do not move what the organizer is choosing.
-    [],
+  // Until the organizer picks something, the form follows the current favourites live.
+  const autoRun = ranked[0]
+    ? bestRun(m.slots, tallies, ranked[0].id)
+    : m.slots[0]
+      ? { startSlotId: m.slots[0].id, endSlotId: m.slots[0].id }
+      : null;
+  const bestPlace = useMemo(
+    () => rankPlaces(m.places, voters).find((p) => bestPlaceIds(voters).has(p.id)),
+    [m.places, voters],
   );
-  const bestPlace = useMemo(() => rankPlaces(m.places, voters).find((p) => bestPlaceIds(voters).has(p.id)), [m.places, voters]);
-  const [startId, setStartId] = useState(defaultRun?.startSlotId ?? '');
-  const [endId, setEndId] = useState(defaultRun?.endSlotId ?? '');
-  const [placeId, setPlaceId] = useState(bestPlace?.id ?? '');
+  const [pickedRun, setPickedRun] = useState<{ startSlotId: string; endSlotId: string } | null>(null);
+  const [pickedPlace, setPickedPlace] = useState<string | null>(null);
+  const startId = pickedRun?.startSlotId ?? autoRun?.startSlotId ?? '';
+  const endId = pickedRun?.endSlotId ?? autoRun?.endSlotId ?? '';
+  const placeId = pickedPlace ?? bestPlace?.id ?? '';
   const [note, setNote] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
     if (!c.finalPick) return;
-    const run = bestRun(m.slots, tallies, c.finalPick);
-    setStartId(run.startSlotId);
-    setEndId(run.endSlotId);
+    setPickedRun(bestRun(m.slots, tallies, c.finalPick.split('@')[0]));
     document.getElementById('finalize')?.scrollIntoView({ behavior: 'smooth', block: 'center' });
   }, [c.finalPick]);
 
@@ -204,10 +208,7 @@ function FinalizeForm() {
         <select
           id="final-start"
           value={startId}
-          onChange={(e) => {
-            setStartId(e.target.value);
-            setEndId(e.target.value);
-          }}
+          onChange={(e) => setPickedRun({ startSlotId: e.target.value, endSlotId: e.target.value })}
         >
           {m.slots.map((s) => (
             <option key={s.id} value={s.id}>
@@ -219,7 +220,7 @@ function FinalizeForm() {
       </div>
       <div className={`field${errors.endSlotId ? ' has-error' : ''}`}>
         <label htmlFor="final-end">{t('admin.until')}</label>
-        <select id="final-end" value={endId} onChange={(e) => setEndId(e.target.value)}>
+        <select id="final-end" value={endId} onChange={(e) => setPickedRun({ startSlotId: startId, endSlotId: e.target.value })}>
           {endOptions.map((s) => (
             <option key={s.id} value={s.id}>
               {label(s.id)}
@@ -230,7 +231,7 @@ function FinalizeForm() {
       </div>
       <div className={`field${errors.placeId ? ' has-error' : ''}`}>
         <label htmlFor="final-place">{t('admin.place')}</label>
-        <select id="final-place" value={placeId} onChange={(e) => setPlaceId(e.target.value)}>
+        <select id="final-place" value={placeId} onChange={(e) => setPickedPlace(e.target.value)}>
           <option value="">{t('admin.noPlace')}</option>
           {m.places.map((p) => (
             <option key={p.id} value={p.id}>

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { AvailabilityMap, Brush } from '../lib/selection';
 import { bestSlotIds, rankSlots, slotsWhereAllCan } from '../lib/tally';
@@ -14,6 +14,12 @@ export function WhenSection() {
   const [view, setView] = useState<'mine' | 'everyone'>(() =>
     me && open && Object.keys(me.availability).length === 0 ? 'mine' : 'everyone',
   );
+  // Right after joining, go straight to painting.
+  const hadMe = useRef(!!me);
+  useEffect(() => {
+    if (me && !hadMe.current && open) setView('mine');
+    hadMe.current = !!me;
+  }, [me, open]);
   const [brush, setBrush] = useState<Brush>('yes');
   const [saving, setSaving] = useState<'idle' | 'saving' | 'saved'>('idle');
   const [filterOn, setFilterOn] = useState(false);

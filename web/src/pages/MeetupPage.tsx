@@ -166,7 +166,7 @@ export default function MeetupPage() {
     patchMe,
     refetch,
     notify,
-    pickForFinal: (sid) => setFinalPick(`${sid}`),
+    pickForFinal: (sid) => setFinalPick(`${sid}@${Date.now()}`),
     finalPick,
   };
   const sameZone = zone === m.timeZone;

@@ -1,0 +1,370 @@
+// Browser tests: real Chromium drives the built web app (web/dist) served by the real API server.
+// Two friends in two browser contexts: one creates a meetup with two places, the other joins by the
+// link, drags availability and votes; the first sees it live, finalizes, and downloads the .ics.
+// Runs at a phone and a desktop viewport, in English and Russian. Prints "N passed, M failed".
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const webDir = path.resolve(here, '..');
+const root = path.resolve(webDir, '..');
+const dist = path.join(webDir, 'dist');
+const artifacts = path.join(root, 'tests', 'artifacts', 'e2e');
+const screenshotsDoc = path.join(root, 'docs', 'screenshots');
+const serverBin = process.env.API_SERVER_BIN || path.join(root, 'target', 'debug', 'api-server');
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const only = process.env.E2E_ONLY; // e.g. "phone-en" while developing
+const updateDocs = process.env.E2E_UPDATE_SCREENSHOTS === '1';
+const T = Number(process.env.E2E_TIMEOUT_MS || 15000);
+
+const results = [];
+const log = (...a) => console.log(...a);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHttp(url, ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      const r = await fetch(url);
+      if (r.status < 500) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`server did not answer ${url} within ${ms} ms`);
+}
+
+function startServer(port, dataDir) {
+  const args = ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--web-dir', dist];
+  const isScript = serverBin.endsWith('.mjs') || serverBin.endsWith('.js');
+  const proc = spawn(isScript ? process.execPath : serverBin, isScript ? [serverBin, ...args] : args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
+  proc.output = () => out;
+  return proc;
+}
+
+function stopServer(proc) {
+  return new Promise((resolve) => {
+    if (!proc || proc.exitCode !== null) return resolve();
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+    setTimeout(() => proc.exitCode === null && proc.kill('SIGKILL'), 3000);
+  });
+}
+
+/** One scenario = a list of named steps; a failed step fails the rest of the scenario. */
+async function scenario(name, steps) {
+  let broken = null;
+  for (const [title, fn] of steps) {
+    const full = `${name} › ${title}`;
+    if (broken) {
+      results.push({ name: full, ok: false, error: `not run: "${broken}" failed` });
+      log(`  ✗ ${full} (not run)`);
+      continue;
+    }
+    const t0 = Date.now();
+    try {
+      await fn();
+      results.push({ name: full, ok: true });
+      log(`  ✓ ${full} (${Date.now() - t0} ms)`);
+    } catch (err) {
+      broken = title;
+      results.push({ name: full, ok: false, error: String(err?.stack || err) });
+      log(`  ✗ ${full}\n    ${String(err?.message || err).split('\n').join('\n    ')}`);
+    }
+  }
+}
+
+function expect(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const STR = {
+  en: { addPlace: /Add a place/, create: /Create the meetup/, join: /^🍺 Join$/, everyone: 'Everyone', decide: /It’s a date/, saved: 'Saved' },
+  ru: { addPlace: /Добавить место/, create: /Создать встречу/, join: /Присоединиться/, everyone: 'Все вместе', decide: /Договорились/, saved: 'Сохранено' },
+};
+
+/** Drags over grid cells with a mouse, or with a real touch sequence (CDP) on touch devices. */
+async function dragCells(page, from, to, touch) {
+  const cell = (r, c) => page.locator(`table.paint td[data-r="${r}"][data-c="${c}"]`);
+  const a = await cell(from.r, from.c).boundingBox();
+  const b = await cell(to.r, to.c).boundingBox();
+  expect(a && b, 'grid cells not visible');
+  const p0 = { x: a.x + a.width / 2, y: a.y + a.height / 2 };
+  const p1 = { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+  if (touch) {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [p0] });
+    for (let i = 1; i <= 6; i++) {
+      const x = p0.x + ((p1.x - p0.x) * i) / 6;
+      const y = p0.y + ((p1.y - p0.y) * i) / 6;
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x, y }] });
+    }
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+    await cdp.detach();
+  } else {
+    await page.mouse.move(p0.x, p0.y);
+    await page.mouse.down();
+    await page.mouse.move(p1.x, p1.y, { steps: 8 });
+    await page.mouse.up();
+  }
+}
+
+async function runScenario(browser, base, { name, lang, viewport, touch, zones }) {
+  const shot = async (page, step) => {
+    const file = path.join(artifacts, `${name}-${step}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    return file;
+  };
+  const ctxOpts = (tz) => ({
+    viewport,
+    deviceScaleFactor: touch ? 2 : 1,
+    isMobile: touch,
+    hasTouch: touch,
+    locale: lang === 'ru' ? 'ru-RU' : 'en-US',
+    timezoneId: tz,
+    acceptDownloads: true,
+  });
+  const orgCtx = await browser.newContext(ctxOpts(zones[0]));
+  const friendCtx = await browser.newContext(ctxOpts(zones[1]));
+  const org = await orgCtx.newPage();
+  const friend = await friendCtx.newPage();
+  const errors = [];
+  for (const [who, p] of [['organizer', org], ['friend', friend]]) {
+    p.setDefaultTimeout(T);
+    p.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
+  }
+  const s = STR[lang];
+  const friendName = lang === 'ru' ? 'Боря' : 'Bob';
+  const orgName = lang === 'ru' ? 'Аня' : 'Anna';
+  const title = lang === 'ru' ? 'Пятничное пиво' : 'Friday pints';
+  let shareUrl = '';
+  let meetupPath = '';
+
+  await scenario(name, [
+    ['the app speaks the language of the browser', async () => {
+      await org.goto(base + '/');
+      await org.waitForSelector('form.form');
+      const htmlLang = await org.getAttribute('html', 'lang');
+      expect(htmlLang === lang, `html lang is ${htmlLang}, want ${lang}`);
+      await org.getByRole('button', { name: s.create }).waitFor();
+    }],
+    ['empty required fields get inline messages', async () => {
+      await org.getByRole('button', { name: s.create }).click();
+      await org.locator('#title-error').waitFor();
+      await org.locator('#organizerName-error').waitFor();
+    }],
+    ['organizer creates a meetup with two places', async () => {
+      await org.fill('#title', title);
+      await org.fill('#organizerName', orgName);
+      await org.fill('input[name="place-0-name"]', 'The Tipsy Cow');
+      await org.fill('input[name="place-0-where"]', 'Main St 1');
+      await org.getByRole('button', { name: s.addPlace }).click();
+      await org.fill('input[name="place-1-name"]', 'Hop House');
+      await org.locator('.rdp-root').waitFor();
+      await shot(org, '1-create');
+      await org.getByRole('button', { name: s.create }).click();
+      await org.waitForURL(/\/m\/[^/]+$/);
+      meetupPath = new URL(org.url()).pathname;
+      await org.locator('.share.fresh').waitFor();
+      shareUrl = await org.locator('.share.fresh input').first().inputValue();
+      expect(shareUrl.endsWith(meetupPath), `share link ${shareUrl} does not point at ${meetupPath}`);
+      const adminUrl = await org.locator('.share.fresh input').nth(1).inputValue();
+      expect(/#admin=/.test(adminUrl), 'organizer link carries no admin token');
+      const stored = await org.evaluate((id) => localStorage.getItem(`beer-meetup:m:${id}`), meetupPath.split('/').pop());
+      expect(stored && JSON.parse(stored).adminToken, 'admin token not remembered in localStorage');
+      expect((await org.locator('li.place').count()) === 2, 'two places expected');
+      await shot(org, '2-share');
+    }],
+    ['a friend opens the link; a taken name gets the API’s inline error', async () => {
+      await friend.goto(shareUrl);
+      await friend.locator('#join-name').waitFor();
+      await friend.fill('#join-name', orgName);
+      await friend.locator('section.join button[type="submit"]').click();
+      await friend.locator('#join-name-error').waitFor();
+    }],
+    ['the friend joins and drags availability', async () => {
+      await friend.fill('#join-name', friendName);
+      await friend.locator('section.join button[type="submit"]').click();
+      await friend.locator('table.paint').waitFor();
+      await dragCells(friend, { r: 0, c: 0 }, { r: 2, c: 1 }, touch);
+      await friend.waitForFunction(() => document.querySelectorAll('table.paint td.yes').length === 6);
+      await friend.getByText(s.saved).first().waitFor();
+      await shot(friend, '3-friend-paint');
+    }],
+    ['the friend votes for a place', async () => {
+      await friend.locator('li[data-place="Hop House"] .vote-btn').click();
+      await friend.locator('li[data-place="Hop House"] .vote-btn[aria-pressed="true"]').waitFor();
+    }],
+    ['the organizer sees it live, names included, without reload', async () => {
+      await org.getByRole('tab', { name: s.everyone }).click();
+      await org.waitForFunction(() => document.querySelectorAll('table.heat td[data-count="1"]').length === 6);
+      await org.locator('li[data-place="Hop House"] .name-chip', { hasText: friendName }).waitFor();
+      await org.locator('.best-times', { hasText: friendName }).waitFor();
+      await org.locator('aside.who .name-chip', { hasText: friendName }).waitFor();
+      await org.locator('[data-testid="presence"]', { hasText: '2' }).waitFor();
+      expect(new URL(org.url()).pathname === meetupPath, 'organizer page changed');
+    }],
+    ['the organizer paints with the keyboard; the friend sees it live', async () => {
+      await org.getByRole('tab', { name: lang === 'ru' ? 'Когда могу я' : 'My availability' }).click();
+      await org.locator('table.paint td[data-r="0"][data-c="0"]').focus();
+      await org.keyboard.press('ArrowRight');
+      await org.keyboard.press('ArrowDown');
+      await org.keyboard.press('Space');
+      await org.locator('table.paint td[data-r="1"][data-c="1"].yes').waitFor();
+      await friend.getByRole('tab', { name: s.everyone }).click();
+      await friend.waitForFunction(() => document.querySelectorAll('table.heat td[data-count="2"]').length === 1);
+      await org.getByRole('tab', { name: s.everyone }).click();
+      await org.locator('table.heat td.best').first().click();
+      await shot(org, '4-organizer-live');
+      await shot(friend, '4-friend-heat');
+    }],
+    ['the organizer finalizes; both see the celebration', async () => {
+      await org.locator('#finalize button[type="submit"]').click();
+      await org.locator('section.final').waitFor();
+      await org.locator('section.final', { hasText: 'Hop House' }).waitFor();
+      await friend.locator('section.final', { hasText: 'Hop House' }).waitFor();
+      await org.evaluate(() => window.scrollTo(0, 0));
+      await shot(org, '5-finalized');
+      await shot(friend, '5-friend-finalized');
+    }],
+    ['the .ics downloads', async () => {
+      const [download] = await Promise.all([
+        friend.waitForEvent('download'),
+        friend.locator('section.final a[download]').click(),
+      ]);
+      const file = path.join(artifacts, `${name}-event.ics`);
+      await download.saveAs(file);
+      const ics = readFileSync(file, 'utf8');
+      expect(ics.includes('BEGIN:VCALENDAR') && ics.includes('BEGIN:VEVENT'), 'not an iCalendar file');
+    }],
+    ['no script errors on either page', async () => {
+      expect(errors.length === 0, errors.join('\n'));
+    }],
+  ]);
+  await orgCtx.close();
+  await friendCtx.close();
+}
+
+/** The server goes away and comes back: the banner shows, then the page recovers by itself. */
+async function runReconnect(browser, base, restart) {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'en-US', timezoneId: 'Europe/Berlin' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  const other = await browser.newContext({ locale: 'en-US', timezoneId: 'Europe/Berlin' });
+  let id = '';
+  await scenario('reconnect', [
+    ['a lost connection shows a banner and recovers', async () => {
+      const r = await fetch(`${base}/api/v1/meetups`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ title: 'Reconnect test', organizerName: 'Anna', timeZone: 'Europe/Berlin', places: [{ name: 'Bar' }] }),
+      });
+      expect(r.status === 201, `create answered ${r.status}`);
+      id = (await r.json()).meetup.id;
+      await page.goto(`${base}/m/${id}`);
+      await page.locator('[data-testid="presence"]').waitFor();
+      await restart();
+      await page.locator('[data-testid="reconnecting"]').waitFor({ timeout: 10000 });
+      await page.screenshot({ path: path.join(artifacts, 'reconnect-banner.png') });
+      await page.locator('[data-testid="reconnecting"]').waitFor({ state: 'detached', timeout: 25000 });
+      await page.locator('[data-testid="presence"]').waitFor();
+    }],
+    ['after reconnecting, changes arrive live again', async () => {
+      const r = await fetch(`${base}/api/v1/meetups/${id}/participants`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'Carl' }),
+      });
+      expect(r.status === 201, `join answered ${r.status}`);
+      await page.locator('.people-list', { hasText: 'Carl' }).waitFor();
+    }],
+  ]);
+  await ctx.close();
+  await other.close();
+}
+
+async function main() {
+  expect(existsSync(path.join(dist, 'index.html')), `no build in ${dist}: run "npm run build" first`);
+  expect(existsSync(serverBin), `no API server at ${serverBin}: run "cargo build -p api-server" first`);
+  expect(existsSync(chromiumPath), `no Chromium at ${chromiumPath} (scripts/test-deps.sh installs it)`);
+  mkdirSync(artifacts, { recursive: true });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'beer-e2e-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let server = startServer(port, dataDir);
+  let browser;
+  try {
+    await waitForHttp(`${base}/`, 30000);
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const matrix = [
+      { name: 'phone-en', lang: 'en', viewport: { width: 390, height: 844 }, touch: true, zones: ['Europe/Berlin', 'Europe/Moscow'] },
+      { name: 'phone-ru', lang: 'ru', viewport: { width: 390, height: 844 }, touch: true, zones: ['Europe/Moscow', 'Europe/Moscow'] },
+      { name: 'desktop-en', lang: 'en', viewport: { width: 1366, height: 900 }, touch: false, zones: ['America/New_York', 'Europe/London'] },
+      { name: 'desktop-ru', lang: 'ru', viewport: { width: 1366, height: 900 }, touch: false, zones: ['Europe/Berlin', 'Asia/Yekaterinburg'] },
+    ].filter((x) => !only || only.split(',').includes(x.name));
+    for (const sc of matrix) {
+      log(`${sc.name}:`);
+      await runScenario(browser, base, sc);
+    }
+    if (!only || only.includes('reconnect')) {
+      log('reconnect:');
+      await runReconnect(browser, base, async () => {
+        await stopServer(server);
+        await new Promise((r) => setTimeout(r, 1500));
+        server = startServer(port, dataDir);
+        await waitForHttp(`${base}/`, 30000);
+      });
+    }
+    if (updateDocs) {
+      mkdirSync(screenshotsDoc, { recursive: true });
+      for (const f of ['phone-en-2-share', 'phone-en-3-friend-paint', 'phone-en-4-organizer-live', 'phone-ru-5-finalized', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized', 'phone-ru-1-create']) {
+        const src = path.join(artifacts, `${f}.png`);
+        if (existsSync(src)) copyFileSync(src, path.join(screenshotsDoc, `${f}.png`));
+      }
+    }
+  } catch (err) {
+    results.push({ name: 'setup', ok: false, error: String(err?.stack || err) });
+    log(`setup failed: ${err?.stack || err}`);
+    if (server) log(server.output().slice(-3000));
+  } finally {
+    await browser?.close();
+    await stopServer(server);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  if (failed) {
+    log('\nFailures:');
+    for (const r of results.filter((x) => !x.ok)) log(`- ${r.name}: ${r.error.split('\n')[0]}`);
+  }
+  log(`\n${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main();
