@@ -1,1 +1,105 @@
-fn main() {}
+//! `api-server`: the Beer Meetup API and the built web app on one port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use api_server::http::{RateLimit, Settings};
+use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
+use api_server::{AppState, BroadcastHub, Config, app};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if config.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+
+    let store: Arc<dyn Store> = match &config.mongodb_uri {
+        Some(uri) => {
+            let store = MongoStore::connect(uri, &config.mongodb_database).await?;
+            tracing::info!(database = %config.mongodb_database, "using the MongoDB store");
+            Arc::new(InstrumentedStore::new(store))
+        }
+        None => {
+            let store = EmbeddedStore::open(&config.data_dir)?;
+            tracing::info!(data_dir = %config.data_dir.display(), "using the embedded store");
+            Arc::new(InstrumentedStore::new(store))
+        }
+    };
+    if config.redis_url.is_some() {
+        tracing::info!("REDIS_URL is set; this build fans out live events in-process only");
+    }
+
+    let web_dir = config.web_dir.clone();
+    match &web_dir {
+        Some(dir) if dir.join("index.html").is_file() => {
+            tracing::info!(web_dir = %dir.display(), "serving the web app");
+        }
+        Some(dir) => tracing::warn!(
+            web_dir = %dir.display(),
+            "no index.html there: build the web app with `make web-build` (the API works without it)"
+        ),
+        None => tracing::info!("no --web-dir given: serving the API only"),
+    }
+
+    let settings = Settings {
+        max_body_bytes: config.max_body_bytes,
+        write_rate_limit: (config.write_rate_per_minute > 0).then_some(RateLimit {
+            per_minute: config.write_rate_per_minute,
+            burst: config.write_rate_burst,
+        }),
+        trust_forwarded_for: config.trust_forwarded_for,
+        web_dir,
+    };
+    let state = AppState::new(store, Arc::new(BroadcastHub::default()), settings);
+    // Install the recorder before the first request so early metrics are not lost.
+    api_server::http::middleware::metrics_handle();
+
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

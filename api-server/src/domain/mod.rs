@@ -1,0 +1,284 @@
+//! The meetup domain: records as stored, views as served, and the pure rules between them.
+//! Nothing in here does I/O; time and randomness come in as arguments.
+
+pub mod commands;
+pub mod ics;
+pub mod ids;
+pub mod slots;
+pub mod validate;
+pub mod view;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use commands::*;
+pub use view::*;
+
+/// Hard limits from the API contract.
+pub mod limits {
+    pub const MAX_SLOTS: usize = 336;
+    pub const MAX_PLACES: usize = 50;
+    pub const MAX_PARTICIPANTS: usize = 200;
+    pub const MAX_COMMENTS: usize = 500;
+    pub const MAX_COMMENT_CHARS: usize = 1000;
+    pub const MAX_NAME_CHARS: usize = 60;
+    pub const MAX_TITLE_CHARS: usize = 120;
+    pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+    pub const MAX_PLACE_NAME_CHARS: usize = 120;
+    pub const MAX_ADDRESS_CHARS: usize = 300;
+    pub const MAX_LINK_CHARS: usize = 500;
+    pub const MAX_NOTE_CHARS: usize = 1000;
+    pub const MAX_DAYS: usize = 60;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Open,
+    Closed,
+    Finalized,
+}
+
+/// `maybe` means "if the beer is good".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Availability {
+    Yes,
+    Maybe,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotDef {
+    pub id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceRecord {
+    pub id: String,
+    pub name: String,
+    pub address: Option<String>,
+    pub link: Option<String>,
+    pub note: Option<String>,
+    /// Participant id of whoever added it; `None` when it came with the meetup.
+    pub added_by_id: Option<String>,
+    /// Kept by value so the name survives the participant leaving.
+    pub added_by_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub start_slot_id: String,
+    pub end_slot_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub place_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// The meetup document. Participants and comments live in their own documents so that
+/// concurrent votes never rewrite each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetupRecord {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub admin_token_hash: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub organizer_name: String,
+    pub organizer_id: String,
+    pub time_zone: String,
+    pub slot_minutes: u32,
+    pub status: Status,
+    pub deadline: Option<DateTime<Utc>>,
+    pub allow_participant_places: bool,
+    pub revision: i64,
+    pub participant_count: i64,
+    pub comment_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub slots: Vec<SlotDef>,
+    pub places: Vec<PlaceRecord>,
+    pub decision: Option<Decision>,
+}
+
+impl MeetupRecord {
+    /// The status people see: an open meetup whose deadline has passed is closed.
+    pub fn effective_status(&self, now: DateTime<Utc>) -> Status {
+        match (self.status, self.deadline) {
+            (Status::Open, Some(deadline)) if deadline <= now => Status::Closed,
+            (status, _) => status,
+        }
+    }
+
+    pub fn slot(&self, id: &str) -> Option<(usize, &SlotDef)> {
+        self.slots.iter().enumerate().find(|(_, s)| s.id == id)
+    }
+
+    pub fn place(&self, id: &str) -> Option<&PlaceRecord> {
+        self.places.iter().find(|p| p.id == id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantRecord {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub meetup_id: String,
+    pub name: String,
+    /// Case-folded name; unique per meetup.
+    pub name_key: String,
+    pub token_hash: String,
+    pub time_zone: Option<String>,
+    pub availability: BTreeMap<String, Availability>,
+    pub place_votes: Vec<String>,
+    pub note: Option<String>,
+    pub is_organizer: bool,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentRecord {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub meetup_id: String,
+    pub participant_id: Option<String>,
+    pub author: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A place used before, offered as a suggestion when adding places.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceSuggestion {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Meetup,
+    Slot,
+    Place,
+    Participant,
+    Comment,
+}
+
+impl Resource {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Resource::Meetup => "meetup",
+            Resource::Slot => "time slot",
+            Resource::Place => "place",
+            Resource::Participant => "participant",
+            Resource::Comment => "comment",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    #[error("Some fields are not valid.")]
+    Invalid(Vec<FieldError>),
+    #[error("There is no {} with id \"{id}\" here.", .what.noun())]
+    NotFound {
+        what: Resource,
+        id: String,
+        field: Option<String>,
+    },
+    #[error("The name \"{0}\" is already taken in this meetup; pick another one.")]
+    NameTaken(String),
+    #[error("This meetup is {}, so that cannot change now.", status_word(*.0))]
+    NotOpen(Status),
+    #[error("This meetup has not been finalized yet.")]
+    NotFinalized,
+    #[error("This meetup already has the most {0} it can have.")]
+    Full(&'static str),
+    #[error("This place is part of the decision; reopen the meetup before removing it.")]
+    PlaceInDecision,
+    #[error("{0}")]
+    Forbidden(&'static str),
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Open => "open",
+        Status::Closed => "closed",
+        Status::Finalized => "finalized",
+    }
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        DomainError::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn not_found(what: Resource, id: impl Into<String>) -> Self {
+        DomainError::NotFound {
+            what,
+            id: id.into(),
+            field: None,
+        }
+    }
+
+    pub fn not_found_in(what: Resource, id: impl Into<String>, field: impl Into<String>) -> Self {
+        DomainError::NotFound {
+            what,
+            id: id.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+/// Who is acting, established from the bearer token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    /// Holder of the admin token (the organizer).
+    Admin,
+    Participant(Box<ParticipantRecord>),
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::Admin)
+    }
+
+    pub fn participant_id(&self) -> Option<&str> {
+        match self {
+            Principal::Admin => None,
+            Principal::Participant(p) => Some(&p.id),
+        }
+    }
+}

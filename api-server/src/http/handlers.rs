@@ -1,0 +1,508 @@
+//! Thin handlers: load, authenticate, call a domain rule, store, publish the event, respond.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::extract::{ApiJson, ApiPath, ApiQuery, Bearer};
+use super::problem::{Problem, ProblemBody};
+use crate::domain::ids::{hash_token, new_token};
+use crate::domain::limits::{MAX_COMMENTS, MAX_PARTICIPANTS};
+use crate::domain::{
+    self, CommentInput, CommentView, CreateMeetup, FinalizeInput, JoinMeetup, MeetupPatch,
+    MeetupView, ParticipantPatch, ParticipantView, PlaceInput, PlacePatch, PlaceSuggestion,
+    PlaceView, Principal, Resource,
+};
+use crate::events::Event;
+
+type ApiResult<T> = Result<T, Problem>;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedMeetup {
+    pub meetup: MeetupView,
+    /// Keep it secret: it can change and delete the meetup.
+    pub admin_token: String,
+    /// The organizer's own participant (they vote too).
+    pub participant_id: String,
+    pub participant_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JoinedParticipant {
+    pub participant: ParticipantView,
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SuggestionQuery {
+    /// Start of the place name (case-insensitive).
+    pub q: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/meetups", tag = "meetups",
+    request_body = CreateMeetup,
+    responses(
+        (status = 201, body = CreatedMeetup),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub async fn create_meetup(
+    State(app): State<AppState>,
+    ApiJson(input): ApiJson<CreateMeetup>,
+) -> ApiResult<(StatusCode, Json<CreatedMeetup>)> {
+    let now = Utc::now();
+    let (admin_token, participant_token, created) = {
+        let mut rng = rand::rng();
+        let admin_token = new_token(&mut rng);
+        let participant_token = new_token(&mut rng);
+        let created = domain::create_meetup(
+            input,
+            hash_token(&admin_token),
+            hash_token(&participant_token),
+            now,
+            &mut rng,
+        )?;
+        (admin_token, participant_token, created)
+    };
+    app.store
+        .create_meetup(&created.meetup, &created.organizer)
+        .await?;
+    for place in &created.meetup.places {
+        app.remember_place(place).await;
+    }
+    tracing::info!(meetup = %created.meetup.id, slots = created.meetup.slots.len(), "meetup created");
+    let view = domain::meetup_view(
+        &created.meetup,
+        vec![created.organizer.clone()],
+        Vec::new(),
+        now,
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedMeetup {
+            meetup: view,
+            admin_token,
+            participant_id: created.organizer.id,
+            participant_token,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/meetups/{id}", tag = "meetups",
+    params(("id" = String, Path)),
+    responses((status = 200, body = MeetupView), (status = 404, body = ProblemBody)))]
+pub async fn get_meetup(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<MeetupView>> {
+    let meetup = app.load_meetup(&id).await?;
+    Ok(Json(app.view(&meetup).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/meetups/{id}", tag = "meetups",
+    params(("id" = String, Path)), request_body = MeetupPatch,
+    security(("bearer" = [])),
+    responses((status = 200, body = MeetupView), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 422, body = ProblemBody)))]
+pub async fn patch_meetup(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    bearer: Bearer,
+    ApiJson(patch): ApiJson<MeetupPatch>,
+) -> ApiResult<Json<MeetupView>> {
+    let (meetup, ()) = app
+        .change_meetup(&id, &bearer, |meetup, principal, now| {
+            domain::patch_meetup(meetup, principal, patch.clone(), now).map(|m| (m, ()))
+        })
+        .await?;
+    let view = app.view(&meetup).await?;
+    app.publish(
+        &meetup.id,
+        meetup.revision,
+        Event::MeetupUpdated {
+            meetup: Box::new(view.clone()),
+        },
+    );
+    Ok(Json(view))
+}
+
+#[utoipa::path(delete, path = "/api/v1/meetups/{id}", tag = "meetups",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn delete_meetup(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    bearer: Bearer,
+) -> ApiResult<StatusCode> {
+    let meetup = app.load_meetup(&id).await?;
+    let principal = app.authenticate(&meetup, &bearer).await?;
+    domain::authorize_meetup_deletion(&principal)?;
+    if !app.store.delete_meetup(&meetup.id).await? {
+        return Err(Problem::meetup_not_found(&id));
+    }
+    tracing::info!(meetup = %meetup.id, "meetup deleted");
+    app.publish(&meetup.id, meetup.revision + 1, Event::MeetupDeleted {});
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/meetups/{id}/places", tag = "places",
+    params(("id" = String, Path)), request_body = PlaceInput, security(("bearer" = [])),
+    responses((status = 201, body = PlaceView), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn add_place(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    bearer: Bearer,
+    ApiJson(input): ApiJson<PlaceInput>,
+) -> ApiResult<(StatusCode, Json<PlaceView>)> {
+    let (meetup, place) = app
+        .change_meetup(&id, &bearer, |meetup, principal, now| {
+            domain::add_place(meetup, principal, &input, now, &mut rand::rng())
+        })
+        .await?;
+    app.remember_place(&place).await;
+    let view = domain::place_view(&place, &[]);
+    app.publish(
+        &meetup.id,
+        meetup.revision,
+        Event::PlaceAdded {
+            place: view.clone(),
+        },
+    );
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/meetups/{id}/places/{place_id}", tag = "places",
+    params(("id" = String, Path), ("place_id" = String, Path)), request_body = PlacePatch,
+    security(("bearer" = [])),
+    responses((status = 200, body = PlaceView), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 422, body = ProblemBody)))]
+pub async fn patch_place(
+    State(app): State<AppState>,
+    ApiPath((id, place_id)): ApiPath<(String, String)>,
+    bearer: Bearer,
+    ApiJson(patch): ApiJson<PlacePatch>,
+) -> ApiResult<Json<PlaceView>> {
+    let (meetup, place) = app
+        .change_meetup(&id, &bearer, |meetup, principal, now| {
+            domain::update_place(meetup, principal, &place_id, patch.clone(), now)
+        })
+        .await?;
+    app.remember_place(&place).await;
+    let participants = app.store.participants(&meetup.id).await?;
+    let view = domain::place_view(&place, &participants);
+    app.publish(
+        &meetup.id,
+        meetup.revision,
+        Event::PlaceUpdated {
+            place: view.clone(),
+        },
+    );
+    Ok(Json(view))
+}
+
+#[utoipa::path(delete, path = "/api/v1/meetups/{id}/places/{place_id}", tag = "places",
+    params(("id" = String, Path), ("place_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 409, body = ProblemBody)))]
+pub async fn delete_place(
+    State(app): State<AppState>,
+    ApiPath((id, place_id)): ApiPath<(String, String)>,
+    bearer: Bearer,
+) -> ApiResult<StatusCode> {
+    let (meetup, ()) = app
+        .change_meetup(&id, &bearer, |meetup, principal, now| {
+            domain::remove_place(meetup, principal, &place_id, now).map(|m| (m, ()))
+        })
+        .await?;
+    app.store.remove_place_votes(&meetup.id, &place_id).await?;
+    app.publish(
+        &meetup.id,
+        meetup.revision,
+        Event::PlaceRemoved { place_id },
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/meetups/{id}/participants", tag = "participants",
+    params(("id" = String, Path)), request_body = JoinMeetup,
+    responses((status = 201, body = JoinedParticipant), (status = 404, body = ProblemBody),
+        (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn join_meetup(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<JoinMeetup>,
+) -> ApiResult<(StatusCode, Json<JoinedParticipant>)> {
+    let meetup = app.load_meetup(&id).await?;
+    let (token, participant) = {
+        let mut rng = rand::rng();
+        let token = new_token(&mut rng);
+        let participant =
+            domain::join_meetup(&meetup, &input, hash_token(&token), Utc::now(), &mut rng)?;
+        (token, participant)
+    };
+    let revision = app
+        .store
+        .add_participant(&participant, MAX_PARTICIPANTS)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NameTaken => {
+                domain::DomainError::NameTaken(participant.name.clone()).into()
+            }
+            other => Problem::from(other),
+        })?;
+    let view = domain::participant_view(&meetup, &participant);
+    app.publish(
+        &meetup.id,
+        revision,
+        Event::ParticipantJoined {
+            participant: view.clone(),
+        },
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(JoinedParticipant {
+            participant: view,
+            token,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/meetups/{id}/participants/me", tag = "participants",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ParticipantView), (status = 401, body = ProblemBody),
+        (status = 404, body = ProblemBody)))]
+pub async fn get_me(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    bearer: Bearer,
+) -> ApiResult<Json<ParticipantView>> {
+    let meetup = app.load_meetup(&id).await?;
+    let participant = match app.authenticate(&meetup, &bearer).await? {
+        Principal::Participant(p) => *p,
+        Principal::Admin => app
+            .store
+            .participant(&meetup.id, &meetup.organizer_id)
+            .await?
+            .ok_or_else(|| {
+                Problem::not_found("The organizer has left this meetup as a participant.")
+            })?,
+    };
+    Ok(Json(domain::participant_view(&meetup, &participant)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/meetups/{id}/participants/{participant_id}",
+    tag = "participants",
+    params(("id" = String, Path), ("participant_id" = String, Path)),
+    request_body = ParticipantPatch, security(("bearer" = [])),
+    responses((status = 200, body = ParticipantView), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn patch_participant(
+    State(app): State<AppState>,
+    ApiPath((id, participant_id)): ApiPath<(String, String)>,
+    bearer: Bearer,
+    ApiJson(patch): ApiJson<ParticipantPatch>,
+) -> ApiResult<Json<ParticipantView>> {
+    let meetup = app.load_meetup(&id).await?;
+    let principal = app.authenticate(&meetup, &bearer).await?;
+    let participant = app.load_participant(&meetup.id, &participant_id).await?;
+    let updated = domain::update_participant(&meetup, &principal, &participant, patch, Utc::now())?;
+    let revision = app
+        .store
+        .update_participant(&updated)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NameTaken => {
+                domain::DomainError::NameTaken(updated.name.clone()).into()
+            }
+            other => Problem::from(other),
+        })?
+        .ok_or_else(|| domain::DomainError::not_found(Resource::Participant, &participant_id))?;
+    let view = domain::participant_view(&meetup, &updated);
+    app.publish(
+        &meetup.id,
+        revision,
+        Event::ParticipantUpdated {
+            participant: view.clone(),
+        },
+    );
+    Ok(Json(view))
+}
+
+#[utoipa::path(delete, path = "/api/v1/meetups/{id}/participants/{participant_id}",
+    tag = "participants",
+    params(("id" = String, Path), ("participant_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn delete_participant(
+    State(app): State<AppState>,
+    ApiPath((id, participant_id)): ApiPath<(String, String)>,
+    bearer: Bearer,
+) -> ApiResult<StatusCode> {
+    let meetup = app.load_meetup(&id).await?;
+    let principal = app.authenticate(&meetup, &bearer).await?;
+    let participant = app.load_participant(&meetup.id, &participant_id).await?;
+    domain::authorize_leave(&principal, &participant)?;
+    let revision = app
+        .store
+        .remove_participant(&meetup.id, &participant_id)
+        .await?
+        .ok_or_else(|| domain::DomainError::not_found(Resource::Participant, &participant_id))?;
+    app.publish(
+        &meetup.id,
+        revision,
+        Event::ParticipantLeft { participant_id },
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/meetups/{id}/comments", tag = "comments",
+    params(("id" = String, Path)),
+    responses((status = 200, body = [CommentView]), (status = 404, body = ProblemBody)))]
+pub async fn list_comments(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Vec<CommentView>>> {
+    let meetup = app.load_meetup(&id).await?;
+    let mut comments = app.store.comments(&meetup.id).await?;
+    domain::sort_comments(&mut comments);
+    Ok(Json(comments.iter().map(domain::comment_view).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/meetups/{id}/comments", tag = "comments",
+    params(("id" = String, Path)), request_body = CommentInput, security(("bearer" = [])),
+    responses((status = 201, body = CommentView), (status = 401, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 422, body = ProblemBody)))]
+pub async fn add_comment(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    bearer: Bearer,
+    ApiJson(input): ApiJson<CommentInput>,
+) -> ApiResult<(StatusCode, Json<CommentView>)> {
+    let meetup = app.load_meetup(&id).await?;
+    let principal = app.authenticate(&meetup, &bearer).await?;
+    let comment = domain::add_comment(&meetup, &principal, &input, Utc::now(), &mut rand::rng())?;
+    let revision = app.store.add_comment(&comment, MAX_COMMENTS).await?;
+    let view = domain::comment_view(&comment);
+    app.publish(
+        &meetup.id,
+        revision,
+        Event::CommentAdded {
+            comment: view.clone(),
+        },
+    );
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/meetups/{id}/comments/{comment_id}", tag = "comments",
+    params(("id" = String, Path), ("comment_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn delete_comment(
+    State(app): State<AppState>,
+    ApiPath((id, comment_id)): ApiPath<(String, String)>,
+    bearer: Bearer,
+) -> ApiResult<StatusCode> {
+    let meetup = app.load_meetup(&id).await?;
+    let principal = app.authenticate(&meetup, &bearer).await?;
+    let not_found = || domain::DomainError::not_found(Resource::Comment, &comment_id);
+    let comment = if domain::ids::is_valid_id(&comment_id) {
+        app.store.comment(&meetup.id, &comment_id).await?
+    } else {
+        None
+    }
+    .ok_or_else(not_found)?;
+    domain::authorize_comment_removal(&principal, &comment)?;
+    let revision = app
+        .store
+        .remove_comment(&meetup.id, &comment_id)
+        .await?
+        .ok_or_else(not_found)?;
+    app.publish(&meetup.id, revision, Event::CommentRemoved { comment_id });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/meetups/{id}/finalize", tag = "meetups",
+    params(("id" = String, Path)), request_body = FinalizeInput, security(("bearer" = [])),
+    responses((status = 200, body = MeetupView), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 422, body = ProblemBody)))]
+pub async fn finalize(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    bearer: Bearer,
+    ApiJson(input): ApiJson<FinalizeInput>,
+) -> ApiResult<Json<MeetupView>> {
+    let (meetup, ()) = app
+        .change_meetup(&id, &bearer, |meetup, principal, now| {
+            domain::finalize(meetup, principal, &input, now).map(|m| (m, ()))
+        })
+        .await?;
+    let view = app.view(&meetup).await?;
+    app.publish(
+        &meetup.id,
+        meetup.revision,
+        Event::MeetupFinalized {
+            meetup: Box::new(view.clone()),
+        },
+    );
+    Ok(Json(view))
+}
+
+#[utoipa::path(get, path = "/api/v1/meetups/{id}/event.ics", tag = "meetups",
+    params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/calendar", body = String),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
+pub async fn event_ics(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let meetup = app.load_meetup(&id).await?;
+    let decision = domain::require_finalized(&meetup)?;
+    let body = domain::ics::decision_calendar(&meetup, decision);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"meetup-{}.ics\"", meetup.id),
+            ),
+        ],
+        body,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/places/suggestions", tag = "places",
+    params(SuggestionQuery),
+    responses((status = 200, body = [PlaceSuggestion]), (status = 400, body = ProblemBody)))]
+pub async fn place_suggestions(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<SuggestionQuery>,
+) -> ApiResult<Json<Vec<PlaceSuggestion>>> {
+    let prefix = query.q.unwrap_or_default();
+    if prefix.chars().count() > domain::limits::MAX_PLACE_NAME_CHARS {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            "The search text is too long.",
+        ));
+    }
+    Ok(Json(app.store.place_suggestions(prefix.trim(), 10).await?))
+}

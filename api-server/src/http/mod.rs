@@ -1,0 +1,313 @@
+//! HTTP layer: router, shared state, and the helpers every handler uses.
+
+pub mod extract;
+pub mod handlers;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use chrono::{DateTime, Utc};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::domain::ids::{hash_matches, hash_token, is_valid_id};
+use crate::domain::{
+    self, DomainError, MeetupRecord, MeetupView, ParticipantRecord, PlaceRecord, PlaceSuggestion,
+    Principal, Resource,
+};
+use crate::events::{Event, EventSink, MeetupEvent};
+use crate::store::Store;
+use extract::Bearer;
+use problem::Problem;
+
+/// How many times a meetup-document change is retried when another write won the race.
+const MAX_CHANGE_ATTEMPTS: usize = 16;
+
+/// Write rate limit per client IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_body_bytes: usize,
+    /// `None` turns the write limit off.
+    pub write_rate_limit: Option<RateLimit>,
+    pub trust_forwarded_for: bool,
+    /// Built web app; `None` or a missing folder serves a hint instead.
+    pub web_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            write_rate_limit: Some(RateLimit {
+                per_minute: 120,
+                burst: 30,
+            }),
+            trust_forwarded_for: false,
+            web_dir: None,
+        }
+    }
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// Every successful write is published here (the live layer's hook).
+    pub events: Arc<dyn EventSink>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, events: Arc<dyn EventSink>, settings: Settings) -> Self {
+        Self {
+            store,
+            events,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub async fn load_meetup(&self, id: &str) -> Result<MeetupRecord, Problem> {
+        if !is_valid_id(id) {
+            return Err(Problem::meetup_not_found(id));
+        }
+        self.store
+            .meetup(id)
+            .await?
+            .ok_or_else(|| Problem::meetup_not_found(id))
+    }
+
+    pub async fn load_participant(
+        &self,
+        meetup_id: &str,
+        participant_id: &str,
+    ) -> Result<ParticipantRecord, Problem> {
+        let found = if is_valid_id(participant_id) {
+            self.store.participant(meetup_id, participant_id).await?
+        } else {
+            None
+        };
+        found.ok_or_else(|| DomainError::not_found(Resource::Participant, participant_id).into())
+    }
+
+    /// Admin token, or the token of one of this meetup's participants; otherwise 401.
+    pub async fn authenticate(
+        &self,
+        meetup: &MeetupRecord,
+        bearer: &Bearer,
+    ) -> Result<Principal, Problem> {
+        let token = bearer.0.as_deref().ok_or_else(Problem::unauthorized)?;
+        let hash = hash_token(token);
+        if hash_matches(&hash, &meetup.admin_token_hash) {
+            return Ok(Principal::Admin);
+        }
+        match self.store.participant_by_token(&meetup.id, &hash).await? {
+            Some(p) if hash_matches(&hash, &p.token_hash) => {
+                Ok(Principal::Participant(Box::new(p)))
+            }
+            _ => Err(Problem::unauthorized()),
+        }
+    }
+
+    /// The assembled view of a meetup as stored now.
+    pub async fn view(&self, meetup: &MeetupRecord) -> Result<MeetupView, Problem> {
+        let (participants, comments) = tokio::try_join!(
+            self.store.participants(&meetup.id),
+            self.store.comments(&meetup.id)
+        )?;
+        Ok(domain::meetup_view(
+            meetup,
+            participants,
+            comments,
+            Utc::now(),
+        ))
+    }
+
+    /// Applies a domain rule to the meetup document with optimistic concurrency: if another
+    /// write bumped the revision in between, re-read and apply the rule again.
+    pub async fn change_meetup<T>(
+        &self,
+        id: &str,
+        bearer: &Bearer,
+        mut change: impl FnMut(
+            &MeetupRecord,
+            &Principal,
+            DateTime<Utc>,
+        ) -> Result<(MeetupRecord, T), DomainError>,
+    ) -> Result<(MeetupRecord, T), Problem> {
+        let mut meetup = self.load_meetup(id).await?;
+        let principal = self.authenticate(&meetup, bearer).await?;
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let (mut next, value) = change(&meetup, &principal, Utc::now())?;
+            next.revision = meetup.revision;
+            match self.store.replace_meetup(&next).await? {
+                Some(revision) => {
+                    next.revision = revision;
+                    return Ok((next, value));
+                }
+                None => meetup = self.load_meetup(id).await?,
+            }
+        }
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "This meetup is changing very fast right now; please try again.",
+        ))
+    }
+
+    pub fn publish(&self, meetup_id: &str, revision: i64, event: Event) {
+        self.events.publish(MeetupEvent {
+            meetup_id: meetup_id.to_string(),
+            revision,
+            event,
+        });
+    }
+
+    /// Best effort: a failed suggestion write must not fail the user's request.
+    pub async fn remember_place(&self, place: &PlaceRecord) {
+        let suggestion = PlaceSuggestion {
+            name: place.name.clone(),
+            address: place.address.clone(),
+            link: place.link.clone(),
+        };
+        if let Err(error) = self.store.remember_place(&suggestion).await {
+            tracing::warn!(%error, "could not remember place for suggestions");
+        }
+    }
+}
+
+/// The whole HTTP surface: `/api/v1/...`, `/api/openapi.json`, health, metrics and the web app.
+pub fn app(state: AppState) -> Router {
+    let settings = Arc::clone(&state.settings);
+    let v1 = Router::new()
+        .route("/meetups", post(handlers::create_meetup))
+        .route(
+            "/meetups/{id}",
+            get(handlers::get_meetup)
+                .patch(handlers::patch_meetup)
+                .delete(handlers::delete_meetup),
+        )
+        .route("/meetups/{id}/places", post(handlers::add_place))
+        .route(
+            "/meetups/{id}/places/{place_id}",
+            patch(handlers::patch_place).delete(handlers::delete_place),
+        )
+        .route("/meetups/{id}/participants", post(handlers::join_meetup))
+        .route("/meetups/{id}/participants/me", get(handlers::get_me))
+        .route(
+            "/meetups/{id}/participants/{participant_id}",
+            patch(handlers::patch_participant).delete(handlers::delete_participant),
+        )
+        .route(
+            "/meetups/{id}/comments",
+            get(handlers::list_comments).post(handlers::add_comment),
+        )
+        .route(
+            "/meetups/{id}/comments/{comment_id}",
+            axum::routing::delete(handlers::delete_comment),
+        )
+        .route("/meetups/{id}/finalize", post(handlers::finalize))
+        .route("/meetups/{id}/event.ics", get(handlers::event_ics))
+        .route("/places/suggestions", get(handlers::place_suggestions));
+
+    let api = Router::new()
+        .nest("/v1", v1)
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::WriteLimiter::new(&settings),
+            middleware::limit_writes,
+        ));
+
+    let router = Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    let router = with_web_app(router, settings.web_dir.as_ref());
+
+    router
+        .layer(axum::middleware::from_fn(middleware::track_metrics))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_panic| {
+            Problem::internal("Something went wrong on our side.").into_response()
+        }))
+        .with_state(state)
+}
+
+fn with_web_app(router: Router<AppState>, web_dir: Option<&PathBuf>) -> Router<AppState> {
+    match web_dir {
+        Some(dir) if dir.join("index.html").is_file() => {
+            // Client-side routes (e.g. /m/abc) get index.html so deep links work.
+            let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
+            router.fallback_service(spa)
+        }
+        _ => router.fallback(web_app_missing),
+    }
+}
+
+async fn web_app_missing() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "The web app is not built here. Run `make run` (it builds web/dist), or use the API under /api/v1.\n",
+    )
+        .into_response()
+}
+
+async fn api_not_found() -> Problem {
+    Problem::not_found(
+        "There is no such API route. The API lives under /api/v1; see /api/openapi.json.",
+    )
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "This route does not accept that method; see /api/openapi.json.",
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                format!("The {} store is not reachable.", app.store.backend()),
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        middleware::metrics_handle().render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,11 @@
+//! The Beer Meetup API server: thin axum handlers over pure domain rules and a `Store` trait.
+
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod store;
+
+pub use config::Config;
+pub use events::{BroadcastHub, Event, EventSink, MeetupEvent};
+pub use http::{AppState, app};
