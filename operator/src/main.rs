@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    print!("{}", beer_meetup_operator::crd::crd_yaml().expect("crd"));
+}

@@ -1,0 +1,340 @@
+//! The API server: ConfigMap, Service, Deployment and (with two or more replicas) a
+//! PodDisruptionBudget.
+//!
+//! Environment contract with the api-server binary: non-secret settings come from the ConfigMap
+//! (`envFrom`), `MONGODB_URI` and `REDIS_URL` from the generated Secrets.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+    EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, SecretKeySelector,
+    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ObjectMeta;
+
+use super::Child;
+use super::common::{self, BuildContext};
+use super::credentials;
+use super::mongodb;
+use crate::names::Component;
+
+pub const PORT: i32 = 8080;
+/// uid the platform's own images run as (distroless nonroot).
+pub const PLATFORM_UID: i64 = 65532;
+/// Pod annotation whose change rolls the pods when their configuration changes.
+pub const CONFIG_HASH_ANNOTATION: &str = "beermeetup.io/config-hash";
+
+pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
+    let name = ctx.names.component(Component::ApiServer);
+    let config = config_map(ctx);
+    let mut children = vec![
+        Child::ConfigMap(config.clone()),
+        Child::Service(common_service(ctx, &name, Component::ApiServer)),
+    ];
+    if let Some(pdb) =
+        common::disruption_budget(ctx, Component::ApiServer, ctx.spec.api_server.replicas, 2)
+    {
+        children.push(Child::PodDisruptionBudget(pdb));
+    }
+    children.push(Child::Deployment(deployment(ctx, &name, &config)));
+    children
+}
+
+/// The settings the API server reads from its environment.
+pub fn config_map(ctx: &BuildContext<'_>) -> ConfigMap {
+    let data = BTreeMap::from([
+        ("BIND".to_owned(), format!("0.0.0.0:{PORT}")),
+        (
+            "MONGODB_DATABASE".to_owned(),
+            mongodb::APP_DATABASE.to_owned(),
+        ),
+        ("RUST_LOG".to_owned(), ctx.spec.api_server.log_level.clone()),
+        ("LOG_FORMAT".to_owned(), "json".to_owned()),
+    ]);
+    ConfigMap {
+        metadata: ctx.meta(ctx.names.api_config(), Component::ApiServer),
+        data: Some(data),
+        ..ConfigMap::default()
+    }
+}
+
+/// A ClusterIP Service on port 8080 for API or web.
+pub fn common_service(ctx: &BuildContext<'_>, name: &str, component: Component) -> Service {
+    Service {
+        metadata: ctx.meta(name, component),
+        spec: Some(ServiceSpec {
+            selector: Some(ctx.names.selector(component)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port: PORT,
+                target_port: Some(IntOrString::String("http".to_owned())),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// An HTTP GET probe on the named `http` port.
+pub fn http_probe(path: &str, initial_delay: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(10),
+        timeout_seconds: Some(3),
+        ..Probe::default()
+    }
+}
+
+fn secret_env(name: &str, secret: String, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret,
+                key: key.to_owned(),
+                ..SecretKeySelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deployment {
+    let spec = &ctx.spec.api_server;
+    // Env from Secrets and ConfigMaps is read at pod start only, so pods roll when the settings or
+    // the replica-set members (part of MONGODB_URI) change. Secret values are not hashed.
+    let config_json = serde_json::to_string(&config.data).unwrap_or_default();
+    let members = ctx.spec.mongodb.members.to_string();
+    let config_hash = common::short_hash(&[&config_json, &members]);
+    let annotations = BTreeMap::from([
+        ("prometheus.io/scrape".to_owned(), "true".to_owned()),
+        ("prometheus.io/port".to_owned(), PORT.to_string()),
+        ("prometheus.io/path".to_owned(), "/metrics".to_owned()),
+        (CONFIG_HASH_ANNOTATION.to_owned(), config_hash),
+    ]);
+    let container = Container {
+        name: "api-server".to_owned(),
+        image: Some(spec.effective_image()),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: ctx.names.api_config(),
+                ..ConfigMapEnvSource::default()
+            }),
+            ..EnvFromSource::default()
+        }]),
+        env: Some(vec![
+            secret_env(
+                "MONGODB_URI",
+                ctx.names.mongodb_credentials(),
+                credentials::MONGO_URI_KEY,
+            ),
+            secret_env(
+                "REDIS_URL",
+                ctx.names.redis_credentials(),
+                credentials::REDIS_URL_KEY,
+            ),
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".to_owned()),
+            container_port: PORT,
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(http_probe("/readyz", 2)),
+        liveness_probe: Some(http_probe("/healthz", 10)),
+        resources: Some(
+            spec.pod
+                .resources
+                .clone()
+                .unwrap_or_else(|| common::resources("100m", "128Mi", "512Mi")),
+        ),
+        security_context: Some(common::container_security(true)),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    Deployment {
+        metadata: ctx.meta(name, Component::ApiServer),
+        spec: Some(DeploymentSpec {
+            replicas: Some(spec.replicas),
+            selector: ctx.selector(Component::ApiServer),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(ctx.names.labels(Component::ApiServer)),
+                    annotations: Some(annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    security_context: Some(common::pod_security(PLATFORM_UID)),
+                    affinity: Some(common::affinity(
+                        ctx,
+                        &spec.pod,
+                        Component::ApiServer,
+                        Some(Component::Web),
+                    )),
+                    node_selector: common::node_selector(&spec.pod),
+                    tolerations: common::tolerations(&spec.pod),
+                    volumes: Some(vec![Volume {
+                        name: "tmp".to_owned(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{inputs, platform};
+    use super::*;
+    use crate::build::build_children;
+    use crate::crd::BeerMeetupPlatformSpec;
+
+    fn api_children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {
+        build_children(&platform(spec), &inputs())
+            .expect("builds")
+            .children
+            .into_iter()
+            .filter(|c| c.component().as_deref() == Some("api"))
+            .collect()
+    }
+
+    fn deployment_of(children: &[Child]) -> Deployment {
+        children
+            .iter()
+            .find_map(|c| match c {
+                Child::Deployment(d) => Some(d.clone()),
+                _ => None,
+            })
+            .expect("deployment")
+    }
+
+    #[test]
+    fn api_deployment_wires_database_cache_probes_and_metrics() {
+        let d = deployment_of(&api_children(BeerMeetupPlatformSpec::default()));
+        let spec = d.spec.expect("spec");
+        assert_eq!(spec.replicas, Some(2));
+        let template = spec.template;
+        let annotations = template
+            .metadata
+            .and_then(|m| m.annotations)
+            .expect("annotations");
+        assert_eq!(annotations["prometheus.io/scrape"], "true");
+        assert_eq!(annotations["prometheus.io/port"], "8080");
+        let pod = template.spec.expect("pod");
+        let c = &pod.containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some(crate::images::default_api_server_image().as_str())
+        );
+        let env = c.env.clone().expect("env");
+        let uri = env.iter().find(|e| e.name == "MONGODB_URI").expect("uri");
+        let selector = uri
+            .value_from
+            .clone()
+            .and_then(|v| v.secret_key_ref)
+            .expect("from secret");
+        assert_eq!(selector.name, "demo-mongodb-credentials");
+        assert!(env.iter().any(|e| e.name == "REDIS_URL"));
+        let readiness = c
+            .readiness_probe
+            .clone()
+            .and_then(|p| p.http_get)
+            .expect("readiness");
+        assert_eq!(readiness.path.as_deref(), Some("/readyz"));
+        let liveness = c
+            .liveness_probe
+            .clone()
+            .and_then(|p| p.http_get)
+            .expect("liveness");
+        assert_eq!(liveness.path.as_deref(), Some("/healthz"));
+        assert_eq!(c.ports.clone().expect("ports")[0].container_port, 8080);
+    }
+
+    #[test]
+    fn replicas_image_and_scheduling_follow_the_spec() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.api_server.replicas = 5;
+        spec.api_server.image = Some("registry.example/api:9".into());
+        spec.api_server.pod.node_selector = BTreeMap::from([("pool".into(), "api".into())]);
+        let d = deployment_of(&api_children(spec));
+        let spec = d.spec.expect("spec");
+        assert_eq!(spec.replicas, Some(5));
+        let pod = spec.template.spec.expect("pod");
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some("registry.example/api:9")
+        );
+        assert_eq!(pod.node_selector.expect("selector")["pool"], "api");
+    }
+
+    #[test]
+    fn config_map_carries_log_level() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.api_server.log_level = "debug".into();
+        let children = api_children(spec);
+        let cm = children
+            .iter()
+            .find_map(|c| match c {
+                Child::ConfigMap(c) => Some(c),
+                _ => None,
+            })
+            .expect("config map");
+        let data = cm.data.clone().expect("data");
+        assert_eq!(data["RUST_LOG"], "debug");
+        assert_eq!(data["BIND"], "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn config_hash_rolls_pods_when_members_change_only() {
+        let hash = |spec: BeerMeetupPlatformSpec| {
+            deployment_of(&api_children(spec))
+                .spec
+                .and_then(|s| s.template.metadata)
+                .and_then(|m| m.annotations)
+                .expect("annotations")[CONFIG_HASH_ANNOTATION]
+                .clone()
+        };
+        let base = hash(BeerMeetupPlatformSpec::default());
+        let mut scaled = BeerMeetupPlatformSpec::default();
+        scaled.api_server.replicas = 4;
+        assert_eq!(base, hash(scaled));
+        let mut members = BeerMeetupPlatformSpec::default();
+        members.mongodb.members = 5;
+        assert_ne!(base, hash(members));
+    }
+
+    #[test]
+    fn single_replica_has_no_disruption_budget() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.api_server.replicas = 1;
+        assert!(
+            !api_children(spec)
+                .iter()
+                .any(|c| matches!(c, Child::PodDisruptionBudget(_)))
+        );
+        assert!(
+            api_children(BeerMeetupPlatformSpec::default())
+                .iter()
+                .any(|c| matches!(c, Child::PodDisruptionBudget(_)))
+        );
+    }
+}

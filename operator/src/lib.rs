@@ -1,0 +1,10 @@
+//! The Beer Meetup Platform operator: a `BeerMeetupPlatform` custom resource turned into an API
+//! server, a web app, a MongoDB replica set and a Redis cache.
+//!
+//! Reconcile is dereference → validate → build (pure) → apply → update status; see
+//! [`controller`] for the driver and [`build`] for the pure builders.
+
+pub mod build;
+pub mod crd;
+pub mod images;
+pub mod names;
