@@ -25,7 +25,7 @@ import { formatDayKey, formatMinute, type TimeGrid } from '../lib/timegrid';
 
 function useLabels(grid: TimeGrid, locale: string) {
   const days = grid.columns.map((c) => formatDayKey(c, locale));
-  const times = grid.rows.map((r) => formatMinute(r, locale));
+  const times = grid.rows.map((r) => formatMinute(r, locale, true));
   return { days, times };
 }
 
@@ -266,6 +266,7 @@ export function HeatGrid({
                 const cls = [
                   'cell',
                   'heat-cell',
+                  n === 0 ? 'nobody' : '',
                   best.has(id) ? 'best' : '',
                   fits && !fits.has(id) ? 'dim' : '',
                   selected === id ? 'selected' : '',

@@ -154,7 +154,7 @@ function AddPlace() {
           {errors.where && <p className="error" role="alert">{errors.where}</p>}
         </div>
         <button type="submit" className="btn" disabled={busy}>
-          ＋ {t('where.submit')}
+          + {t('where.submit')}
         </button>
       </div>
       {errors.form && <p className="error" role="alert">{errors.form}</p>}

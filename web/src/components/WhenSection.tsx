@@ -171,7 +171,7 @@ export function WhenSection() {
                     {best.has(detailSlot.id) && <span className="badge gold">★ {t('when.legendBest')}</span>}
                   </h4>
                   <WhoList icon="🍺" label={t('when.yesList')} names={detail.yes} />
-                  <WhoList icon="🤔" label={t('when.maybeList')} names={detail.maybe} />
+                  {detail.maybe.length > 0 && <WhoList icon="🤔" label={t('when.maybeList')} names={detail.maybe} />}
                   {absent.length > 0 && <WhoList icon="💤" label={t('when.noAnswer')} names={absent} />}
                   {c.isAdmin && open && (
                     <button type="button" className="btn small" onClick={() => c.pickForFinal(detailSlot.id)}>

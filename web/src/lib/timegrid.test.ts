@@ -101,6 +101,9 @@ describe('time grid in the viewer’s zone', () => {
   it('formats times in the language’s style', () => {
     expect(formatMinute(19 * 60, 'ru')).toBe('19:00');
     expect(formatMinute(19 * 60 + 30, 'en')).toMatch(/7:30\s?PM/);
+    expect(formatMinute(19 * 60, 'en', true)).toMatch(/^7\s?PM$/);
+    expect(formatMinute(19 * 60 + 30, 'en', true)).toMatch(/7:30\s?PM/);
+    expect(formatMinute(19 * 60, 'ru', true)).toBe('19:00');
   });
 
   it('is empty without slots', () => {

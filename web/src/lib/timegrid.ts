@@ -110,14 +110,17 @@ export function utcOffsetLabel(zone: string, at: number = Date.now()): string {
   return `UTC${sign}${h}${m ? ':' + pad(m) : ''}`;
 }
 
-/** Minute-of-day as a localized time, e.g. "19:00" or "7:00 PM". */
-export function formatMinute(minute: number, locale: string): string {
+/**
+ * Minute-of-day as a localized time, e.g. "19:00" or "7:00 PM". `compact` drops ":00" where the
+ * language uses AM/PM ("7 PM"), so the time column of the grid stays narrow.
+ */
+export function formatMinute(minute: number, locale: string, compact = false): string {
   const d = new Date(Date.UTC(2000, 0, 1, Math.floor(minute / 60), minute % 60));
-  return new Intl.DateTimeFormat(locale, {
-    hour: 'numeric',
-    minute: '2-digit',
-    timeZone: 'UTC',
-  }).format(d);
+  const fmt = new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit', timeZone: 'UTC' });
+  if (compact && minute % 60 === 0 && fmt.formatToParts(d).some((p) => p.type === 'dayPeriod')) {
+    return new Intl.DateTimeFormat(locale, { hour: 'numeric', timeZone: 'UTC' }).format(d);
+  }
+  return fmt.format(d);
 }
 
 /** A day key as a short localized weekday and date. */

@@ -86,6 +86,15 @@ export default function CreatePage() {
   const total = perDay * days.length;
   const today = fromKey(nextDays(1, zone)[0]);
 
+  // An error goes away as soon as its field is edited.
+  const clear = (...keys: string[]) =>
+    setErrors((e) => {
+      if (!keys.some((k) => k in e)) return e;
+      const next = { ...e };
+      for (const k of keys) delete next[k];
+      return next;
+    });
+
   const setPlace = (key: number, patch: Partial<PlaceRow>) =>
     setPlaces((ps) => ps.map((p) => (p.key === key ? { ...p, ...patch } : p)));
 
@@ -192,7 +201,10 @@ export default function CreatePage() {
             value={title}
             maxLength={120}
             placeholder={t('create.titlePlaceholder')}
-            onChange={(e) => setTitle(e.target.value)}
+            onChange={(e) => {
+              setTitle(e.target.value);
+              clear('title');
+            }}
             aria-invalid={!!err('title')}
             aria-describedby={described('title')}
             autoComplete="off"
@@ -205,7 +217,10 @@ export default function CreatePage() {
             value={organizerName}
             maxLength={60}
             placeholder={t('create.namePlaceholder')}
-            onChange={(e) => setOrganizerName(e.target.value)}
+            onChange={(e) => {
+              setOrganizerName(e.target.value);
+              clear('organizerName');
+            }}
             aria-invalid={!!err('organizerName')}
             aria-describedby={described('organizerName')}
             autoComplete="given-name"
@@ -219,7 +234,10 @@ export default function CreatePage() {
             value={description}
             maxLength={2000}
             placeholder={t('create.descriptionPlaceholder')}
-            onChange={(e) => setDescription(e.target.value)}
+            onChange={(e) => {
+              setDescription(e.target.value);
+              clear('description');
+            }}
             aria-invalid={!!err('description')}
             aria-describedby={described('description')}
           />
@@ -239,7 +257,10 @@ export default function CreatePage() {
           <Suspense fallback={<div className="calendar-placeholder" aria-hidden="true" />}>
             <DaysCalendar
               selected={days.map(fromKey)}
-              onSelect={(ds) => setDays(ds.map(toKey).sort())}
+              onSelect={(ds) => {
+                setDays(ds.map(toKey).sort());
+                clear('days');
+              }}
               today={today}
               lang={i18n.resolvedLanguage ?? 'en'}
             />
@@ -256,11 +277,17 @@ export default function CreatePage() {
           <div className="row">
             <label className="inline">
               <span>{t('create.from')}</span>
-              <input type="time" name="windowStart" value={start} step={900} onChange={(e) => setStart(e.target.value)} />
+              <input type="time" name="windowStart" value={start} step={900} onChange={(e) => {
+                  setStart(e.target.value);
+                  clear('window');
+                }} />
             </label>
             <label className="inline">
               <span>{t('create.to')}</span>
-              <input type="time" name="windowEnd" value={end} step={900} onChange={(e) => setEnd(e.target.value)} />
+              <input type="time" name="windowEnd" value={end} step={900} onChange={(e) => {
+                  setEnd(e.target.value);
+                  clear('window');
+                }} />
             </label>
           </div>
           {minutesOf(end) <= minutesOf(start) && <p className="hint">{t('create.crossesMidnight')} 🦉</p>}
@@ -306,7 +333,10 @@ export default function CreatePage() {
                   value={p.name}
                   maxLength={60}
                   placeholder={`🍺 ${t('create.placeNamePlaceholder')}`}
-                  onChange={(e) => setPlace(p.key, { name: e.target.value })}
+                  onChange={(e) => {
+                    setPlace(p.key, { name: e.target.value });
+                    clear(`places.${i}.name`);
+                  }}
                   aria-invalid={!!err(`places.${i}.name`)}
                 />
                 <input
@@ -314,7 +344,10 @@ export default function CreatePage() {
                   name={`place-${i}-where`}
                   value={p.where}
                   placeholder={t('create.placeWherePlaceholder')}
-                  onChange={(e) => setPlace(p.key, { where: e.target.value })}
+                  onChange={(e) => {
+                    setPlace(p.key, { where: e.target.value });
+                    clear(`places.${i}.where`);
+                  }}
                   aria-invalid={!!err(`places.${i}.where`)}
                 />
               </div>
@@ -340,7 +373,7 @@ export default function CreatePage() {
               setPlaces((ps) => [...ps, { key: Math.max(0, ...ps.map((x) => x.key)) + 1, name: '', where: '' }])
             }
           >
-            ＋ {t('create.addPlace')}
+            + {t('create.addPlace')}
           </button>
         </fieldset>
 
