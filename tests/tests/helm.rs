@@ -341,11 +341,14 @@ fn rbac_is_least_privilege_in_both_modes() {
 
 /// Applies YAML with `kubectl apply --dry-run=server`: admission, schema and CEL validation run,
 /// nothing is stored.
-fn server_dry_run(cluster: &TestCluster, namespace: &str, yaml: &str) -> Result<String> {
-    run(
-        kubectl(cluster).args(["apply", "--dry-run=server", "-n", namespace, "-f", "-"]),
-        Some(yaml.as_bytes()),
-    )
+/// `namespace` is for objects without one; `helm template` sets it on every namespaced object.
+fn server_dry_run(cluster: &TestCluster, namespace: Option<&str>, yaml: &str) -> Result<String> {
+    let mut cmd = kubectl(cluster);
+    cmd.args(["apply", "--dry-run=server", "-f", "-"]);
+    if let Some(ns) = namespace {
+        cmd.args(["-n", ns]);
+    }
+    run(&mut cmd, Some(yaml.as_bytes()))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -364,7 +367,7 @@ async fn rendered_chart_passes_server_side_dry_run() {
     ] {
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         let yaml = helm_template("dry", &release_ns, &sets).unwrap();
-        let out = server_dry_run(cluster, &release_ns, &yaml).unwrap_or_else(|e| {
+        let out = server_dry_run(cluster, None, &yaml).unwrap_or_else(|e| {
             panic!("helm template {sets:?} | kubectl apply --dry-run=server: {e:#}")
         });
         assert!(
@@ -387,7 +390,7 @@ async fn examples_pass_server_side_validation() {
     for file in files {
         let name = example_name(&file).unwrap();
         let yaml = std::fs::read_to_string(&file).unwrap();
-        let out = server_dry_run(cluster, &ns, &yaml)
+        let out = server_dry_run(cluster, Some(&ns), &yaml)
             .unwrap_or_else(|e| panic!("{} is not valid against the CRD: {e:#}", file.display()));
         assert!(
             out.contains(&format!("beermeetupplatform.beermeetup.io/{name} created")),
