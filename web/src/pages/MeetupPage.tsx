@@ -49,8 +49,16 @@ export default function MeetupPage() {
   const [finalPick, setFinalPick] = useState<string | null>(null);
   const key = useMemo(() => ['meetup', id], [id]);
 
-  const query = useQuery({ queryKey: key, queryFn: () => api.getMeetup(id), enabled: !!id });
+  const [liveOpen, setLiveOpen] = useState(false);
+  const query = useQuery({
+    queryKey: key,
+    queryFn: () => api.getMeetup(id),
+    enabled: !!id,
+    // Without the live connection (a proxy that blocks WebSockets, or while reconnecting), poll.
+    refetchInterval: liveOpen ? false : 5000,
+  });
   const live = useLive(id, !!id && !(query.error instanceof ApiError && query.error.status === 404));
+  useEffect(() => setLiveOpen(live.state === 'open'), [live.state]);
   const m = query.data;
 
   // Show "back online" for a moment after a reconnect.
