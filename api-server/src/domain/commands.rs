@@ -296,6 +296,7 @@ pub fn create_meetup(
         deadline: input.deadline,
         allow_participant_places: input.allow_participant_places.unwrap_or(true),
         revision: 1,
+        doc_version: 0,
         participant_count: 1,
         comment_count: 0,
         created_at: now,
@@ -637,9 +638,6 @@ pub fn join_meetup(
     let name = display_name(&mut errors, "name", &input.name);
     let time_zone = optional_time_zone(&mut errors, input.time_zone.as_deref());
     let name = finish(errors, name)?;
-    if meetup.participant_count >= MAX_PARTICIPANTS as i64 {
-        return Err(DomainError::Full("participants"));
-    }
     Ok(ParticipantRecord {
         id: new_id(rng, CHILD_ID_LEN),
         meetup_id: meetup.id.clone(),
@@ -734,9 +732,6 @@ pub fn add_comment(
     let mut errors = Vec::new();
     let text = required_text(&mut errors, "text", &input.text, MAX_COMMENT_CHARS);
     let text = finish(errors, text)?;
-    if meetup.comment_count >= MAX_COMMENTS as i64 {
-        return Err(DomainError::Full("comments"));
-    }
     let (participant_id, author) = match principal {
         Principal::Admin => (meetup.organizer_id.clone(), meetup.organizer_name.clone()),
         Principal::Participant(p) => (p.id.clone(), p.name.clone()),

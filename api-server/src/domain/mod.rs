@@ -103,7 +103,14 @@ pub struct MeetupRecord {
     pub status: Status,
     pub deadline: Option<DateTime<Utc>>,
     pub allow_participant_places: bool,
+    /// Bumped by every write to the meetup or anything in it; events carry it.
     pub revision: i64,
+    /// Version of the meetup document's own fields, the basis of optimistic concurrency for
+    /// edits of title, places, status and decision.
+    #[serde(default)]
+    pub doc_version: i64,
+    /// Seat counters kept by the embedded store; the caps themselves are enforced by the
+    /// store (`add_participant`, `add_comment`), which is the only place that can see races.
     pub participant_count: i64,
     pub comment_count: i64,
     pub created_at: DateTime<Utc>,

@@ -151,15 +151,21 @@ impl AppState {
     ) -> Result<(MeetupRecord, T), Problem> {
         let mut meetup = self.load_meetup(id).await?;
         let principal = self.authenticate(&meetup, bearer).await?;
-        for _ in 0..MAX_CHANGE_ATTEMPTS {
+        for attempt in 0..MAX_CHANGE_ATTEMPTS {
             let (mut next, value) = change(&meetup, &principal, Utc::now())?;
-            next.revision = meetup.revision;
+            next.doc_version = meetup.doc_version;
             match self.store.replace_meetup(&next).await? {
                 Some(revision) => {
                     next.revision = revision;
+                    next.doc_version += 1;
                     return Ok((next, value));
                 }
-                None => meetup = self.load_meetup(id).await?,
+                None => {
+                    // Let the winner finish its write before looking again.
+                    let backoff = 2_u64.saturating_pow(attempt.min(6) as u32);
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                    meetup = self.load_meetup(id).await?;
+                }
             }
         }
         Err(Problem::new(

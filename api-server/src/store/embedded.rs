@@ -270,11 +270,12 @@ impl Store for EmbeddedStore {
             let Some(stored) = stored else {
                 return Err(StoreError::MeetupNotFound);
             };
-            if stored.revision != next.revision {
+            if stored.doc_version != next.doc_version {
                 return Ok(None);
             }
             let written = MeetupRecord {
                 revision: stored.revision + 1,
+                doc_version: stored.doc_version + 1,
                 participant_count: stored.participant_count,
                 comment_count: stored.comment_count,
                 admin_token_hash: stored.admin_token_hash,

@@ -49,9 +49,9 @@ pub trait Store: Send + Sync + 'static {
     async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>>;
 
     /// Compare-and-swap of the meetup document's own fields (title, places, status, decision…):
-    /// written only if the stored revision still equals `meetup.revision`; the revision is then
-    /// incremented. `Ok(None)` means someone else wrote first: re-read and retry.
-    /// Counters (participants, comments) are never overwritten by this.
+    /// written only if the stored `doc_version` still equals `meetup.doc_version`, which then
+    /// goes up by one, and the revision is bumped. `Ok(None)` means someone else wrote first:
+    /// re-read and retry. Counters and the admin token are never overwritten by this.
     async fn replace_meetup(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>>;
 
     /// Deletes the meetup and everything in it. `false` if it did not exist.

@@ -1,7 +1,14 @@
-//! MongoDB adaptor (official driver). Written to the subset FerretDB v1 also speaks: separate
-//! collections, unique indexes, single-document `$set`/`$inc`/`$pull` and findOneAndUpdate.
-//! No transactions: a join inserts the participant first (the unique index decides name
-//! clashes) and then reserves a seat with a conditional `$inc`, undoing the insert if full.
+//! MongoDB adaptor (official driver), written to the subset FerretDB v1 also speaks.
+//!
+//! FerretDB v1 applies update operators as read-modify-write without isolation: 50 concurrent
+//! `$inc`s on one document end up as a handful (see the conformance suite), and a conditional
+//! `$set` is no compare-and-swap either. What both servers do atomically is an insert against a
+//! unique key. So everything that must not race is an insert:
+//! - each participant, comment and vote lives in its own document (no shared read-modify-write);
+//! - the meetup revision is claimed by inserting `claims/{meetupId}:r:{n}`: exactly one writer
+//!   gets each number, so no increment is lost and no two events share a revision;
+//! - edits of the meetup document itself first claim `{meetupId}:d:{version}`; only the winner
+//!   writes, losers re-read and retry (optimistic concurrency without transactions).
 
 use std::time::Duration;
 
@@ -10,13 +17,17 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, to_bson, to_document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{Revision, Store, StoreError, StoreResult, suggestion_key};
 use crate::domain::{CommentRecord, MeetupRecord, ParticipantRecord, PlaceSuggestion};
 
 const DUPLICATE_KEY: i32 = 11000;
+/// A document-version claim older than this whose owner never wrote is considered abandoned.
+const ABANDONED_CLAIM: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+/// Revision claims older than this many revisions are pruned.
+const KEEP_REVISION_CLAIMS: i64 = 64;
 
 #[derive(Clone)]
 pub struct MongoStore {
@@ -24,6 +35,7 @@ pub struct MongoStore {
     meetups: Collection<MeetupRecord>,
     participants: Collection<ParticipantRecord>,
     comments: Collection<CommentRecord>,
+    claims: Collection<Document>,
     suggestions: Collection<Document>,
 }
 
@@ -31,10 +43,15 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
+/// MongoDB reports E11000; FerretDB v1 reports SQLite's constraint error for updates.
 fn is_duplicate_key(error: &MongoError) -> bool {
     match error.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
-        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => {
+            e.code == DUPLICATE_KEY
+                || e.message.contains("UNIQUE constraint failed")
+                || e.message.contains("duplicate key")
+        }
         _ => false,
     }
 }
@@ -49,6 +66,20 @@ fn name_conflict(error: MongoError) -> StoreError {
 
 fn now_bson() -> StoreResult<Bson> {
     to_bson(&Utc::now()).map_err(backend)
+}
+
+/// Zero-padded so that claims sort by number as strings.
+fn revision_key(meetup_id: &str, n: i64) -> String {
+    format!("{meetup_id}:r:{n:012}")
+}
+
+fn version_key(meetup_id: &str, version: i64) -> String {
+    format!("{meetup_id}:d:{version:012}")
+}
+
+/// Every key of one meetup (';' sorts right after ':').
+fn meetup_keys(meetup_id: &str) -> Document {
+    doc! {"$gte": format!("{meetup_id}:"), "$lt": format!("{meetup_id};")}
 }
 
 impl MongoStore {
@@ -68,6 +99,7 @@ impl MongoStore {
             meetups: db.collection("meetups"),
             participants: db.collection("participants"),
             comments: db.collection("comments"),
+            claims: db.collection("claims"),
             suggestions: db.collection("placeSuggestions"),
             db,
         };
@@ -107,20 +139,53 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Bumps the meetup revision (plus any extra counters) atomically and returns the new one.
-    async fn bump(&self, meetup_id: &str, extra: Document) -> StoreResult<Option<Revision>> {
-        let mut inc = doc! {"revision": 1_i64};
-        inc.extend(extra);
-        let updated = self
-            .meetups
-            .find_one_and_update(
-                doc! {"_id": meetup_id},
-                doc! {"$inc": inc, "$set": {"updatedAt": now_bson()?}},
-            )
-            .return_document(ReturnDocument::After)
+    /// Inserts a claim; `false` if somebody already holds that key.
+    async fn claim(&self, key: String, meetup_id: &str, n: i64) -> StoreResult<bool> {
+        let claim = doc! {"_id": key, "meetupId": meetup_id, "n": n, "at": now_bson()?};
+        match self.claims.insert_one(claim).await {
+            Ok(_) => Ok(true),
+            Err(error) if is_duplicate_key(&error) => Ok(false),
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    async fn latest_revision(&self, meetup_id: &str) -> StoreResult<Option<Revision>> {
+        let from = revision_key(meetup_id, 0);
+        let to = format!("{meetup_id}:r;");
+        let latest = self
+            .claims
+            .find_one(doc! {"_id": {"$gte": from, "$lt": to}})
+            .sort(doc! {"_id": -1})
             .await
             .map_err(backend)?;
-        Ok(updated.map(|m| m.revision))
+        Ok(latest.and_then(|claim| claim.get_i64("n").ok()))
+    }
+
+    /// Claims the next free revision number of a meetup: the atomic counter.
+    async fn next_revision(&self, meetup_id: &str) -> StoreResult<Revision> {
+        let mut n = self.latest_revision(meetup_id).await?.unwrap_or(0) + 1;
+        for _ in 0..10_000 {
+            if self.claim(revision_key(meetup_id, n), meetup_id, n).await? {
+                if n % KEEP_REVISION_CLAIMS == 0 {
+                    self.prune_revision_claims(meetup_id, n).await?;
+                }
+                return Ok(n);
+            }
+            n += 1;
+        }
+        Err(StoreError::Backend(
+            "could not claim a revision number".into(),
+        ))
+    }
+
+    async fn prune_revision_claims(&self, meetup_id: &str, latest: Revision) -> StoreResult<()> {
+        let from = revision_key(meetup_id, 0);
+        let to = revision_key(meetup_id, latest - KEEP_REVISION_CLAIMS);
+        self.claims
+            .delete_many(doc! {"_id": {"$gte": from, "$lt": to}})
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn meetup_exists(&self, meetup_id: &str) -> StoreResult<bool> {
@@ -130,6 +195,33 @@ impl MongoStore {
             .await
             .map_err(backend)?;
         Ok(count > 0)
+    }
+
+    /// Frees a document-version claim whose owner vanished before writing. Returns whether
+    /// the caller may try to claim again.
+    async fn release_abandoned_claim(&self, meetup_id: &str, basis: i64) -> StoreResult<bool> {
+        let stored = self.meetup(meetup_id).await?;
+        let Some(stored) = stored else {
+            return Err(StoreError::MeetupNotFound);
+        };
+        if stored.doc_version != basis {
+            return Ok(false);
+        }
+        let cutoff = to_bson(&(Utc::now() - ABANDONED_CLAIM)).map_err(backend)?;
+        let released = self
+            .claims
+            .delete_one(doc! {"_id": version_key(meetup_id, basis + 1), "at": {"$lt": cutoff}})
+            .await
+            .map_err(backend)?;
+        Ok(released.deleted_count > 0)
+    }
+
+    async fn count(&self, collection: &str, meetup_id: &str) -> StoreResult<u64> {
+        self.db
+            .collection::<Document>(collection)
+            .count_documents(doc! {"meetupId": meetup_id})
+            .await
+            .map_err(backend)
     }
 }
 
@@ -158,17 +250,48 @@ impl Store for MongoStore {
             .await
             .map_err(name_conflict)?;
         self.meetups.insert_one(meetup).await.map_err(backend)?;
+        self.claim(
+            revision_key(&meetup.id, meetup.revision),
+            &meetup.id,
+            meetup.revision,
+        )
+        .await?;
         Ok(())
     }
 
     async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
-        self.meetups
+        let Some(mut meetup) = self
+            .meetups
             .find_one(doc! {"_id": id})
             .await
-            .map_err(backend)
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        if let Some(revision) = self.latest_revision(id).await? {
+            meetup.revision = meetup.revision.max(revision);
+        }
+        Ok(Some(meetup))
     }
 
     async fn replace_meetup(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
+        let basis = meetup.doc_version;
+        let mut claimed = false;
+        for _ in 0..2 {
+            if self
+                .claim(version_key(&meetup.id, basis + 1), &meetup.id, basis + 1)
+                .await?
+            {
+                claimed = true;
+                break;
+            }
+            if !self.release_abandoned_claim(&meetup.id, basis).await? {
+                return Ok(None);
+            }
+        }
+        if !claimed {
+            return Ok(None);
+        }
         let mut fields = to_document(meetup).map_err(backend)?;
         for owned_elsewhere in [
             "_id",
@@ -179,20 +302,17 @@ impl Store for MongoStore {
         ] {
             fields.remove(owned_elsewhere);
         }
-        let updated = self
+        fields.insert("docVersion", basis + 1);
+        fields.insert("updatedAt", now_bson()?);
+        let written = self
             .meetups
-            .find_one_and_update(
-                doc! {"_id": &meetup.id, "revision": meetup.revision},
-                doc! {"$set": fields, "$inc": {"revision": 1_i64}},
-            )
-            .return_document(ReturnDocument::After)
+            .update_one(doc! {"_id": &meetup.id}, doc! {"$set": fields})
             .await
             .map_err(backend)?;
-        match updated {
-            Some(m) => Ok(Some(m.revision)),
-            None if self.meetup_exists(&meetup.id).await? => Ok(None),
-            None => Err(StoreError::MeetupNotFound),
+        if written.matched_count == 0 {
+            return Err(StoreError::MeetupNotFound);
         }
+        self.next_revision(&meetup.id).await.map(Some)
     }
 
     async fn delete_meetup(&self, id: &str) -> StoreResult<bool> {
@@ -207,6 +327,10 @@ impl Store for MongoStore {
             .map_err(backend)?;
         self.comments
             .delete_many(doc! {"meetupId": id})
+            .await
+            .map_err(backend)?;
+        self.claims
+            .delete_many(doc! {"_id": meetup_keys(id)})
             .await
             .map_err(backend)?;
         Ok(deleted.deleted_count > 0)
@@ -244,39 +368,24 @@ impl Store for MongoStore {
             .map_err(backend)
     }
 
+    /// The cap is checked by counting first; under a burst of simultaneous joins it may be
+    /// passed by a few (no transactions), which is harmless for an abuse limit.
     async fn add_participant(
         &self,
         participant: &ParticipantRecord,
         max: usize,
     ) -> StoreResult<Revision> {
+        if !self.meetup_exists(&participant.meetup_id).await? {
+            return Err(StoreError::MeetupNotFound);
+        }
+        if self.count("participants", &participant.meetup_id).await? >= max as u64 {
+            return Err(StoreError::Full("participants"));
+        }
         self.participants
             .insert_one(participant)
             .await
             .map_err(name_conflict)?;
-        let reserved = self
-            .meetups
-            .find_one_and_update(
-                doc! {"_id": &participant.meetup_id, "participantCount": {"$lt": max as i64}},
-                doc! {
-                    "$inc": {"participantCount": 1_i64, "revision": 1_i64},
-                    "$set": {"updatedAt": now_bson()?},
-                },
-            )
-            .return_document(ReturnDocument::After)
-            .await
-            .map_err(backend)?;
-        if let Some(meetup) = reserved {
-            return Ok(meetup.revision);
-        }
-        self.participants
-            .delete_one(doc! {"_id": &participant.id})
-            .await
-            .map_err(backend)?;
-        if self.meetup_exists(&participant.meetup_id).await? {
-            Err(StoreError::Full("participants"))
-        } else {
-            Err(StoreError::MeetupNotFound)
-        }
+        self.next_revision(&participant.meetup_id).await
     }
 
     async fn update_participant(
@@ -302,7 +411,7 @@ impl Store for MongoStore {
         if result.matched_count == 0 {
             return Ok(None);
         }
-        self.bump(&participant.meetup_id, Document::new()).await
+        self.next_revision(&participant.meetup_id).await.map(Some)
     }
 
     async fn remove_participant(
@@ -318,8 +427,7 @@ impl Store for MongoStore {
         if deleted.deleted_count == 0 {
             return Ok(None);
         }
-        self.bump(meetup_id, doc! {"participantCount": -1_i64})
-            .await
+        self.next_revision(meetup_id).await.map(Some)
     }
 
     async fn remove_place_votes(&self, meetup_id: &str, place_id: &str) -> StoreResult<()> {
@@ -355,32 +463,14 @@ impl Store for MongoStore {
     }
 
     async fn add_comment(&self, comment: &CommentRecord, max: usize) -> StoreResult<Revision> {
-        // Reserve first: a comment must never be visible beyond the cap.
-        let reserved = self
-            .meetups
-            .find_one_and_update(
-                doc! {"_id": &comment.meetup_id, "commentCount": {"$lt": max as i64}},
-                doc! {
-                    "$inc": {"commentCount": 1_i64, "revision": 1_i64},
-                    "$set": {"updatedAt": now_bson()?},
-                },
-            )
-            .return_document(ReturnDocument::After)
-            .await
-            .map_err(backend)?;
-        let Some(meetup) = reserved else {
-            return if self.meetup_exists(&comment.meetup_id).await? {
-                Err(StoreError::Full("comments"))
-            } else {
-                Err(StoreError::MeetupNotFound)
-            };
-        };
-        if let Err(error) = self.comments.insert_one(comment).await {
-            self.bump(&comment.meetup_id, doc! {"commentCount": -1_i64})
-                .await?;
-            return Err(backend(error));
+        if !self.meetup_exists(&comment.meetup_id).await? {
+            return Err(StoreError::MeetupNotFound);
         }
-        Ok(meetup.revision)
+        if self.count("comments", &comment.meetup_id).await? >= max as u64 {
+            return Err(StoreError::Full("comments"));
+        }
+        self.comments.insert_one(comment).await.map_err(backend)?;
+        self.next_revision(&comment.meetup_id).await
     }
 
     async fn remove_comment(
@@ -396,7 +486,7 @@ impl Store for MongoStore {
         if deleted.deleted_count == 0 {
             return Ok(None);
         }
-        self.bump(meetup_id, doc! {"commentCount": -1_i64}).await
+        self.next_revision(meetup_id).await.map(Some)
     }
 
     async fn remember_place(&self, place: &PlaceSuggestion) -> StoreResult<()> {

@@ -1,0 +1,370 @@
+//! Shared test harness: both stores, a FerretDB process for the Mongo one, and a real HTTP
+//! server on a loopback port.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_server::http::{RateLimit, Settings};
+use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
+use api_server::{AppState, EventSink, MeetupEvent, app};
+use reqwest::Method;
+use serde_json::Value;
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Embedded,
+    Mongo,
+}
+
+/// A FerretDB (MongoDB wire protocol, SQLite backend) process, stopped on drop.
+pub struct FerretDb {
+    child: tokio::process::Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+fn ferretdb_binary() -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let local = workspace.join(".tools/bin/ferretdb");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("ferretdb")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl FerretDb {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = tokio::process::Command::new(ferretdb_binary())
+            .arg("--listen-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--sqlite-dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ferretdb starts (run `make test-deps` to build .tools/bin/ferretdb)");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self {
+                    child,
+                    port,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("ferretdb did not listen on port {port} within 5 s");
+    }
+
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/", self.port)
+    }
+}
+
+/// Keeps whatever backs a store alive for the test's duration.
+pub enum StoreGuard {
+    Dir(TempDir),
+    Ferret(FerretDb),
+}
+
+pub async fn make_store(kind: StoreKind) -> (Arc<dyn Store>, StoreGuard) {
+    match kind {
+        StoreKind::Embedded => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = EmbeddedStore::open(dir.path()).expect("embedded store opens");
+            (
+                Arc::new(InstrumentedStore::new(store)),
+                StoreGuard::Dir(dir),
+            )
+        }
+        StoreKind::Mongo => {
+            let ferret = FerretDb::start().await;
+            let store = MongoStore::connect(&ferret.uri(), "beermeetup_test")
+                .await
+                .expect("mongo store connects to ferretdb");
+            (
+                Arc::new(InstrumentedStore::new(store)),
+                StoreGuard::Ferret(ferret),
+            )
+        }
+    }
+}
+
+/// Remembers every published event so tests can check kinds and revisions.
+#[derive(Default)]
+pub struct RecordingSink(pub Mutex<Vec<MeetupEvent>>);
+
+impl EventSink for RecordingSink {
+    fn publish(&self, event: MeetupEvent) {
+        self.0.lock().expect("not poisoned").push(event);
+    }
+}
+
+impl RecordingSink {
+    pub fn kinds(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|e| {
+                serde_json::to_value(&e.event).expect("event serializes")["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    pub fn revisions(&self) -> Vec<i64> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|e| e.revision)
+            .collect()
+    }
+}
+
+pub fn test_settings() -> Settings {
+    Settings {
+        max_body_bytes: 16 * 1024,
+        // High enough never to trip in ordinary tests; one test sets its own.
+        write_rate_limit: Some(RateLimit {
+            per_minute: 1_000_000,
+            burst: 100_000,
+        }),
+        trust_forwarded_for: false,
+        web_dir: None,
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub events: Arc<RecordingSink>,
+    pub store: Arc<dyn Store>,
+    server: tokio::task::JoinHandle<()>,
+    _guard: StoreGuard,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Asserts an RFC 9457 problem with this status.
+    pub fn assert_problem(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status, body: {}",
+            self.text
+        );
+        assert_eq!(self.content_type(), "application/problem+json");
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["type"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(self.body["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(self.body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+        &self.body
+    }
+}
+
+impl TestServer {
+    pub async fn start(kind: StoreKind) -> Self {
+        Self::start_with(kind, test_settings()).await
+    }
+
+    pub async fn start_with(kind: StoreKind, settings: Settings) -> Self {
+        let (store, guard) = make_store(kind).await;
+        let events = Arc::new(RecordingSink::default());
+        let state = AppState::new(Arc::clone(&store), events.clone(), settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let server = tokio::spawn(async move {
+            let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, service).await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            events,
+            store,
+            server,
+            _guard: guard,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request is answered");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(Method::DELETE, path, token, None).await
+    }
+
+    /// Creates a meetup with two places and explicit slots; returns its handles.
+    pub async fn create_meetup(&self, extra: Value) -> Created {
+        let mut body = serde_json::json!({
+            "title": "Friday beer",
+            "organizerName": "Anna",
+            "timeZone": "Europe/Berlin",
+            "places": [{"name": "Hops & Barley", "address": "Wühlischstr. 22"}, {"name": "Zapf"}],
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+        let reply = self.post("/api/v1/meetups", None, body).await;
+        assert_eq!(reply.status, 201, "create failed: {}", reply.text);
+        let meetup = &reply.body["meetup"];
+        Created {
+            id: meetup["id"].as_str().expect("id").to_string(),
+            admin: reply.body["adminToken"]
+                .as_str()
+                .expect("admin")
+                .to_string(),
+            organizer_id: reply.body["participantId"]
+                .as_str()
+                .expect("participant id")
+                .to_string(),
+            organizer_token: reply.body["participantToken"]
+                .as_str()
+                .expect("participant token")
+                .to_string(),
+            slots: ids(&meetup["slots"]),
+            places: ids(&meetup["places"]),
+        }
+    }
+
+    pub async fn join(&self, meetup: &str, name: &str) -> (String, String) {
+        let reply = self
+            .post(
+                &format!("/api/v1/meetups/{meetup}/participants"),
+                None,
+                serde_json::json!({"name": name}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "join failed: {}", reply.text);
+        (
+            reply.body["participant"]["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+            reply.body["token"].as_str().expect("token").to_string(),
+        )
+    }
+}
+
+pub struct Created {
+    pub id: String,
+    pub admin: String,
+    pub organizer_id: String,
+    pub organizer_token: String,
+    pub slots: Vec<String>,
+    pub places: Vec<String>,
+}
+
+pub fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs each listed `async fn case(kind: StoreKind)` against both stores.
+#[macro_export]
+macro_rules! for_each_store {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::common::StoreKind::Embedded).await
+                }
+            )*
+        }
+        mod mongo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::common::StoreKind::Mongo).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,529 @@
+//! One conformance suite for every `Store` adaptor: the same cases run against the embedded
+//! store and the MongoDB adaptor on a real FerretDB.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use api_server::domain::ids::{hash_token, new_id};
+use api_server::domain::{
+    self, Availability, CommentRecord, CreateMeetup, MeetupRecord, ParticipantRecord, PlaceInput,
+    PlaceSuggestion,
+};
+use api_server::store::{Store, StoreError};
+use chrono::Utc;
+use common::{StoreKind, make_store};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn sample_meetup() -> (MeetupRecord, ParticipantRecord) {
+    let mut rng = StdRng::from_os_rng();
+    let input = CreateMeetup {
+        title: "Conformance beer".into(),
+        organizer_name: "Anna".into(),
+        time_zone: "Europe/Berlin".into(),
+        places: Some(vec![
+            PlaceInput {
+                name: "Hops".into(),
+                ..Default::default()
+            },
+            PlaceInput {
+                name: "Barley".into(),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    };
+    let created = domain::create_meetup(
+        input,
+        hash_token("admin"),
+        hash_token(&new_id(&mut rng, 20)),
+        Utc::now(),
+        &mut rng,
+    )
+    .expect("valid meetup");
+    (created.meetup, created.organizer)
+}
+
+fn participant(meetup: &MeetupRecord, name: &str) -> ParticipantRecord {
+    let mut rng = StdRng::from_os_rng();
+    ParticipantRecord {
+        id: new_id(&mut rng, 10),
+        meetup_id: meetup.id.clone(),
+        name: name.to_string(),
+        name_key: name.to_lowercase(),
+        token_hash: hash_token(&new_id(&mut rng, 20)),
+        time_zone: None,
+        availability: BTreeMap::new(),
+        place_votes: Vec::new(),
+        note: None,
+        is_organizer: false,
+        joined_at: Utc::now(),
+    }
+}
+
+fn comment(meetup: &MeetupRecord, text: &str) -> CommentRecord {
+    CommentRecord {
+        id: new_id(&mut StdRng::from_os_rng(), 10),
+        meetup_id: meetup.id.clone(),
+        participant_id: Some(meetup.organizer_id.clone()),
+        author: meetup.organizer_name.clone(),
+        text: text.to_string(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn stored(store: &Arc<dyn Store>, id: &str) -> MeetupRecord {
+    store
+        .meetup(id)
+        .await
+        .expect("read")
+        .expect("meetup exists")
+}
+
+async fn create_and_read_back(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    store.ping().await.expect("ping");
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    assert_eq!(stored(&store, &meetup.id).await, meetup);
+    assert_eq!(
+        store.participants(&meetup.id).await.expect("list"),
+        vec![organizer.clone()]
+    );
+    assert_eq!(
+        store
+            .participant(&meetup.id, &organizer.id)
+            .await
+            .expect("one"),
+        Some(organizer.clone())
+    );
+    let by_token = store
+        .participant_by_token(&meetup.id, &organizer.token_hash)
+        .await
+        .expect("by token");
+    assert_eq!(by_token, Some(organizer.clone()));
+    // A token only works inside its own meetup.
+    assert_eq!(
+        store
+            .participant_by_token("otherMeetup1", &organizer.token_hash)
+            .await
+            .expect("by token"),
+        None
+    );
+    assert_eq!(store.meetup("missing12345").await.expect("read"), None);
+}
+
+async fn names_are_unique_per_meetup_case_insensitively(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let ben = participant(&meetup, "Ben");
+    let revision = store.add_participant(&ben, 200).await.expect("join");
+    assert_eq!(revision, meetup.revision + 1);
+    let clash = participant(&meetup, "BEN");
+    assert!(matches!(
+        store.add_participant(&clash, 200).await,
+        Err(StoreError::NameTaken)
+    ));
+    // The same name in another meetup is fine.
+    let (other, other_organizer) = sample_meetup();
+    store
+        .create_meetup(&other, &other_organizer)
+        .await
+        .expect("create other");
+    store
+        .add_participant(&participant(&other, "Ben"), 200)
+        .await
+        .expect("same name elsewhere");
+    assert_eq!(store.participants(&meetup.id).await.expect("list").len(), 2);
+}
+
+async fn participant_cap_is_enforced(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    store
+        .add_participant(&participant(&meetup, "Ben"), 2)
+        .await
+        .expect("second seat");
+    assert!(matches!(
+        store
+            .add_participant(&participant(&meetup, "Cleo"), 2)
+            .await,
+        Err(StoreError::Full("participants"))
+    ));
+    assert_eq!(store.participants(&meetup.id).await.expect("list").len(), 2);
+}
+
+async fn joining_a_missing_meetup_fails(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, _) = sample_meetup();
+    assert!(matches!(
+        store
+            .add_participant(&participant(&meetup, "Ben"), 200)
+            .await,
+        Err(StoreError::MeetupNotFound)
+    ));
+}
+
+async fn participant_updates_persist_and_bump_the_revision(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let ben = participant(&meetup, "Ben");
+    store.add_participant(&ben, 200).await.expect("join");
+    let mut changed = ben.clone();
+    changed
+        .availability
+        .insert(meetup.slots[0].id.clone(), Availability::Yes);
+    changed
+        .availability
+        .insert(meetup.slots[1].id.clone(), Availability::Maybe);
+    changed.place_votes = vec![meetup.places[1].id.clone()];
+    changed.note = Some("bringing snacks".into());
+    let revision = store
+        .update_participant(&changed)
+        .await
+        .expect("update")
+        .expect("exists");
+    assert_eq!(revision, meetup.revision + 2);
+    let read = store
+        .participant(&meetup.id, &ben.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read, changed);
+
+    // Renaming onto someone else's name is refused and changes nothing.
+    let mut clash = changed.clone();
+    clash.name = "anna".into();
+    clash.name_key = "anna".into();
+    assert!(matches!(
+        store.update_participant(&clash).await,
+        Err(StoreError::NameTaken)
+    ));
+    // Renaming frees the old name.
+    let mut renamed = changed.clone();
+    renamed.name = "Benno".into();
+    renamed.name_key = "benno".into();
+    store
+        .update_participant(&renamed)
+        .await
+        .expect("rename")
+        .expect("exists");
+    store
+        .add_participant(&participant(&meetup, "Ben"), 200)
+        .await
+        .expect("old name is free again");
+
+    let ghost = participant(&meetup, "Ghost");
+    assert_eq!(
+        store.update_participant(&ghost).await.expect("update"),
+        None
+    );
+}
+
+async fn meetup_replace_is_compare_and_swap(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    store
+        .add_participant(&participant(&meetup, "Ben"), 200)
+        .await
+        .expect("join");
+    let current = stored(&store, &meetup.id).await;
+
+    let mut fresh = current.clone();
+    fresh.title = "Fresh".into();
+    fresh.participant_count = 99; // counters are never written through replace
+    let revision = store
+        .replace_meetup(&fresh)
+        .await
+        .expect("cas")
+        .expect("won");
+    assert_eq!(revision, current.revision + 1);
+    let after = stored(&store, &meetup.id).await;
+    assert_eq!(after.title, "Fresh");
+    assert_eq!(after.revision, revision);
+    assert_eq!(after.doc_version, current.doc_version + 1);
+    assert_ne!(after.participant_count, 99);
+
+    // A writer that read before that change loses and must re-read.
+    let mut stale = current.clone();
+    stale.title = "Stale".into();
+    assert_eq!(store.replace_meetup(&stale).await.expect("cas"), None);
+    assert_eq!(stored(&store, &meetup.id).await.title, "Fresh");
+
+    let (missing, _) = sample_meetup();
+    assert!(matches!(
+        store.replace_meetup(&missing).await,
+        Err(StoreError::MeetupNotFound)
+    ));
+}
+
+async fn leaving_frees_the_seat_and_the_name(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let ben = participant(&meetup, "Ben");
+    store.add_participant(&ben, 200).await.expect("join");
+    let revision = store
+        .remove_participant(&meetup.id, &ben.id)
+        .await
+        .expect("leave")
+        .expect("was there");
+    assert_eq!(revision, meetup.revision + 2);
+    assert_eq!(
+        store
+            .remove_participant(&meetup.id, &ben.id)
+            .await
+            .expect("leave twice"),
+        None
+    );
+    assert_eq!(store.participants(&meetup.id).await.expect("list").len(), 1);
+    assert_eq!(
+        store
+            .participant_by_token(&meetup.id, &ben.token_hash)
+            .await
+            .expect("token"),
+        None
+    );
+    store
+        .add_participant(&participant(&meetup, "ben"), 200)
+        .await
+        .expect("name free");
+}
+
+async fn removing_a_place_drops_its_votes(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let (hops, barley) = (meetup.places[0].id.clone(), meetup.places[1].id.clone());
+    let mut ben = participant(&meetup, "Ben");
+    ben.place_votes = vec![hops.clone(), barley.clone()];
+    store.add_participant(&ben, 200).await.expect("join");
+    let mut cleo = participant(&meetup, "Cleo");
+    cleo.place_votes = vec![hops.clone()];
+    store.add_participant(&cleo, 200).await.expect("join");
+    store
+        .remove_place_votes(&meetup.id, &hops)
+        .await
+        .expect("pull");
+    for p in store.participants(&meetup.id).await.expect("list") {
+        assert!(!p.place_votes.contains(&hops), "{} still votes", p.name);
+    }
+    let ben = store
+        .participant(&meetup.id, &ben.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(ben.place_votes, vec![barley]);
+}
+
+async fn comments_round_trip_with_a_cap(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let first = comment(&meetup, "first");
+    let second = comment(&meetup, "second");
+    store.add_comment(&first, 2).await.expect("first");
+    let revision = store.add_comment(&second, 2).await.expect("second");
+    assert_eq!(revision, meetup.revision + 2);
+    assert!(matches!(
+        store.add_comment(&comment(&meetup, "third"), 2).await,
+        Err(StoreError::Full("comments"))
+    ));
+    let mut listed = store.comments(&meetup.id).await.expect("list");
+    domain::sort_comments(&mut listed);
+    assert_eq!(listed, vec![first.clone(), second.clone()]);
+    assert_eq!(
+        store.comment(&meetup.id, &first.id).await.expect("one"),
+        Some(first.clone())
+    );
+    store
+        .remove_comment(&meetup.id, &first.id)
+        .await
+        .expect("remove")
+        .expect("was there");
+    assert_eq!(
+        store
+            .remove_comment(&meetup.id, &first.id)
+            .await
+            .expect("remove twice"),
+        None
+    );
+    store
+        .add_comment(&comment(&meetup, "room again"), 2)
+        .await
+        .expect("a seat freed up");
+    let (missing, _) = sample_meetup();
+    assert!(matches!(
+        store.add_comment(&comment(&missing, "x"), 2).await,
+        Err(StoreError::MeetupNotFound)
+    ));
+}
+
+async fn deleting_a_meetup_removes_everything(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    store
+        .add_participant(&participant(&meetup, "Ben"), 200)
+        .await
+        .expect("join");
+    store
+        .add_comment(&comment(&meetup, "hi"), 500)
+        .await
+        .expect("comment");
+    let (kept, kept_organizer) = sample_meetup();
+    store
+        .create_meetup(&kept, &kept_organizer)
+        .await
+        .expect("create other");
+
+    assert!(store.delete_meetup(&meetup.id).await.expect("delete"));
+    assert!(!store.delete_meetup(&meetup.id).await.expect("delete twice"));
+    assert_eq!(store.meetup(&meetup.id).await.expect("read"), None);
+    assert!(
+        store
+            .participants(&meetup.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(store.comments(&meetup.id).await.expect("list").is_empty());
+    assert_eq!(
+        store
+            .participant_by_token(&meetup.id, &organizer.token_hash)
+            .await
+            .expect("token"),
+        None
+    );
+    assert_eq!(stored(&store, &kept.id).await.title, kept.title);
+    assert_eq!(store.participants(&kept.id).await.expect("list").len(), 1);
+}
+
+async fn place_suggestions_match_by_prefix(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    for name in ["Hops & Barley", "Hopfenreich", "Zapf", "hops & barley"] {
+        store
+            .remember_place(&PlaceSuggestion {
+                name: name.into(),
+                address: Some(format!("{name} street")),
+                link: None,
+            })
+            .await
+            .expect("remember");
+    }
+    let found = store.place_suggestions("HOP", 10).await.expect("search");
+    let names: Vec<_> = found.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, vec!["Hopfenreich", "hops & barley"]);
+    assert_eq!(store.place_suggestions("", 2).await.expect("all").len(), 2);
+    assert!(
+        store
+            .place_suggestions("x", 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+async fn fifty_concurrent_voters_lose_no_vote(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let mut voters = Vec::new();
+    for i in 0..50 {
+        let p = participant(&meetup, &format!("Voter {i}"));
+        store.add_participant(&p, 200).await.expect("join");
+        voters.push(p);
+    }
+    let before = stored(&store, &meetup.id).await.revision;
+    let slot = meetup.slots[0].id.clone();
+    let tasks: Vec<_> = voters
+        .into_iter()
+        .map(|mut p| {
+            let store = Arc::clone(&store);
+            let slot = slot.clone();
+            tokio::spawn(async move {
+                p.availability.insert(slot, Availability::Yes);
+                store.update_participant(&p).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("update").expect("exists");
+    }
+    let participants = store.participants(&meetup.id).await.expect("list");
+    let yes = participants
+        .iter()
+        .filter(|p| p.availability.get(&slot) == Some(&Availability::Yes))
+        .count();
+    assert_eq!(yes, 50);
+    assert_eq!(stored(&store, &meetup.id).await.revision, before + 50);
+}
+
+for_each_store!(
+    create_and_read_back,
+    names_are_unique_per_meetup_case_insensitively,
+    participant_cap_is_enforced,
+    joining_a_missing_meetup_fails,
+    participant_updates_persist_and_bump_the_revision,
+    meetup_replace_is_compare_and_swap,
+    leaving_frees_the_seat_and_the_name,
+    removing_a_place_drops_its_votes,
+    comments_round_trip_with_a_cap,
+    deleting_a_meetup_removes_everything,
+    place_suggestions_match_by_prefix,
+    fifty_concurrent_voters_lose_no_vote,
+);
+
+#[tokio::test]
+async fn embedded_store_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (meetup, organizer) = sample_meetup();
+    {
+        let store = api_server::store::EmbeddedStore::open(dir.path()).expect("open");
+        store
+            .create_meetup(&meetup, &organizer)
+            .await
+            .expect("create");
+    }
+    let reopened = api_server::store::EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(
+        reopened.meetup(&meetup.id).await.expect("read"),
+        Some(meetup)
+    );
+}
