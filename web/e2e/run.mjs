@@ -203,6 +203,7 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await friend.fill('#join-name', orgName);
       await friend.locator('section.join button[type="submit"]').click();
       await friend.locator('#join-name-error').waitFor();
+      await shot(friend, '2-friend-join');
     }],
     ['the friend joins and drags availability', async () => {
       await friend.fill('#join-name', friendName);

@@ -102,8 +102,9 @@ export function JoinCard() {
       setError('');
     } catch (err) {
       const f = fieldErrors(err);
-      if (f.name) setError(f.name);
-      else if (err instanceof ApiError && err.status === 409) setError(err.detail || t('errors.nameTaken'));
+      if (err instanceof ApiError && err.status === 409) {
+        setError(c.m.status === 'open' ? t('errors.nameTaken') : t('errors.closed'));
+      } else if (f.name) setError(f.name);
       else setError(errorText(err, t));
     } finally {
       setBusy(false);

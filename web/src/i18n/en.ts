@@ -57,6 +57,11 @@ const en = {
     submitting: 'Tapping the keg…',
     recent: 'Your meetups',
     recentOrganizer: 'organizer',
+    steps: {
+      one: 'Pick evenings and places',
+      two: 'Friends paint when they can',
+      three: 'See who’s in, decide, cheers',
+    },
   },
   errors: {
     required: 'Please fill this in.',

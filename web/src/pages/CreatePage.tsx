@@ -190,6 +190,17 @@ export default function CreatePage() {
       <section className="hero">
         <h1>{t('create.title')}</h1>
         <p className="lead">{t('create.lead')}</p>
+        <ol className="steps">
+          <li>
+            <span aria-hidden="true">🗓️</span> {t('create.steps.one')}
+          </li>
+          <li>
+            <span aria-hidden="true">🖌️</span> {t('create.steps.two')}
+          </li>
+          <li>
+            <span aria-hidden="true">🍻</span> {t('create.steps.three')}
+          </li>
+        </ol>
         <Joke />
       </section>
 
