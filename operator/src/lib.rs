@@ -5,6 +5,13 @@
 //! [`controller`] for the driver and [`build`] for the pure builders.
 
 pub mod build;
+pub mod controller;
 pub mod crd;
 pub mod images;
+pub mod metrics;
 pub mod names;
+pub mod render;
+pub mod status;
+pub mod validate;
+
+pub use controller::{ControllerConfig, run_controller};

@@ -71,8 +71,9 @@ pub fn resources(
     }
 }
 
-/// The pod's affinity: the user's, plus anti-affinity that keeps API and web apart when asked, plus
-/// a soft preference to spread a component's own replicas over nodes.
+/// The pod's affinity: the user's, plus anti-affinity that keeps API and web apart when asked, or
+/// else a soft preference to spread a component's own replicas over nodes. (With separate tiers a
+/// spread preference would let one tier occupy every node and leave the other unschedulable.)
 pub fn affinity(
     ctx: &BuildContext<'_>,
     overrides: &PodOverrides,
@@ -91,6 +92,7 @@ pub fn affinity(
                 topology_key: HOSTNAME_TOPOLOGY.to_owned(),
                 ..PodAffinityTerm::default()
             });
+        return affinity;
     }
     anti.preferred_during_scheduling_ignored_during_execution
         .get_or_insert_with(Vec::new)
@@ -219,6 +221,23 @@ mod tests {
             .expect("labels");
         assert_eq!(selector["app.kubernetes.io/component"], "web");
         assert_eq!(required[0].topology_key, HOSTNAME_TOPOLOGY);
+    }
+
+    #[test]
+    fn separate_tiers_do_not_also_spread_themselves() {
+        let spec = BeerMeetupPlatformSpec::default();
+        let names = Names::new("demo", "ns");
+        let a = affinity(
+            &ctx(&spec, &names),
+            &spec.web.pod,
+            Component::Web,
+            Some(Component::ApiServer),
+        );
+        assert!(
+            a.pod_anti_affinity
+                .and_then(|p| p.preferred_during_scheduling_ignored_during_execution)
+                .is_none()
+        );
     }
 
     #[test]

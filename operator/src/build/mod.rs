@@ -141,6 +141,17 @@ impl ChildSet {
     }
 }
 
+/// Name of the replica-set init Job the platform's current membership needs.
+pub fn init_job_name(platform: &BeerMeetupPlatform) -> Result<String, BuildError> {
+    let namespace = platform.namespace().ok_or(BuildError::MissingNamespace)?;
+    let names = Names::new(platform.name_any(), namespace);
+    Ok(mongodb::init_job_name(&common::BuildContext {
+        spec: &platform.spec,
+        names: &names,
+        owner: None,
+    }))
+}
+
 /// Build every child object of a platform. Pure: same inputs, same output.
 pub fn build_children(
     platform: &BeerMeetupPlatform,
@@ -159,8 +170,10 @@ pub fn build_children(
     let mongo = mongodb::build(&ctx, inputs);
     children.extend(mongo.children);
     children.extend(redis::build(&ctx, &inputs.redis_credentials));
-    children.extend(api_server::build(&ctx));
+    // Web before API: with `separateNodes` the web pods (usually fewer) claim their nodes first and
+    // the API pods fill the rest, instead of API pods spreading over every node and leaving none.
     children.extend(web::build(&ctx));
+    children.extend(api_server::build(&ctx));
     // A stable sort keeps the builders' order within one kind.
     children.sort_by_key(Child::apply_rank);
     Ok(ChildSet {

@@ -72,19 +72,24 @@ pub fn statefulset_replicas(desired: i32, inputs: &BuildInputs) -> i32 {
     }
 }
 
+/// Name of the init Job for the desired membership: a hash of the member hosts and the image.
+///
+/// The image is part of the hash because a Job's pod template is immutable; re-running the
+/// guarded script after an upgrade is harmless.
+pub fn init_job_name(ctx: &BuildContext<'_>) -> String {
+    let image = images::mongodb_image(&ctx.spec.mongodb.version);
+    let hosts = member_hosts(ctx, ctx.spec.mongodb.members);
+    let mut parts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    parts.push(&image);
+    ctx.names.mongodb_init_job(&common::short_hash(&parts))
+}
+
 pub fn build(ctx: &BuildContext<'_>, inputs: &BuildInputs) -> MongoChildren {
     let spec = &ctx.spec.mongodb;
     let name = ctx.names.component(Component::MongoDb);
     let image = images::mongodb_image(&spec.version);
     let hosts = member_hosts(ctx, spec.members);
-    // The image is part of the hash: a Job's pod template is immutable, and re-running the guarded
-    // script after an upgrade is harmless.
-    let membership_hash = {
-        let mut parts: Vec<&str> = hosts.iter().map(String::as_str).collect();
-        parts.push(&image);
-        common::short_hash(&parts)
-    };
-    let init_job_name = ctx.names.mongodb_init_job(&membership_hash);
+    let init_job_name = init_job_name(ctx);
 
     let mut children = vec![
         Child::Secret(credentials_secret(ctx, &inputs.mongodb_credentials)),

@@ -1,0 +1,721 @@
+//! The driver: dereference → validate → build (pure) → apply → update status.
+//!
+//! - Dereference reads what the builders need from the cluster: existing generated Secrets (so
+//!   credentials are reused, never rotated), the MongoDB StatefulSet's size and the init Job.
+//! - Apply is server-side apply with one field manager, in the builders' fixed order. An unchanged
+//!   child is a no-op on the server (no write, same resourceVersion).
+//! - Orphans (children no longer wanted, e.g. an old init Job or a PodDisruptionBudget after a
+//!   scale to one) are deleted by label, once per spec generation.
+//! - Status goes through the status subresource with the same field manager; it is computed
+//!   purely, so an unchanged world gives an identical status and no write.
+//!
+//! Errors: a spec the operator cannot act on is reported (condition + Event) and the operator
+//! waits for the next change; anything else is retried with exponential backoff.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::runtime::controller::{Action, Config as RuntimeConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, info, instrument, warn};
+
+use crate::build::credentials::{MongoCredentials, Origin, RedisCredentials};
+use crate::build::{self, BuildInputs, Child, ChildSet};
+use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformStatus, Phase};
+use crate::metrics::Metrics;
+use crate::names::{self, Component, FIELD_MANAGER, Names};
+use crate::status::{self, ComponentHealth, Observed};
+use crate::validate;
+
+/// Why a reconciliation failed; all of these are retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("reading {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("deleting orphan {kind} {name}: {source}")]
+    DeleteOrphan {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("updating status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("building children: {0}")]
+    Build(#[from] build::BuildError),
+    #[error("serializing status: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl ReconcileError {
+    /// Short label for the failures metric.
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "read",
+            Self::Apply { .. } => "apply",
+            Self::DeleteOrphan { .. } => "delete_orphan",
+            Self::Status(_) => "status",
+            Self::Build(_) => "build",
+            Self::Serialize(_) => "serialize",
+        }
+    }
+}
+
+/// Settings of the controller.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Namespaces to watch; empty means all namespaces.
+    pub namespaces: Vec<String>,
+    /// Platforms reconciled at the same time.
+    pub concurrency: u16,
+    /// Re-check a Ready platform this often even without events (drift the watches missed).
+    pub resync: Duration,
+    /// Re-check a platform that is still converging this often.
+    pub converging_requeue: Duration,
+    /// Reporting instance of Events (pod name).
+    pub instance: Option<String>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            concurrency: 8,
+            resync: Duration::from_secs(300),
+            converging_requeue: Duration::from_secs(15),
+            instance: None,
+        }
+    }
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    pub client: Client,
+    pub metrics: Arc<Metrics>,
+    recorder: Recorder,
+    config: ControllerConfig,
+    /// Consecutive failures per platform, for exponential backoff.
+    failures: Mutex<HashMap<ObjectRef<BeerMeetupPlatform>, u32>>,
+    /// The generation of each platform whose orphans were last swept.
+    swept: Mutex<HashMap<ObjectRef<BeerMeetupPlatform>, i64>>,
+}
+
+impl Context {
+    pub fn new(client: Client, metrics: Arc<Metrics>, config: ControllerConfig) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: names::MANAGED_BY.to_owned(),
+                instance: config.instance.clone(),
+            },
+        );
+        Self {
+            client,
+            metrics,
+            recorder,
+            config,
+            failures: Mutex::default(),
+            swept: Mutex::default(),
+        }
+    }
+
+    async fn publish(
+        &self,
+        platform: &BeerMeetupPlatform,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        // An Event is information; failing to record one must not fail the reconciliation.
+        if let Err(error) = self
+            .recorder
+            .publish(&event, &platform.object_ref(&()))
+            .await
+        {
+            warn!(%error, reason, "could not record Event");
+        }
+    }
+}
+
+/// Run the controller until the stream ends (or the future is dropped).
+pub async fn run_controller(
+    client: Client,
+    config: ControllerConfig,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    let ctx = Arc::new(Context::new(client.clone(), metrics, config.clone()));
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    let controllers = scopes.into_iter().map(|namespace| {
+        info!(
+            namespace = namespace.as_deref().unwrap_or("<all>"),
+            "watching BeerMeetupPlatforms"
+        );
+        controller_for(client.clone(), namespace, ctx.clone())
+    });
+    futures::future::join_all(controllers).await;
+    Ok(())
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn controller_for(client: Client, namespace: Option<String>, ctx: Arc<Context>) {
+    let namespace = namespace.as_deref();
+    // Only objects carrying the operator's label are watched: less memory, fewer wake-ups.
+    let children = watcher::Config::default().labels(&names::managed_selector());
+    let platforms = scoped::<BeerMeetupPlatform>(&client, namespace);
+    Controller::new(platforms, watcher::Config::default())
+        .with_config(RuntimeConfig::default().concurrency(ctx.config.concurrency))
+        .owns(scoped::<Deployment>(&client, namespace), children.clone())
+        .owns(scoped::<StatefulSet>(&client, namespace), children.clone())
+        .owns(scoped::<Service>(&client, namespace), children.clone())
+        .owns(scoped::<ConfigMap>(&client, namespace), children.clone())
+        .owns(scoped::<Job>(&client, namespace), children.clone())
+        .owns(
+            scoped::<PodDisruptionBudget>(&client, namespace),
+            children.clone(),
+        )
+        .owns(
+            scoped::<PersistentVolumeClaim>(&client, namespace),
+            children.clone(),
+        )
+        // Secrets by label rather than owner: the MongoDB credentials deliberately have no owner
+        // (they outlive the platform with its volumes) yet must be restored when deleted.
+        .watches(
+            scoped::<Secret>(&client, namespace),
+            children,
+            |secret: Secret| {
+                let instance = secret.labels().get(names::LABEL_INSTANCE).cloned();
+                let namespace = secret.namespace();
+                instance
+                    .zip(namespace)
+                    .map(|(name, ns)| ObjectRef::<BeerMeetupPlatform>::new(&name).within(&ns))
+            },
+        )
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(platform = %object, "reconciled"),
+                Err(error) => debug!(%error, "reconcile stream"),
+            }
+        })
+        .await;
+}
+
+/// Requeue after a failure: 2 s, 4 s, 8 s … capped at 5 minutes.
+fn error_policy(
+    platform: Arc<BeerMeetupPlatform>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    ctx.metrics.failed(error.metric_reason());
+    let key = ObjectRef::from_obj(platform.as_ref());
+    let attempts = {
+        let mut failures = ctx
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry(key).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    };
+    let delay = backoff(attempts);
+    warn!(
+        platform = %platform.name_any(),
+        namespace = platform.namespace().unwrap_or_default(),
+        %error,
+        attempts,
+        retry_in_s = delay.as_secs(),
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+/// Exponential backoff for the n-th consecutive failure.
+pub fn backoff(attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(8);
+    Duration::from_secs((2u64 << exponent).min(300))
+}
+
+#[instrument(skip_all, fields(platform = %platform.name_any(), namespace = platform.namespace().unwrap_or_default()))]
+async fn reconcile(
+    platform: Arc<BeerMeetupPlatform>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let result = reconcile_inner(&platform, &ctx).await;
+    ctx.metrics.reconciled(started.elapsed());
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&ObjectRef::from_obj(platform.as_ref()));
+    }
+    result
+}
+
+async fn reconcile_inner(
+    platform: &BeerMeetupPlatform,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let Some(namespace) = platform.namespace() else {
+        return Err(build::BuildError::MissingNamespace.into());
+    };
+    if platform.metadata.deletion_timestamp.is_some() {
+        // Children go with the garbage collector (owner references); nothing to do.
+        return Ok(Action::await_change());
+    }
+    let previous = platform.status.as_ref();
+    let generation = platform.metadata.generation;
+
+    if platform.spec.paused {
+        let new_status = status::paused(previous, generation);
+        if previous.and_then(|p| p.phase) != Some(Phase::Paused) {
+            ctx.publish(
+                platform,
+                EventType::Normal,
+                "Paused",
+                "spec.paused is true: the operator changes nothing until it is false".into(),
+            )
+            .await;
+        }
+        write_status(ctx, platform, &namespace, &new_status).await?;
+        return Ok(Action::await_change());
+    }
+
+    // Validate.
+    if let Err(spec_error) = validate::validate(platform) {
+        let message = spec_error.problems.join("; ");
+        let already_reported = previous
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == status::READY))
+            .is_some_and(|c| c.reason == "InvalidSpec" && c.message == message);
+        if !already_reported {
+            ctx.publish(platform, EventType::Warning, "InvalidSpec", message.clone())
+                .await;
+        }
+        ctx.metrics.failed("invalid_spec");
+        let new_status = status::invalid(previous, generation, &message, &now());
+        write_status(ctx, platform, &namespace, &new_status).await?;
+        return Ok(Action::await_change());
+    }
+
+    // Dereference.
+    let names = Names::new(platform.name_any(), namespace.clone());
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mongo_secret = get_opt(&secrets, &names.mongodb_credentials()).await?;
+    let redis_secret = get_opt(&secrets, &names.redis_credentials()).await?;
+    let (mongodb_credentials, mongo_origin) = MongoCredentials::resolve(mongo_secret.as_ref());
+    let (redis_credentials, _) = RedisCredentials::resolve(redis_secret.as_ref());
+    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let current_sts = get_opt(&statefulsets, &names.component(Component::MongoDb)).await?;
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    let init_job_name = build::init_job_name(platform)?;
+    let current_job = get_opt(&jobs, &init_job_name).await?;
+    let inputs = BuildInputs {
+        mongodb_credentials,
+        redis_credentials,
+        current_mongodb_replicas: current_sts
+            .as_ref()
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.replicas),
+        membership_job_succeeded: current_job
+            .as_ref()
+            .is_some_and(|j| status::job_state(j) == status::JobState::Succeeded),
+    };
+
+    // Build.
+    let child_set = build::build_children(platform, &inputs)?;
+
+    // Apply.
+    let applied = apply_all(ctx, &namespace, &child_set).await?;
+    if mongo_origin == Origin::Generated {
+        ctx.publish(
+            platform,
+            EventType::Normal,
+            "CredentialsGenerated",
+            format!(
+                "generated MongoDB credentials in Secret {}",
+                names.mongodb_credentials()
+            ),
+        )
+        .await;
+    }
+    if current_job.is_none() {
+        ctx.publish(
+            platform,
+            EventType::Normal,
+            "ReplicaSetConfiguring",
+            format!(
+                "Job {init_job_name} configures the replica set for {} member(s)",
+                platform.spec.mongodb.members
+            ),
+        )
+        .await;
+    }
+    sweep_orphans_once(ctx, platform, &namespace, &child_set).await?;
+
+    // Update status.
+    let observed = observe(platform, &names, &applied, &child_set);
+    let new_status = status::compute(previous, generation, &observed, &names.web_url(), &now());
+    let old_phase = previous.and_then(|p| p.phase);
+    if new_status.phase != old_phase
+        && let Some(phase) = new_status.phase
+    {
+        let (type_, note) = match phase {
+            Phase::Ready => (EventType::Normal, "every component is ready".to_owned()),
+            Phase::Degraded => (
+                EventType::Warning,
+                ready_message(&new_status).unwrap_or_default(),
+            ),
+            _ => (
+                EventType::Normal,
+                ready_message(&new_status).unwrap_or_default(),
+            ),
+        };
+        ctx.publish(platform, type_, &format!("{phase:?}"), note)
+            .await;
+    }
+    write_status(ctx, platform, &namespace, &new_status).await?;
+
+    Ok(if new_status.phase == Some(Phase::Ready) {
+        Action::requeue(ctx.config.resync)
+    } else {
+        Action::requeue(ctx.config.converging_requeue)
+    })
+}
+
+fn ready_message(status: &BeerMeetupPlatformStatus) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == status::READY)
+        .map(|c| c.message.clone())
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+async fn get_opt<K>(api: &Api<K>, name: &str) -> Result<Option<K>, ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    api.get_opt(name)
+        .await
+        .map_err(|source| ReconcileError::Read {
+            what: format!("{} {name}", K::kind(&())),
+            source,
+        })
+}
+
+/// The children as the server returned them from the apply (with their status).
+#[derive(Default)]
+struct Applied {
+    deployments: HashMap<String, Deployment>,
+    statefulset: Option<StatefulSet>,
+    jobs: HashMap<String, Job>,
+}
+
+async fn apply_one<K>(client: &Client, namespace: &str, object: &K) -> Result<K, ReconcileError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = object.meta().name.clone().unwrap_or_default();
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| ReconcileError::Apply {
+        kind: K::kind(&()).into_owned(),
+        name,
+        source,
+    })
+}
+
+async fn apply_all(
+    ctx: &Context,
+    namespace: &str,
+    child_set: &ChildSet,
+) -> Result<Applied, ReconcileError> {
+    let client = &ctx.client;
+    let mut applied = Applied::default();
+    for child in &child_set.children {
+        match child {
+            Child::Secret(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::ConfigMap(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::Service(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::PersistentVolumeClaim(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::PodDisruptionBudget(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::StatefulSet(o) => {
+                applied.statefulset = Some(apply_one(client, namespace, o).await?);
+            }
+            Child::Job(o) => {
+                let job = apply_one(client, namespace, o).await?;
+                applied.jobs.insert(job.name_any(), job);
+            }
+            Child::Deployment(o) => {
+                let deployment = apply_one(client, namespace, o).await?;
+                applied
+                    .deployments
+                    .insert(deployment.name_any(), deployment);
+            }
+        }
+    }
+    Ok(applied)
+}
+
+fn observe(
+    platform: &BeerMeetupPlatform,
+    names: &Names,
+    applied: &Applied,
+    child_set: &ChildSet,
+) -> Observed {
+    let missing = || ComponentHealth {
+        counts: Default::default(),
+        ready: false,
+        failed: false,
+        reason: "NotApplied".to_owned(),
+        message: "not applied yet".to_owned(),
+    };
+    let deployment = |component: Component| {
+        applied
+            .deployments
+            .get(&names.component(component))
+            .map(status::deployment_health)
+            .unwrap_or_else(missing)
+    };
+    let mongodb = match (
+        &applied.statefulset,
+        applied.jobs.get(&child_set.mongodb_init_job),
+    ) {
+        (Some(sts), Some(job)) => status::mongodb_health(sts, platform.spec.mongodb.members, job),
+        _ => missing(),
+    };
+    Observed {
+        api_server: deployment(Component::ApiServer),
+        web: deployment(Component::Web),
+        mongodb,
+        redis: deployment(Component::Redis),
+    }
+}
+
+async fn write_status(
+    ctx: &Context,
+    platform: &BeerMeetupPlatform,
+    namespace: &str,
+    new_status: &BeerMeetupPlatformStatus,
+) -> Result<(), ReconcileError> {
+    let api: Api<BeerMeetupPlatform> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": BeerMeetupPlatform::api_version(&()),
+        "kind": BeerMeetupPlatform::kind(&()),
+        "status": new_status,
+    });
+    api.patch_status(
+        &platform.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(ReconcileError::Status)?;
+    Ok(())
+}
+
+/// Delete orphans only when the spec changed since the last sweep (or after a restart): the set of
+/// wanted children depends on the spec alone.
+async fn sweep_orphans_once(
+    ctx: &Context,
+    platform: &BeerMeetupPlatform,
+    namespace: &str,
+    child_set: &ChildSet,
+) -> Result<(), ReconcileError> {
+    let key = ObjectRef::from_obj(platform);
+    let generation = platform.metadata.generation.unwrap_or(0);
+    let already = ctx
+        .swept
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .is_some_and(|g| *g == generation);
+    if already {
+        return Ok(());
+    }
+    delete_orphans(ctx, platform, namespace, child_set).await?;
+    ctx.swept
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, generation);
+    Ok(())
+}
+
+async fn delete_orphans(
+    ctx: &Context,
+    platform: &BeerMeetupPlatform,
+    namespace: &str,
+    child_set: &ChildSet,
+) -> Result<(), ReconcileError> {
+    let wanted: HashSet<(String, String)> = child_set
+        .keys()
+        .into_iter()
+        .map(|(kind, name)| (kind.to_owned(), name))
+        .collect();
+    let uid = platform.uid().unwrap_or_default();
+    let selector = names::instance_selector(&platform.name_any());
+    let client = &ctx.client;
+    let mut deleted = Vec::new();
+    deleted.extend(
+        delete_orphans_of::<Deployment>(client, namespace, &selector, &uid, &wanted).await?,
+    );
+    deleted.extend(
+        delete_orphans_of::<StatefulSet>(client, namespace, &selector, &uid, &wanted).await?,
+    );
+    deleted.extend(delete_orphans_of::<Job>(client, namespace, &selector, &uid, &wanted).await?);
+    deleted.extend(
+        delete_orphans_of::<PodDisruptionBudget>(client, namespace, &selector, &uid, &wanted)
+            .await?,
+    );
+    deleted
+        .extend(delete_orphans_of::<Service>(client, namespace, &selector, &uid, &wanted).await?);
+    deleted
+        .extend(delete_orphans_of::<ConfigMap>(client, namespace, &selector, &uid, &wanted).await?);
+    deleted.extend(delete_orphans_of::<Secret>(client, namespace, &selector, &uid, &wanted).await?);
+    deleted.extend(
+        delete_orphans_of::<PersistentVolumeClaim>(client, namespace, &selector, &uid, &wanted)
+            .await?,
+    );
+    for (kind, name) in deleted {
+        info!(kind, name, "deleted child that is no longer wanted");
+        ctx.publish(
+            platform,
+            EventType::Normal,
+            "ChildDeleted",
+            format!("deleted {kind} {name}, no longer wanted by the spec"),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Delete every object of kind `K` labelled for this platform, controlled by it, and not wanted.
+/// Objects without the platform as controller (e.g. retained data volumes) are never touched.
+async fn delete_orphans_of<K>(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+    owner_uid: &str,
+    wanted: &HashSet<(String, String)>,
+) -> Result<Vec<(String, String)>, ReconcileError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let kind = K::kind(&()).into_owned();
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|source| ReconcileError::Read {
+            what: format!("{kind} list"),
+            source,
+        })?;
+    let mut deleted = Vec::new();
+    for object in list {
+        let name = object.name_any();
+        let controlled = object
+            .owner_references()
+            .iter()
+            .any(|o| o.uid == owner_uid && o.controller == Some(true));
+        if !controlled || wanted.contains(&(kind.clone(), name.clone())) {
+            continue;
+        }
+        let params = DeleteParams {
+            // Jobs leave their pods behind with the default orphan policy.
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(&name, &params).await {
+            Ok(_) => deleted.push((kind.clone(), name)),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(ReconcileError::DeleteOrphan { kind, name, source });
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(2), Duration::from_secs(4));
+        assert_eq!(backoff(5), Duration::from_secs(32));
+        assert_eq!(backoff(50), Duration::from_secs(300));
+    }
+}
