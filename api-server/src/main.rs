@@ -60,8 +60,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         web_dir,
     };
     let state = AppState::new(store, Arc::new(BroadcastHub::default()), settings);
-    // Install the recorder before the first request so early metrics are not lost.
-    api_server::http::middleware::metrics_handle();
 
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");

@@ -198,6 +198,8 @@ impl AppState {
 
 /// The whole HTTP surface: `/api/v1/...`, `/api/openapi.json`, health, metrics and the web app.
 pub fn app(state: AppState) -> Router {
+    // Install the recorder before the first request so no early metric is dropped.
+    middleware::metrics_handle();
     let settings = Arc::clone(&state.settings);
     let v1 = Router::new()
         .route("/meetups", post(handlers::create_meetup))
