@@ -119,6 +119,11 @@ export const api = {
     request<void>('DELETE', `${m(id)}/comments/${encodeURIComponent(cid)}`, { token }),
   finalize: (id: string, body: FinalizeInput, token: string) =>
     request<MeetupView>('POST', `${m(id)}/finalize`, { body, token }),
+  placeSuggestions: (q: string) =>
+    request<{ name: string; address?: string; link?: string }[]>(
+      'GET',
+      `/places/suggestions?q=${encodeURIComponent(q)}`,
+    ),
   icsUrl: (id: string) => `${API_BASE}${m(id)}/event.ics`,
   liveUrl: (id: string, since?: number) => {
     const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';

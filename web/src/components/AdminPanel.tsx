@@ -77,6 +77,13 @@ function EditDetails() {
   const [title, setTitle] = useState(m.title);
   const [description, setDescription] = useState(m.description ?? '');
   const [allow, setAllow] = useState(m.allowParticipantPlaces);
+  const toLocalInput = (iso?: string) => {
+    if (!iso) return '';
+    const d = new Date(iso);
+    const pad = (n: number) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  };
+  const [deadline, setDeadline] = useState(toLocalInput(m.deadline));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [saved, setSaved] = useState(false);
 
@@ -89,7 +96,14 @@ function EditDetails() {
     try {
       const v = await api.patchMeetup(
         m.id,
-        { title: title.trim(), description: description.trim(), allowParticipantPlaces: allow },
+        {
+          title: title.trim(),
+          description: description.trim(),
+          allowParticipantPlaces: allow,
+          ...(deadline !== toLocalInput(m.deadline)
+            ? { deadline: deadline ? new Date(deadline).toISOString() : null }
+            : {}),
+        },
         c.tokens.adminToken!,
       );
       c.update((old) => (v.revision >= old.revision ? v : old));
@@ -115,6 +129,18 @@ function EditDetails() {
           <label htmlFor="edit-description">{t('admin.description')}</label>
           <textarea id="edit-description" rows={3} maxLength={2000} value={description} onChange={(e) => setDescription(e.target.value)} />
           {errors.description && <p className="error" role="alert">{errors.description}</p>}
+        </div>
+        <div className={`field${errors.deadline ? ' has-error' : ''}`}>
+          <label htmlFor="edit-deadline">{t('admin.deadline')}</label>
+          <div className="copy-row">
+            <input id="edit-deadline" type="datetime-local" value={deadline} onChange={(e) => setDeadline(e.target.value)} />
+            {deadline && (
+              <button type="button" className="btn small ghost" onClick={() => setDeadline('')}>
+                {t('admin.noDeadline')}
+              </button>
+            )}
+          </div>
+          {errors.deadline && <p className="error" role="alert">{errors.deadline}</p>}
         </div>
         <label className="check">
           <input type="checkbox" checked={allow} onChange={(e) => setAllow(e.target.checked)} />

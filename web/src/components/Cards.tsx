@@ -149,12 +149,28 @@ export function MeBar() {
   const switchUser = () => {
     c.setTokens(forgetParticipant(c.m.id));
   };
+  const leave = async () => {
+    const me = c.me;
+    if (!me || !c.token || !window.confirm(t('join.confirmLeave'))) return;
+    try {
+      await api.removeParticipant(c.m.id, me.id, c.token);
+      c.update((m) => ({ ...m, participants: m.participants.filter((p) => p.id !== me.id) }));
+      c.setTokens(forgetParticipant(c.m.id));
+    } catch (err) {
+      c.notify(errorText(err, t));
+    }
+  };
   return (
     <p className="me-bar">
       <span>🙂 {t('join.youAre', { name: c.me.name })}</span>
       {!c.isAdmin && (
         <button type="button" className="link-btn small" onClick={switchUser}>
           {t('join.notYou')}
+        </button>
+      )}
+      {!c.me.isOrganizer && c.open && (
+        <button type="button" className="link-btn danger small" onClick={() => void leave()}>
+          {t('join.leave')}
         </button>
       )}
     </p>

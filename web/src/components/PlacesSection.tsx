@@ -4,6 +4,7 @@ import { api } from '../api/client';
 import { bestPlaceIds, rankPlaces } from '../lib/tally';
 import { errorText, fieldErrors } from '../lib/errors';
 import { useMeetupCtx } from './ctx';
+import { SuggestionList, usePlaceSuggestions, whereOf } from './PlaceSuggestions';
 
 export function PlacesSection() {
   const { t } = useTranslation();
@@ -105,6 +106,7 @@ function AddPlace() {
   const [where, setWhere] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  const suggestions = usePlaceSuggestions(name);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -145,7 +147,21 @@ function AddPlace() {
       <div className="row wrap">
         <div className={`field grow${errors.name ? ' has-error' : ''}`}>
           <label htmlFor="new-place-name">{t('where.name')}</label>
-          <input id="new-place-name" value={name} maxLength={60} onChange={(e) => setName(e.target.value)} aria-invalid={!!errors.name} />
+          <input
+            id="new-place-name"
+            value={name}
+            maxLength={60}
+            list="new-place-suggestions"
+            autoComplete="off"
+            onChange={(e) => {
+              setName(e.target.value);
+              const w = where ? undefined : whereOf(suggestions, e.target.value);
+              if (w) setWhere(w);
+              setErrors({});
+            }}
+            aria-invalid={!!errors.name}
+          />
+          <SuggestionList id="new-place-suggestions" items={suggestions} />
           {errors.name && <p className="error" role="alert">{errors.name}</p>}
         </div>
         <div className={`field grow${errors.where ? ' has-error' : ''}`}>

@@ -7,6 +7,7 @@ import { api } from '../api/client';
 import type { SlotMinutes } from '../api/types';
 import { Field } from '../components/Field';
 import { Joke } from '../components/BeerLoader';
+import { SuggestionList, usePlaceSuggestions, whereOf } from '../components/PlaceSuggestions';
 import { errorText, fieldErrors, unplacedErrors } from '../lib/errors';
 import { getName, getRecent, rememberRecent, setName, setTokens } from '../lib/storage';
 import { nextDays, viewerZone } from '../lib/timegrid';
@@ -73,6 +74,10 @@ export default function CreatePage() {
   const [slotMinutes, setSlotMinutes] = useState<SlotMinutes>(60);
   const [places, setPlaces] = useState<PlaceRow[]>([{ key: 1, name: '', where: '' }]);
   const [allowPlaces, setAllowPlaces] = useState(true);
+  const [deadline, setDeadline] = useState('');
+  const [moreOpen, setMoreOpen] = useState(false);
+  const [suggestQ, setSuggestQ] = useState('');
+  const suggestions = usePlaceSuggestions(suggestQ);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -135,6 +140,7 @@ export default function CreatePage() {
         days: [...days].sort(),
         window: { start, end },
         allowParticipantPlaces: allowPlaces,
+        ...(deadline ? { deadline: new Date(deadline).toISOString() } : {}),
         places: filled.map((p) => {
           const where = p.where.trim();
           const isLink = /^https?:\/\//i.test(where);
@@ -171,8 +177,9 @@ export default function CreatePage() {
         } else mapped[k] = v;
       }
       setErrors(mapped);
+      if (mapped.deadline || mapped.timeZone) setMoreOpen(true);
       const shown = (k: string) =>
-        ['title', 'organizerName', 'description', 'days', 'window', 'slotMinutes', 'timeZone'].includes(k) ||
+        ['title', 'organizerName', 'description', 'days', 'window', 'slotMinutes', 'timeZone', 'deadline'].includes(k) ||
         /^places\.\d+\.(name|where)$/.test(k);
       const rest = unplacedErrors(mapped, shown);
       if (rest.length) setFormError(rest.join(' '));
@@ -341,11 +348,16 @@ export default function CreatePage() {
                 <input
                   aria-label={t('create.placeName', { n: i + 1 })}
                   name={`place-${i}-name`}
+                  list="place-suggestions"
+                  autoComplete="off"
                   value={p.name}
                   maxLength={60}
                   placeholder={`🍺 ${t('create.placeNamePlaceholder')}`}
                   onChange={(e) => {
-                    setPlace(p.key, { name: e.target.value });
+                    const name = e.target.value;
+                    const where = p.where ? undefined : whereOf(suggestions, name);
+                    setPlace(p.key, where ? { name, where } : { name });
+                    setSuggestQ(name);
                     clear(`places.${i}.name`);
                   }}
                   aria-invalid={!!err(`places.${i}.name`)}
@@ -377,6 +389,7 @@ export default function CreatePage() {
               )}
             </div>
           ))}
+          <SuggestionList id="place-suggestions" items={suggestions} />
           <button
             type="button"
             className="btn ghost small"
@@ -388,7 +401,7 @@ export default function CreatePage() {
           </button>
         </fieldset>
 
-        <details className="more">
+        <details className="more" open={moreOpen} onToggle={(e) => setMoreOpen(e.currentTarget.open)}>
           <summary>{t('create.more')}</summary>
           <Field id="timeZone" label={t('create.timeZone')} error={err('timeZone')}>
             <select id="timeZone" value={zone} onChange={(e) => setZone(e.target.value)}>
@@ -398,6 +411,18 @@ export default function CreatePage() {
                 </option>
               ))}
             </select>
+          </Field>
+          <Field id="deadline" label={t('create.deadline')} error={err('deadline')}>
+            <input
+              id="deadline"
+              type="datetime-local"
+              value={deadline}
+              onChange={(e) => {
+                setDeadline(e.target.value);
+                clear('deadline');
+              }}
+              aria-invalid={!!err('deadline')}
+            />
           </Field>
           <label className="check">
             <input type="checkbox" checked={allowPlaces} onChange={(e) => setAllowPlaces(e.target.checked)} />

@@ -216,6 +216,21 @@ export default function MeetupPage() {
               ? t('meetup.zoneSame', { zone, offset })
               : t('meetup.zoneOther', { zone, offset, meetupZone: m.timeZone })}
           </p>
+          {m.deadline && (
+            <p className="deadline-note">
+              ⏳{' '}
+              {t(Date.parse(m.deadline) > Date.now() ? 'meetup.deadline' : 'meetup.deadlinePassed', {
+                when: new Intl.DateTimeFormat(locale, {
+                  weekday: 'short',
+                  day: 'numeric',
+                  month: 'short',
+                  hour: 'numeric',
+                  minute: '2-digit',
+                  timeZone: zone,
+                }).format(new Date(m.deadline)),
+              })}
+            </p>
+          )}
           <MeBar />
         </header>
 
