@@ -29,13 +29,13 @@ function useLabels(grid: TimeGrid, locale: string) {
   return { days, times };
 }
 
-function GridHead({ days }: { days: { weekday: string; date: string }[] }) {
+function GridHead({ days }: { days: { weekday: string; date: string; long: string }[] }) {
   return (
     <thead>
       <tr>
         <th className="corner" aria-hidden="true" />
         {days.map((d, i) => (
-          <th key={i} scope="col" className="day-head">
+          <th key={i} scope="col" className="day-head" title={d.long}>
             <span className="wd">{d.weekday}</span>
             <span className="dt">{d.date}</span>
           </th>
@@ -185,7 +185,7 @@ export function PaintGrid({
                     tabIndex={isFocus ? 0 : -1}
                     aria-selected={v === 'yes' || v === 'maybe'}
                     aria-label={t('when.cellMine', {
-                      day: `${days[c].weekday} ${days[c].date}`,
+                      day: days[c].long,
                       time: times[r],
                       value: label(v),
                     })}
@@ -284,7 +284,7 @@ export function HeatGrid({
                     tabIndex={isFocus ? 0 : -1}
                     aria-selected={selected === id}
                     aria-label={t('when.cellHeat', {
-                      day: `${days[c].weekday} ${days[c].date}`,
+                      day: days[c].long,
                       time: times[r],
                       yes: tl.yes.length ? `${tl.yes.length} (${tl.yes.join(', ')})` : 0,
                       maybe: tl.maybe.length ? `${tl.maybe.length} (${tl.maybe.join(', ')})` : 0,

@@ -130,10 +130,16 @@ export function formatDayKey(key: string, locale: string) {
   const weekday = new Intl.DateTimeFormat(locale, { weekday: 'short', timeZone: 'UTC' }).format(dt);
   const date = new Intl.DateTimeFormat(locale, {
     day: 'numeric',
-    month: 'short',
+    month: 'numeric',
     timeZone: 'UTC',
   }).format(dt);
-  return { weekday, date };
+  const long = new Intl.DateTimeFormat(locale, {
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+    timeZone: 'UTC',
+  }).format(dt);
+  return { weekday, date, long };
 }
 
 /** A slot (or a range) in the viewer's zone: "Fri 12 Jun, 19:00–21:00". */
