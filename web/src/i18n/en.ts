@@ -102,7 +102,7 @@ const en = {
     deadlinePassed: 'Answers closed {{when}}',
     loading: 'Loading the meetup',
     closedNote: 'The organizer closed this meetup: answers are frozen for now.',
-    reconnecting: 'Connection lost — reconnecting… Your changes will show once we are back.',
+    reconnecting: 'Connection lost — live updates paused, reconnecting…',
     reconnected: 'Back online.',
     deleted: 'The organizer deleted this meetup. Cheers anyway!',
   },
