@@ -506,7 +506,6 @@ fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
 /// Runs the operator like the chart's pod would: the Deployment's args and env, the
 /// ServiceAccount's token, and the metrics/health port moved to a free loopback port.
 fn start_operator_like_the_pod(
-    cluster: &TestCluster,
     binary: &Path,
     deployment: &Value,
     namespace: &str,
@@ -568,40 +567,49 @@ fn start_operator_like_the_pod(
         }
     }
     eprintln!("[helm] starting {} {}", binary.display(), args.join(" "));
-    let _ = cluster;
     let child = cmd.spawn().context("starting the operator")?;
     Ok((OperatorProcess { child, log }, port))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_ready() {
-    let cluster = TestCluster::shared().await;
+/// One `helm install` of the chart with the operator running under its ServiceAccount.
+struct Installed {
+    release: String,
+    namespace: String,
+    operator: OperatorProcess,
+    port: u16,
+    work: PathBuf,
+    install_time: Duration,
+}
+
+/// `helm install --wait` from the repository, a token of the chart's ServiceAccount (TokenRequest
+/// API), and the operator started like the pod and healthy.
+async fn install_and_start(
+    cluster: &TestCluster,
+    binary: &Path,
+    release: &str,
+    sets: &[String],
+) -> Installed {
     let kubeconfig = cluster.kubeconfig_path().to_owned();
-    let binary = tokio::task::spawn_blocking(operator_binary)
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("building the operator: {e:#}"));
-    let release_ns = cluster.create_namespace("bmo-system").await;
-    let release = "bmo";
-    let work = std::env::temp_dir().join(format!("beer-meetup-helm-{release_ns}"));
+    let namespace = cluster.create_namespace(&format!("{release}-system")).await;
+    let work = std::env::temp_dir().join(format!("beer-meetup-helm-{namespace}"));
     std::fs::create_dir_all(&work).unwrap();
 
-    // 1. helm install from the repository (CRDs from the chart's crds/ folder).
     let started = Instant::now();
-    run(
-        helm()
-            .args(["install", release])
-            .arg(chart_dir())
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--namespace", &release_ns, "--wait", "--timeout", "180s"]),
-        None,
-    )
-    .unwrap_or_else(|e| panic!("helm install: {e:#}"));
-    let installed = started.elapsed();
+    let mut install = helm();
+    install
+        .args(["install", release])
+        .arg(chart_dir())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--namespace", &namespace, "--wait", "--timeout", "180s"]);
+    for s in sets {
+        install.args(["--set", s]);
+    }
+    run(&mut install, None).unwrap_or_else(|e| panic!("helm install {sets:?}: {e:#}"));
+    let install_time = started.elapsed();
     eprintln!(
-        "[helm] helm install --wait took {:.1}s",
-        installed.as_secs_f64()
+        "[helm] {release}: helm install --wait took {:.1}s",
+        install_time.as_secs_f64()
     );
     let deployment: Value = serde_json::from_str(
         &run(
@@ -609,7 +617,7 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
                 "get",
                 "deployment",
                 "-n",
-                &release_ns,
+                &namespace,
                 &format!("{release}-beer-meetup-operator"),
                 "-o",
                 "json",
@@ -624,9 +632,9 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         .unwrap()
         .to_owned();
 
-    // 2. A token of the chart's ServiceAccount (TokenRequest API): exactly the chart's RBAC.
+    // A token of the chart's ServiceAccount: the operator gets exactly the chart's RBAC.
     let token = run(
-        kubectl(cluster).args(["create", "token", &sa, "-n", &release_ns, "--duration=2h"]),
+        kubectl(cluster).args(["create", "token", &sa, "-n", &namespace, "--duration=2h"]),
         None,
     )
     .unwrap();
@@ -645,18 +653,11 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         None,
     )
     .unwrap();
-    assert_eq!(whoami, format!("system:serviceaccount:{release_ns}:{sa}"));
+    assert_eq!(whoami, format!("system:serviceaccount:{namespace}:{sa}"));
 
-    // 3. The operator, as the pod would run it.
-    let (mut operator, port) = start_operator_like_the_pod(
-        cluster,
-        &binary,
-        &deployment,
-        &release_ns,
-        &sa_kubeconfig,
-        &work,
-    )
-    .unwrap();
+    let (mut operator, port) =
+        start_operator_like_the_pod(binary, &deployment, &namespace, &sa_kubeconfig, &work)
+            .unwrap();
     let healthy =
         test_fixtures::eventually("the operator's /healthz", Duration::from_secs(60), || {
             let r = http_get(port, "/healthz");
@@ -672,75 +673,110 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         panic!("{e:#}\n{}", operator.log_tail(40));
     }
     eprintln!(
-        "[helm] operator healthy {:.1}s after helm install started",
+        "[helm] {release}: operator healthy {:.1}s after helm install started",
         started.elapsed().as_secs_f64()
     );
-
-    // 4. Every example reaches Ready, each in a namespace of its own.
-    let mut timings = Vec::new();
-    for file in examples() {
-        let name = example_name(&file).unwrap();
-        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
-        let ns = cluster.create_namespace(&format!("ex-{stem}")).await;
-        let t = Instant::now();
-        run(
-            kubectl(cluster).args(["apply", "-n", &ns, "-f"]).arg(&file),
-            None,
-        )
-        .unwrap();
-        let wait = run_raw(
-            kubectl(cluster).args([
-                "wait",
-                "-n",
-                &ns,
-                "--for=condition=Ready",
-                &format!("bmp/{name}"),
-                &format!("--timeout={}s", READY_TIMEOUT.as_secs()),
-            ]),
-            None,
-        )
-        .unwrap();
-        if !wait.status.success() {
-            operator.ensure_running().unwrap();
-            let describe = run_raw(
-                kubectl(cluster).args(["describe", "bmp", "-n", &ns, &name]),
-                None,
-            )
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-            panic!(
-                "examples/{stem}.yaml did not become Ready within {READY_TIMEOUT:?}:\n{}\n--- kubectl describe bmp\n{describe}\n--- operator log\n{}",
-                String::from_utf8_lossy(&wait.stderr),
-                operator.log_tail(60)
-            );
-        }
-        let took = t.elapsed();
-        eprintln!(
-            "[helm] examples/{stem}.yaml Ready in {:.1}s",
-            took.as_secs_f64()
-        );
-        timings.push((stem, took, ns, name));
+    Installed {
+        release: release.to_owned(),
+        namespace,
+        operator,
+        port,
+        work,
+        install_time,
     }
-    // The operator served metrics about its work.
-    let (code, metrics) = http_get(port, "/metrics").unwrap();
-    assert_eq!(code, 200);
-    assert!(!metrics.trim().is_empty(), "/metrics is empty");
+}
 
-    // 5. helm uninstall leaves none of the chart's objects behind.
+/// Applies an example into `ns` and waits for Ready; returns how long it took.
+fn apply_and_wait_ready(
+    cluster: &TestCluster,
+    installed: &mut Installed,
+    file: &Path,
+    ns: &str,
+) -> Duration {
+    let name = example_name(file).unwrap();
+    let t = Instant::now();
+    run(
+        kubectl(cluster).args(["apply", "-n", ns, "-f"]).arg(file),
+        None,
+    )
+    .unwrap();
+    let wait = run_raw(
+        kubectl(cluster).args([
+            "wait",
+            "-n",
+            ns,
+            "--for=condition=Ready",
+            &format!("bmp/{name}"),
+            &format!("--timeout={}s", READY_TIMEOUT.as_secs()),
+        ]),
+        None,
+    )
+    .unwrap();
+    if !wait.status.success() {
+        installed.operator.ensure_running().unwrap();
+        let describe = run_raw(
+            kubectl(cluster).args(["describe", "bmp", "-n", ns, &name]),
+            None,
+        )
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+        panic!(
+            "{} did not become Ready within {READY_TIMEOUT:?}:\n{}\n--- kubectl describe bmp\n{describe}\n--- operator log\n{}",
+            file.display(),
+            String::from_utf8_lossy(&wait.stderr),
+            installed.operator.log_tail(60)
+        );
+    }
+    t.elapsed()
+}
+
+/// Stops the operator, checks it was never denied anything and held the chart's Lease, then
+/// `helm uninstall` and checks that none of the chart's objects are left.
+fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed) {
+    let Installed {
+        release,
+        namespace,
+        mut operator,
+        work,
+        ..
+    } = installed;
+    operator.ensure_running().unwrap();
+    let holder = run(
+        kubectl(cluster).args([
+            "get",
+            "lease",
+            "-n",
+            &namespace,
+            &format!("{release}-beer-meetup-operator"),
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        holder,
+        format!("{release}-beer-meetup-operator-local"),
+        "the operator holds the chart's Lease"
+    );
+    let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "the chart's RBAC denied the operator something:\n{}",
+        log.lines()
+            .filter(|l| l.to_lowercase().contains("forbidden"))
+            .take(10)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     drop(operator);
-    for (_, _, ns, name) in &timings {
-        // The platforms are the user's; delete them as a user would before removing the operator.
-        let _ = run(
-            kubectl(cluster).args(["delete", "bmp", "-n", ns, name, "--wait=false"]),
-            None,
-        );
-    }
+
     run(
         helm()
-            .args(["uninstall", release, "--wait", "--timeout", "120s"])
+            .args(["uninstall", &release, "--wait", "--timeout", "120s"])
             .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--namespace", &release_ns]),
+            .arg(cluster.kubeconfig_path())
+            .args(["--namespace", &namespace]),
         None,
     )
     .unwrap_or_else(|e| panic!("helm uninstall: {e:#}"));
@@ -748,7 +784,7 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
     let left = run(
         kubectl(cluster).args([
             "get",
-            "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,leases",
+            "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,leases,poddisruptionbudgets",
             "-A",
             "-l",
             &selector,
@@ -762,28 +798,33 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         left.trim().is_empty(),
         "left behind by helm uninstall:\n{left}"
     );
-    let leftover_in_ns = run(
+    let in_namespace = run(
         kubectl(cluster).args([
             "get",
-            "deployments,services,roles,rolebindings,leases",
+            "deployments,services,roles,rolebindings,leases,configmaps",
             "-n",
-            &release_ns,
+            &namespace,
             "-o",
             "name",
         ]),
         None,
     )
     .unwrap();
+    // kube-root-ca.crt is published into every namespace by Kubernetes itself.
+    let in_namespace: Vec<&str> = in_namespace
+        .lines()
+        .filter(|l| *l != "configmap/kube-root-ca.crt")
+        .collect();
     assert!(
-        leftover_in_ns.trim().is_empty(),
-        "left behind in the release namespace:\n{leftover_in_ns}"
+        in_namespace.is_empty(),
+        "left behind in the release namespace: {in_namespace:?}"
     );
     let helm_secrets = run(
         kubectl(cluster).args([
             "get",
             "secrets",
             "-n",
-            &release_ns,
+            &namespace,
             "-l",
             "owner=helm",
             "-o",
@@ -796,16 +837,146 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         helm_secrets.trim().is_empty(),
         "helm release records left: {helm_secrets}"
     );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Both modes run in one test, one after the other: an operator watching every namespace would
+/// also reconcile the namespaced-mode test's platforms.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_ready() {
+    let cluster = TestCluster::shared().await;
+    let binary = tokio::task::spawn_blocking(operator_binary)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("building the operator: {e:#}"));
+
+    // Cluster-wide mode (the default): every example, each in a namespace of its own.
+    let mut installed = install_and_start(cluster, &binary, "bmo", &[]).await;
+    let mut timings = Vec::new();
+    let mut platforms = Vec::new();
+    for file in examples() {
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let ns = cluster.create_namespace(&format!("ex-{stem}")).await;
+        let took = apply_and_wait_ready(cluster, &mut installed, &file, &ns);
+        eprintln!(
+            "[helm] examples/{stem}.yaml Ready in {:.1}s",
+            took.as_secs_f64()
+        );
+        timings.push((stem, took));
+        platforms.push((ns, example_name(&file).unwrap()));
+    }
+    let (code, metrics) = http_get(installed.port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("beer_meetup_operator"),
+        "/metrics:\n{metrics}"
+    );
+    let cluster_install = installed.install_time;
+    uninstall_and_check_clean(cluster, installed);
+    for (ns, name) in &platforms {
+        // The platforms are the user's; delete them as a user would, so the next operator starts
+        // from a clean cluster.
+        let _ = run(
+            kubectl(cluster).args(["delete", "bmp", "-n", ns, name, "--wait=false"]),
+            None,
+        );
+    }
+
+    // Namespaced mode: a platform in the watched namespace becomes Ready; one elsewhere is not
+    // touched, and the ServiceAccount has no rights there.
+    let watched = cluster.create_namespace("watched").await;
+    let other = cluster.create_namespace("unwatched").await;
+    let mut installed = install_and_start(
+        cluster,
+        &binary,
+        "bmn",
+        &[format!("watchNamespaces={{{watched}}}")],
+    )
+    .await;
+    let minimal = repo_root().join("examples/minimal.yaml");
+    let took = apply_and_wait_ready(cluster, &mut installed, &minimal, &watched);
+    eprintln!(
+        "[helm] namespaced mode: examples/minimal.yaml Ready in {:.1}s",
+        took.as_secs_f64()
+    );
+    run(
+        kubectl(cluster)
+            .args(["apply", "-n", &other, "-f"])
+            .arg(&minimal),
+        None,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = run(
+        kubectl(cluster).args([
+            "get",
+            "bmp",
+            "-n",
+            &other,
+            "minimal",
+            "-o",
+            "jsonpath={.status}",
+        ]),
+        None,
+    )
+    .unwrap();
+    assert!(
+        status.trim().is_empty(),
+        "an unwatched namespace was reconciled: {status}"
+    );
+    let sa = format!(
+        "system:serviceaccount:{}:bmn-beer-meetup-operator",
+        installed.namespace
+    );
+    for (ns, expected) in [(&watched, "yes"), (&other, "no")] {
+        let out = run_raw(
+            kubectl(cluster).args([
+                "auth",
+                "can-i",
+                "create",
+                "statefulsets.apps",
+                "-n",
+                ns,
+                "--as",
+                &sa,
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected,
+            "can-i create statefulsets in {ns}"
+        );
+    }
+    let out = run_raw(
+        kubectl(cluster).args([
+            "auth",
+            "can-i",
+            "list",
+            "secrets",
+            "--all-namespaces",
+            "--as",
+            &sa,
+        ]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "no",
+        "namespaced mode grants nothing cluster-wide"
+    );
+    uninstall_and_check_clean(cluster, installed);
 
     eprintln!(
         "[helm] summary: helm install --wait {:.1}s",
-        installed.as_secs_f64()
+        cluster_install.as_secs_f64()
     );
-    for (stem, took, _, _) in &timings {
+    for (stem, took) in &timings {
         eprintln!(
             "[helm] summary: examples/{stem}.yaml Ready in {:.1}s",
             took.as_secs_f64()
         );
     }
-    let _ = std::fs::remove_dir_all(&work);
 }
