@@ -25,8 +25,12 @@ import { formatDayKey, formatMinute, type TimeGrid } from '../lib/timegrid';
 
 function useLabels(grid: TimeGrid, locale: string) {
   const days = grid.columns.map((c) => formatDayKey(c, locale));
+  // Full times for screen readers; the visible column says ":30" between the hours.
   const times = grid.rows.map((r) => formatMinute(r, locale, true));
-  return { days, times };
+  const shortTimes = grid.rows.map((r, i) =>
+    r % 60 && i > 0 ? `:${String(r % 60).padStart(2, '0')}` : times[i],
+  );
+  return { days, times, shortTimes };
 }
 
 function GridHead({ days }: { days: { weekday: string; date: string; long: string }[] }) {
@@ -72,7 +76,7 @@ export function PaintGrid({
   onChange: (next: AvailabilityMap) => void;
 }) {
   const { t } = useTranslation();
-  const { days, times } = useLabels(grid, locale);
+  const { days, times, shortTimes } = useLabels(grid, locale);
   const table = useRef<HTMLTableElement>(null);
   const [drag, setDrag] = useState<Drag | null>(null);
   const dragRef = useRef<Drag | null>(null);
@@ -162,8 +166,8 @@ export function PaintGrid({
         <tbody>
           {grid.rows.map((minute, r) => (
             <tr key={r}>
-              <th scope="row" className={`time-head${minute % 60 ? ' sub' : ''}`}>
-                {times[r]}
+              <th scope="row" className={`time-head${minute % 60 ? ' sub' : ''}`} aria-label={times[r]}>
+                {shortTimes[r]}
               </th>
               {grid.columns.map((_, c) => {
                 const id = grid.cells[r][c];
@@ -229,8 +233,9 @@ export function HeatGrid({
   onSelect: (slotId: string) => void;
 }) {
   const { t } = useTranslation();
-  const { days, times } = useLabels(grid, locale);
+  const { days, times, shortTimes } = useLabels(grid, locale);
   const table = useRef<HTMLTableElement>(null);
+  const showStars = best.size <= 6;
   const pos = selected ? grid.pos[selected] : undefined;
   const [focus, setFocus] = useState<Cell>(pos ?? { row: 0, col: 0 });
   const denom = Math.max(total, 1);
@@ -253,8 +258,8 @@ export function HeatGrid({
         <tbody>
           {grid.rows.map((minute, r) => (
             <tr key={r}>
-              <th scope="row" className={`time-head${minute % 60 ? ' sub' : ''}`}>
-                {times[r]}
+              <th scope="row" className={`time-head${minute % 60 ? ' sub' : ''}`} aria-label={times[r]}>
+                {shortTimes[r]}
               </th>
               {grid.columns.map((_, c) => {
                 const id = grid.cells[r][c];
@@ -268,6 +273,7 @@ export function HeatGrid({
                   'heat-cell',
                   n === 0 ? 'nobody' : '',
                   best.has(id) ? 'best' : '',
+                  best.has(id) && showStars ? 'star' : '',
                   fits && !fits.has(id) ? 'dim' : '',
                   selected === id ? 'selected' : '',
                 ].join(' ');
@@ -295,7 +301,12 @@ export function HeatGrid({
                     }}
                   >
                     <div className="glass" style={{ '--fill': `${fill}%` } as CSSProperties} aria-hidden="true">
-                      {n > 0 && <span className="count">{n}</span>}
+                      {n > 0 && (
+                        <span className="count">
+                          {tl.yes.length > 0 && tl.yes.length}
+                          {tl.maybe.length > 0 && <span className="maybe-count">{tl.yes.length > 0 ? '+' : ''}{tl.maybe.length}?</span>}
+                        </span>
+                      )}
                       {n > 0 && <span className="names">{shortNames(names)}</span>}
                     </div>
                   </td>
