@@ -59,9 +59,9 @@ const en = {
     recent: 'Your meetups',
     recentOrganizer: 'organizer',
     steps: {
-      one: 'Pick evenings and places',
-      two: 'Friends paint when they can',
-      three: 'See who’s in, decide, cheers',
+      one: 'Pick evenings & places',
+      two: 'Friends mark when they can',
+      three: 'Decide together. Cheers!',
     },
   },
   errors: {
