@@ -69,6 +69,7 @@ const en = {
     tooLong: 'That is a bit long (at most {{max}} characters).',
     noDays: 'Pick at least one day.',
     badTime: 'Use a time like 18:00.',
+    deadlinePast: 'Pick a moment in the future — the beer can wait, time cannot.',
     network: 'The server is not answering. Check the connection and try again.',
     generic: 'Something went wrong: {{message}}',
     rateLimited: 'Easy there! Too many requests — try again in a moment.',

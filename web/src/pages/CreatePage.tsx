@@ -128,6 +128,11 @@ export default function CreatePage() {
       setErrors({ days: t('create.tooManySlots') });
       return;
     }
+    if (deadline && !(new Date(deadline).getTime() > Date.now())) {
+      setErrors({ deadline: t('errors.deadlinePast') });
+      setMoreOpen(true);
+      return;
+    }
     setErrors({});
     setBusy(true);
     try {
