@@ -605,7 +605,19 @@ async fn install_and_start(
     for s in sets {
         install.args(["--set", s]);
     }
-    run(&mut install, None).unwrap_or_else(|e| panic!("helm install {sets:?}: {e:#}"));
+    let output = run(&mut install, None).unwrap_or_else(|e| panic!("helm install {sets:?}: {e:#}"));
+    // NOTES.txt tells the next steps of the README's quick start.
+    for step in [
+        "kubectl apply",
+        "-f examples/minimal.yaml",
+        "kubectl wait",
+        "--for=condition=Ready bmp/minimal",
+    ] {
+        assert!(
+            output.contains(step),
+            "helm install's notes lack {step:?}:\n{output}"
+        );
+    }
     let install_time = started.elapsed();
     eprintln!(
         "[helm] {release}: helm install --wait took {:.1}s",
@@ -771,6 +783,7 @@ fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed) {
     );
     drop(operator);
 
+    let started = Instant::now();
     run(
         helm()
             .args(["uninstall", &release, "--wait", "--timeout", "120s"])
@@ -780,6 +793,10 @@ fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed) {
         None,
     )
     .unwrap_or_else(|e| panic!("helm uninstall: {e:#}"));
+    eprintln!(
+        "[helm] {release}: helm uninstall --wait took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let selector = format!("app.kubernetes.io/instance={release}");
     let left = run(
         kubectl(cluster).args([
