@@ -132,9 +132,17 @@ async function dragCells(page, from, to, touch) {
 }
 
 async function runScenario(browser, base, { name, lang, viewport, touch, zones }) {
-  const shot = async (page, step) => {
+  // A full-page screenshot, and with `view` one screen scrolled to that element (for the docs).
+  const shot = async (page, step, view) => {
     const file = path.join(artifacts, `${name}-${step}.png`);
     await page.screenshot({ path: file, fullPage: true });
+    if (view) {
+      await page.locator(view).first().evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await page.evaluate(() => window.scrollBy(0, -12));
+      await page.waitForTimeout(250);
+      await page.screenshot({ path: path.join(artifacts, `${name}-${step}-view.png`) });
+      await page.evaluate(() => window.scrollTo(0, 0));
+    }
     return file;
   };
   const ctxOpts = (tz) => ({
@@ -183,7 +191,7 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await org.getByRole('button', { name: s.addPlace }).click();
       await org.fill('input[name="place-1-name"]', 'Hop House');
       await org.locator('.rdp-root').waitFor();
-      await shot(org, '1-create');
+      await shot(org, '1-create', 'body');
       await org.getByRole('button', { name: s.create }).click();
       await org.waitForURL(/\/m\/[^/]+$/);
       meetupPath = new URL(org.url()).pathname;
@@ -195,7 +203,7 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       const stored = await org.evaluate((id) => localStorage.getItem(`beer-meetup:m:${id}`), meetupPath.split('/').pop());
       expect(stored && JSON.parse(stored).adminToken, 'admin token not remembered in localStorage');
       expect((await org.locator('li.place').count()) === 2, 'two places expected');
-      await shot(org, '2-share');
+      await shot(org, '2-share', 'body');
     }],
     ['a friend opens the link; a taken name gets the API’s inline error', async () => {
       await friend.goto(shareUrl);
@@ -212,7 +220,7 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await dragCells(friend, { r: 0, c: 0 }, { r: 2, c: 1 }, touch);
       await friend.waitForFunction(() => document.querySelectorAll('table.paint td.yes').length === 6);
       await friend.getByText(s.saved).first().waitFor();
-      await shot(friend, '3-friend-paint');
+      await shot(friend, '3-friend-paint', 'section.when');
     }],
     ['the friend votes for a place', async () => {
       await friend.locator('li[data-place="Hop House"] .vote-btn').click();
@@ -240,8 +248,15 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await friend.waitForFunction(() => document.querySelectorAll('table.heat td[data-count="2"]').length === 1);
       await org.getByRole('tab', { name: s.everyone }).click();
       await org.locator('table.heat td.best').first().click();
-      await shot(org, '4-organizer-live');
+      await shot(org, '4-organizer-live', 'section.when');
+      await shot(org, '4-organizer-places', 'section.where');
       await shot(friend, '4-friend-heat');
+    }],
+    ['the friend writes in the chat; the organizer reads it live', async () => {
+      const text = lang === 'ru' ? 'Я за Hop House! 🍻' : 'Hop House it is! 🍻';
+      await friend.fill('#comment-text', text);
+      await friend.locator('.comment-form button[type="submit"]').click();
+      await org.locator('.comment-list', { hasText: text }).waitFor();
     }],
     ['the organizer finalizes; both see the celebration', async () => {
       await org.locator('#finalize button[type="submit"]').click();
@@ -249,7 +264,7 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await org.locator('section.final', { hasText: 'Hop House' }).waitFor();
       await friend.locator('section.final', { hasText: 'Hop House' }).waitFor();
       await org.evaluate(() => window.scrollTo(0, 0));
-      await shot(org, '5-finalized');
+      await shot(org, '5-finalized', 'body');
       await shot(friend, '5-friend-finalized');
     }],
     ['the .ics downloads', async () => {
@@ -346,8 +361,9 @@ async function main() {
     }
     if (updateDocs) {
       mkdirSync(screenshotsDoc, { recursive: true });
-      for (const f of ['phone-en-2-share', 'phone-en-3-friend-paint', 'phone-en-4-organizer-live', 'phone-ru-5-finalized', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized', 'phone-ru-1-create']) {
-        const src = path.join(artifacts, `${f}.png`);
+      for (const f of ['phone-en-1-create', 'phone-ru-3-friend-paint', 'phone-en-4-organizer-live',
+        'phone-en-4-organizer-places', 'phone-ru-5-finalized', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized']) {
+        const src = path.join(artifacts, `${f}-view.png`);
         if (existsSync(src)) copyFileSync(src, path.join(screenshotsDoc, `${f}.png`));
       }
     }

@@ -142,8 +142,9 @@ function AddPlace() {
   };
 
   return (
+    <details className="add-place-wrap">
+      <summary>+ {t('where.add')}</summary>
     <form className="add-place" onSubmit={(e) => void submit(e)} noValidate>
-      <h3>{t('where.add')}</h3>
       <div className="row wrap">
         <div className={`field grow${errors.name ? ' has-error' : ''}`}>
           <label htmlFor="new-place-name">{t('where.name')}</label>
@@ -175,5 +176,6 @@ function AddPlace() {
       </div>
       {errors.form && <p className="error" role="alert">{errors.form}</p>}
     </form>
+    </details>
   );
 }
