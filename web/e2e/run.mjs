@@ -214,6 +214,10 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await shot(friend, '2-friend-join');
     }],
     ['the friend joins and drags availability', async () => {
+      // Both pages are on the live WebSocket (while it is open the app does not poll, so what the
+      // organizer sees next can only come over the socket).
+      await org.locator('.meetup[data-live="open"]').waitFor();
+      await friend.locator('.meetup[data-live="open"]').waitFor();
       await friend.fill('#join-name', friendName);
       await friend.locator('section.join button[type="submit"]').click();
       await friend.locator('table.paint').waitFor();

@@ -182,7 +182,7 @@ export default function MeetupPage() {
 
   return (
     <Ctx.Provider value={ctx}>
-      <div className="meetup">
+      <div className="meetup" data-live={live.state}>
         {live.state === 'reconnecting' && (
           <div className="banner warn" role="status" data-testid="reconnecting">
             📡 {t('meetup.reconnecting')}
