@@ -97,24 +97,34 @@ fn example_name(path: &Path) -> Result<String> {
         .context("metadata.name")
 }
 
-/// Applies the committed CRD (server-side, idempotent): the examples and the dry runs need it.
-fn install_crd(cluster: &TestCluster) -> Result<()> {
+/// Applies the committed CRD (server-side, idempotent) and waits until it is Established: the
+/// examples and the dry runs need it.
+async fn install_crd(cluster: &TestCluster) -> Result<()> {
     run(
         kubectl(cluster)
             .args(["apply", "--server-side", "--force-conflicts", "-f"])
             .arg(repo_root().join("crds").join(CRD_FILE)),
         None,
     )?;
-    run(
-        kubectl(cluster).args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/beermeetupplatforms.beermeetup.io",
-        ]),
-        None,
-    )?;
-    Ok(())
+    // Not `kubectl wait`: it fails instead of waiting while the new CRD has no conditions yet.
+    test_fixtures::eventually(
+        "the CRD to be Established",
+        Duration::from_secs(60),
+        || async {
+            let status = run(
+                kubectl(cluster).args([
+                    "get",
+                    "crd/beermeetupplatforms.beermeetup.io",
+                    "-o",
+                    r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
+                ]),
+                None,
+            )?;
+            ensure!(status.trim() == "True", "Established={status}");
+            Ok(())
+        },
+    )
+    .await
 }
 
 // ---- offline checks ---------------------------------------------------------------------------
@@ -354,7 +364,7 @@ fn server_dry_run(cluster: &TestCluster, namespace: Option<&str>, yaml: &str) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn rendered_chart_passes_server_side_dry_run() {
     let cluster = TestCluster::shared().await;
-    install_crd(cluster).unwrap();
+    install_crd(cluster).await.unwrap();
     let release_ns = cluster.create_namespace("chart-dry").await;
     let watched = cluster.create_namespace("chart-dry-watched").await;
     for sets in [
@@ -380,7 +390,7 @@ async fn rendered_chart_passes_server_side_dry_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn examples_pass_server_side_validation() {
     let cluster = TestCluster::shared().await;
-    install_crd(cluster).unwrap();
+    install_crd(cluster).await.unwrap();
     let ns = cluster.create_namespace("examples-dry").await;
     let files = examples();
     assert!(
