@@ -30,6 +30,16 @@ const KUBE_VERSION: &str = "1.34.0";
 /// How long one example may take to become Ready on a busy 2-core machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The chart's object names: `<release>-beer-meetup-operator`, or the release name alone when it
+/// already contains the chart name (as in the README's `helm install beer-meetup-operator ...`).
+fn fullname(release: &str) -> String {
+    if release.contains("beer-meetup-operator") {
+        release.to_owned()
+    } else {
+        format!("{release}-beer-meetup-operator")
+    }
+}
+
 fn chart_dir() -> PathBuf {
     repo_root().join(CHART)
 }
@@ -455,21 +465,33 @@ impl Drop for OperatorProcess {
     }
 }
 
-/// Builds the operator binary (a no-op when `cargo test --workspace` already did) and returns it.
+/// Builds the operator binary (a no-op when `cargo test --workspace` already did) and returns it;
+/// `BEER_MEETUP_OPERATOR_BIN` names a prebuilt one instead.
 fn operator_binary() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("BEER_MEETUP_OPERATOR_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = run(
-        Command::new(cargo).current_dir(repo_root()).args([
-            "build",
-            "-p",
-            "beer-meetup-operator",
-            "--bin",
-            "beer-meetup-operator",
-            "--message-format=json-render-diagnostics",
-        ]),
-        None,
-    )?;
-    out.lines()
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(repo_root()).args([
+        "build",
+        "-p",
+        "beer-meetup-operator",
+        "--bin",
+        "beer-meetup-operator",
+        "--message-format=json-render-diagnostics",
+    ]);
+    let out = run_raw(&mut cmd, None)?;
+    if !out.status.success() {
+        // The rendered compiler errors are on stderr; stdout is one JSON line per artifact.
+        bail!(
+            "cargo build -p beer-meetup-operator failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|m| {
             m["reason"] == "compiler-artifact" && m["target"]["name"] == "beer-meetup-operator"
@@ -640,7 +662,7 @@ async fn install_and_start(
                 "deployment",
                 "-n",
                 &namespace,
-                &format!("{release}-beer-meetup-operator"),
+                &fullname(release),
                 "-o",
                 "json",
             ]),
@@ -769,7 +791,7 @@ fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed) {
             "lease",
             "-n",
             &namespace,
-            &format!("{release}-beer-meetup-operator"),
+            &fullname(&release),
             "-o",
             "jsonpath={.spec.holderIdentity}",
         ]),
@@ -778,7 +800,7 @@ fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed) {
     .unwrap();
     assert_eq!(
         holder,
-        format!("{release}-beer-meetup-operator-local"),
+        format!("{}-local", fullname(&release)),
         "the operator holds the chart's Lease"
     );
     let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
@@ -878,7 +900,7 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         .unwrap_or_else(|e| panic!("building the operator: {e:#}"));
 
     // Cluster-wide mode (the default): every example, each in a namespace of its own.
-    let mut installed = install_and_start(cluster, &binary, "bmo", &[]).await;
+    let mut installed = install_and_start(cluster, &binary, "beer-meetup-operator", &[]).await;
     let mut timings = Vec::new();
     let mut platforms = Vec::new();
     for file in examples() {
