@@ -36,9 +36,22 @@ export function ShareCard({ fresh, onDismiss }: { fresh: boolean; onDismiss: () 
       <p>{t('share.lead')}</p>
       <CopyField label={t('share.shareLink')} value={shareUrl(m.id)} />
       <CopyField label={t('share.adminLink')} value={adminUrl} secret />
-      <button type="button" className="link-btn" onClick={onDismiss}>
-        {t('share.dismiss')}
-      </button>
+      <div className="row wrap">
+        {'share' in navigator && (
+          <button
+            type="button"
+            className="btn primary small"
+            onClick={() =>
+              void navigator.share({ title: m.title, text: t('share.shareText'), url: shareUrl(m.id) }).catch(() => {})
+            }
+          >
+            📤 {t('share.send')}
+          </button>
+        )}
+        <button type="button" className="link-btn" onClick={onDismiss}>
+          {t('share.dismiss')}
+        </button>
+      </div>
     </section>
   );
 }

@@ -5,6 +5,7 @@ import { bestSlotIds, rankSlots, slotsWhereAllCan } from '../lib/tally';
 import { formatRange } from '../lib/timegrid';
 import { useMeetupCtx } from './ctx';
 import { HeatGrid, PaintGrid } from './Grids';
+import { Joke } from './BeerLoader';
 
 export function WhenSection() {
   const { t } = useTranslation();
@@ -190,7 +191,10 @@ export function WhenSection() {
       <div className="best-times">
         <h3>🏆 {t('when.best')}</h3>
         {ranked.length === 0 ? (
-          <p className="muted">{t('when.bestEmpty')}</p>
+          <>
+            <p className="muted">{t('when.bestEmpty')}</p>
+            <Joke />
+          </>
         ) : (
           <ol>
             {ranked.slice(0, 3).map((s) => {

@@ -86,6 +86,7 @@ const en = {
     copied: 'Copied!',
     invite: 'Invite friends',
     shareText: 'When and where for a beer? Vote here:',
+    send: 'Send to friends',
     dismiss: 'Got it',
   },
   meetup: {
