@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useLocation, useParams } from 'react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
@@ -107,6 +107,8 @@ export default function MeetupPage() {
   const refetch = useCallback(() => void qc.invalidateQueries({ queryKey: key }), [qc, key]);
 
   const token = tokens.participantToken ?? tokens.adminToken;
+  const saveSeq = useRef(0);
+  const saveChain = useRef<Promise<boolean>>(Promise.resolve(true));
   const patchMe = useCallback(
     async (patch: ParticipantPatch) => {
       const pid = tokens.participantId;
@@ -115,15 +117,25 @@ export default function MeetupPage() {
         ...mm,
         participants: mm.participants.map((p) => (p.id === pid ? { ...p, ...patch } : p)),
       }));
-      try {
-        const p = await api.patchParticipant(id, pid, patch, token);
-        update((mm) => ({ ...mm, participants: mm.participants.map((x) => (x.id === p.id ? p : x)) }));
-        return true;
-      } catch (err) {
-        notify(errorText(err, t));
-        refetch();
-        return false;
-      }
+      // Saves go out one after another, so the server applies them in the order they were made;
+      // only the answer to the newest one replaces the optimistic state.
+      const seq = ++saveSeq.current;
+      const run = async () => {
+        try {
+          const p = await api.patchParticipant(id, pid, patch, token);
+          if (seq === saveSeq.current) {
+            update((mm) => ({ ...mm, participants: mm.participants.map((x) => (x.id === p.id ? p : x)) }));
+          }
+          return true;
+        } catch (err) {
+          notify(errorText(err, t));
+          refetch();
+          return false;
+        }
+      };
+      const next = saveChain.current.then(run);
+      saveChain.current = next.catch(() => false);
+      return next;
     },
     [id, tokens.participantId, token, update, notify, refetch, t],
   );
