@@ -24,7 +24,7 @@ export function ShareCard({ fresh, onDismiss }: { fresh: boolean; onDismiss: () 
   if (!fresh) {
     return (
       <details className="card share compact">
-        <summary>🔗 {t('share.invite')}</summary>
+        <summary>🔑 {t('share.links')}</summary>
         <CopyField label={t('share.shareLink')} value={shareUrl(m.id)} />
         <CopyField label={t('share.adminLink')} value={adminUrl} secret />
       </details>

@@ -87,6 +87,7 @@ const en = {
     invite: 'Invite friends',
     shareText: 'When and where for a beer? Vote here:',
     send: 'Send to friends',
+    links: 'Links for friends and for you (organizer)',
     dismiss: 'Got it',
   },
   meetup: {

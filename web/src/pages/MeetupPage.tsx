@@ -248,7 +248,7 @@ export default function MeetupPage() {
 
         {m.status === 'finalized' && <FinalizedCard />}
         {m.status === 'closed' && <p className="banner info">🔒 {t('meetup.closedNote')}</p>}
-        {isAdmin && <ShareCard fresh={fresh} onDismiss={() => setFresh(false)} />}
+        {isAdmin && <ShareCard fresh={fresh && m.status !== 'finalized'} onDismiss={() => setFresh(false)} />}
         {!me && open && <JoinCard />}
 
         <div className="columns">
