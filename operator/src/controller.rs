@@ -18,12 +18,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::ClusterResourceScope;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+};
 use kube::runtime::controller::{Action, Config as RuntimeConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
@@ -33,9 +41,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, instrument, warn};
 
-use crate::build::credentials::{MongoCredentials, Origin, RedisCredentials};
+use crate::build::credentials::{MongoCredentials, Origin, PasswordCredentials, RedisCredentials};
 use crate::build::{self, BuildInputs, Child, ChildSet};
-use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformStatus, Phase};
+use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformStatus, Phase, RedisMode};
 use crate::metrics::Metrics;
 use crate::names::{self, Component, FIELD_MANAGER, Names};
 use crate::status::{self, ComponentHealth, Observed};
@@ -123,7 +131,13 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<BeerMeetupPlatform>, u32>>,
     /// The generation of each platform whose orphans were last swept.
     swept: Mutex<HashMap<ObjectRef<BeerMeetupPlatform>, i64>>,
+    /// Whether the ServiceMonitor CRD exists, and when that was last checked.
+    service_monitor_crd: Mutex<Option<(Instant, bool)>>,
 }
+
+/// How long a ServiceMonitor CRD lookup is trusted (installing the Prometheus Operator later is
+/// noticed within this time).
+const DISCOVERY_TTL: Duration = Duration::from_secs(60);
 
 impl Context {
     pub fn new(client: Client, metrics: Arc<Metrics>, config: ControllerConfig) -> Self {
@@ -141,7 +155,37 @@ impl Context {
             config,
             failures: Mutex::default(),
             swept: Mutex::default(),
+            service_monitor_crd: Mutex::default(),
         }
+    }
+
+    /// Whether the cluster serves ServiceMonitors (the Prometheus Operator's CRD), cached for
+    /// [`DISCOVERY_TTL`]. A lookup the operator may not make counts as "absent".
+    async fn service_monitors_available(&self) -> bool {
+        let cached = *self
+            .service_monitor_crd
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, present)) = cached
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return present;
+        }
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let present = match crds.get_opt(build::thanos::SERVICE_MONITOR_CRD).await {
+            Ok(crd) => {
+                crd.is_some_and(|crd| crd.spec.versions.iter().any(|v| v.name == "v1" && v.served))
+            }
+            Err(error) => {
+                debug!(%error, "cannot look up the ServiceMonitor CRD; assuming it is absent");
+                false
+            }
+        };
+        *self
+            .service_monitor_crd
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), present));
+        present
     }
 
     async fn publish(
@@ -223,6 +267,17 @@ async fn controller_for(client: Client, namespace: Option<String>, ctx: Arc<Cont
             scoped::<PersistentVolumeClaim>(&client, namespace),
             children.clone(),
         )
+        .owns(
+            scoped::<ServiceAccount>(&client, namespace),
+            children.clone(),
+        )
+        .owns(scoped::<Role>(&client, namespace), children.clone())
+        .owns(scoped::<RoleBinding>(&client, namespace), children.clone())
+        .owns(
+            scoped::<NetworkPolicy>(&client, namespace),
+            children.clone(),
+        )
+        .owns(scoped::<Ingress>(&client, namespace), children.clone())
         // Secrets by label rather than owner: the MongoDB credentials deliberately have no owner
         // (they outlive the platform with its volumes) yet must be restored when deleted.
         .watches(
@@ -350,6 +405,13 @@ async fn reconcile_inner(
     let redis_secret = get_opt(&secrets, &names.redis_credentials()).await?;
     let (mongodb_credentials, mongo_origin) = MongoCredentials::resolve(mongo_secret.as_ref());
     let (redis_credentials, _) = RedisCredentials::resolve(redis_secret.as_ref());
+    let elasticsearch_credentials = if platform.spec.elasticsearch.enabled {
+        let existing = get_opt(&secrets, &names.elasticsearch_credentials()).await?;
+        PasswordCredentials::resolve(existing.as_ref()).0
+    } else {
+        PasswordCredentials::placeholders("elasticsearch")
+    };
+    let service_monitors = platform.spec.thanos.enabled && ctx.service_monitors_available().await;
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let current_sts = get_opt(&statefulsets, &names.component(Component::MongoDb)).await?;
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -358,6 +420,8 @@ async fn reconcile_inner(
     let inputs = BuildInputs {
         mongodb_credentials,
         redis_credentials,
+        elasticsearch_credentials,
+        service_monitors,
         current_mongodb_replicas: current_sts
             .as_ref()
             .and_then(|s| s.spec.as_ref())
@@ -384,7 +448,7 @@ async fn reconcile_inner(
         )
         .await;
     }
-    if current_job.is_none() {
+    if current_job.is_none() && platform.spec.mongodb.external.is_none() {
         ctx.publish(
             platform,
             EventType::Normal,
@@ -396,11 +460,12 @@ async fn reconcile_inner(
         )
         .await;
     }
-    sweep_orphans_once(ctx, platform, &namespace, &child_set).await?;
+    sweep_orphans_once(ctx, platform, &namespace, &child_set, service_monitors).await?;
 
     // Update status.
     let observed = observe(platform, &names, &applied, &child_set);
-    let new_status = status::compute(previous, generation, &observed, &names.web_url(), &now());
+    let url = build::ingress::url(&platform.spec.ingress).unwrap_or_else(|| names.web_url());
+    let new_status = status::compute(previous, generation, &observed, &url, &now());
     let old_phase = previous.and_then(|p| p.phase);
     if new_status.phase != old_phase
         && let Some(phase) = new_status.phase
@@ -456,7 +521,7 @@ where
 #[derive(Default)]
 struct Applied {
     deployments: HashMap<String, Deployment>,
-    statefulset: Option<StatefulSet>,
+    statefulsets: HashMap<String, StatefulSet>,
     jobs: HashMap<String, Job>,
 }
 
@@ -469,6 +534,25 @@ where
         + Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    patch_apply(&api, object).await
+}
+
+async fn apply_cluster<K>(client: &Client, object: &K) -> Result<K, ReconcileError>
+where
+    K: Resource<Scope = ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    patch_apply(&api, object).await
+}
+
+async fn patch_apply<K>(api: &Api<K>, object: &K) -> Result<K, ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
+{
     let name = object.meta().name.clone().unwrap_or_default();
     api.patch(
         &name,
@@ -492,6 +576,24 @@ async fn apply_all(
     let mut applied = Applied::default();
     for child in &child_set.children {
         match child {
+            Child::ServiceAccount(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::Role(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::RoleBinding(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::ClusterRole(o) => {
+                apply_cluster(client, o).await?;
+            }
+            Child::ClusterRoleBinding(o) => {
+                apply_cluster(client, o).await?;
+            }
+            Child::IngressClass(o) => {
+                apply_cluster(client, o).await?;
+            }
             Child::Secret(o) => {
                 apply_one(client, namespace, o).await?;
             }
@@ -504,11 +606,15 @@ async fn apply_all(
             Child::PersistentVolumeClaim(o) => {
                 apply_one(client, namespace, o).await?;
             }
+            Child::NetworkPolicy(o) => {
+                apply_one(client, namespace, o).await?;
+            }
             Child::PodDisruptionBudget(o) => {
                 apply_one(client, namespace, o).await?;
             }
             Child::StatefulSet(o) => {
-                applied.statefulset = Some(apply_one(client, namespace, o).await?);
+                let sts = apply_one(client, namespace, o).await?;
+                applied.statefulsets.insert(sts.name_any(), sts);
             }
             Child::Job(o) => {
                 let job = apply_one(client, namespace, o).await?;
@@ -519,6 +625,26 @@ async fn apply_all(
                 applied
                     .deployments
                     .insert(deployment.name_any(), deployment);
+            }
+            Child::Ingress(o) => {
+                apply_one(client, namespace, o).await?;
+            }
+            Child::ServiceMonitor(o) => {
+                let resource = build::thanos::service_monitor_resource();
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), namespace, &resource);
+                let name = o.name_any();
+                api.patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(o),
+                )
+                .await
+                .map_err(|source| ReconcileError::Apply {
+                    kind: "ServiceMonitor".to_owned(),
+                    name,
+                    source,
+                })?;
             }
         }
     }
@@ -531,6 +657,7 @@ fn observe(
     applied: &Applied,
     child_set: &ChildSet,
 ) -> Observed {
+    let spec = &platform.spec;
     let missing = || ComponentHealth {
         counts: Default::default(),
         ready: false,
@@ -538,26 +665,86 @@ fn observe(
         reason: "NotApplied".to_owned(),
         message: "not applied yet".to_owned(),
     };
-    let deployment = |component: Component| {
+    let deployment = |name: &str| {
         applied
             .deployments
-            .get(&names.component(component))
+            .get(name)
             .map(status::deployment_health)
             .unwrap_or_else(missing)
     };
-    let mongodb = match (
-        &applied.statefulset,
-        applied.jobs.get(&child_set.mongodb_init_job),
-    ) {
-        (Some(sts), Some(job)) => status::mongodb_health(sts, platform.spec.mongodb.members, job),
-        _ => missing(),
+    let statefulset = |name: &str| {
+        applied
+            .statefulsets
+            .get(name)
+            .map(status::statefulset_health)
+            .unwrap_or_else(missing)
     };
-    Observed {
-        api_server: deployment(Component::ApiServer),
-        web: deployment(Component::Web),
-        mongodb,
-        redis: deployment(Component::Redis),
-    }
+    let components = build::components(spec)
+        .into_iter()
+        .map(|component| {
+            let health = match component {
+                Component::MongoDb => match &spec.mongodb.external {
+                    Some(external) => status::not_managed(
+                        status::EXTERNAL,
+                        &format!(
+                            "uses the MongoDB in Secret {} (key {})",
+                            external.secret_name, external.key
+                        ),
+                    ),
+                    None => match (
+                        applied
+                            .statefulsets
+                            .get(&names.component(Component::MongoDb)),
+                        applied.jobs.get(&child_set.mongodb_init_job),
+                    ) {
+                        (Some(sts), Some(job)) => {
+                            status::mongodb_health(sts, spec.mongodb.members, job)
+                        }
+                        _ => missing(),
+                    },
+                },
+                Component::Redis => match (&spec.redis.external, spec.redis.mode) {
+                    (Some(external), _) => status::not_managed(
+                        status::EXTERNAL,
+                        &format!(
+                            "uses the Redis in Secret {} (key {})",
+                            external.secret_name, external.key
+                        ),
+                    ),
+                    (None, RedisMode::Standalone) => deployment(&names.component(Component::Redis)),
+                    (None, RedisMode::Replicated) => status::combine(&[
+                        ("redis", statefulset(&names.component(Component::Redis))),
+                        (
+                            "sentinels",
+                            statefulset(&names.component(Component::RedisSentinel)),
+                        ),
+                    ]),
+                },
+                Component::Ingress if !spec.ingress.controller.deploy => status::not_managed(
+                    "ExistingController",
+                    &format!(
+                        "served by the cluster's ingress controller of class {}",
+                        spec.ingress.class_name
+                    ),
+                ),
+                Component::Ingress => deployment(&build::ingress::controller_name_of(names)),
+                Component::Elasticsearch => statefulset(&names.component(Component::Elasticsearch)),
+                Component::Prometheus => status::combine(&[
+                    (
+                        "prometheus",
+                        statefulset(&names.component(Component::Prometheus)),
+                    ),
+                    (
+                        "thanos query",
+                        deployment(&names.component(Component::ThanosQuery)),
+                    ),
+                ]),
+                other => deployment(&names.component(other)),
+            };
+            (component, health)
+        })
+        .collect();
+    Observed { components }
 }
 
 async fn write_status(
@@ -589,6 +776,7 @@ async fn sweep_orphans_once(
     platform: &BeerMeetupPlatform,
     namespace: &str,
     child_set: &ChildSet,
+    service_monitors: bool,
 ) -> Result<(), ReconcileError> {
     let key = ObjectRef::from_obj(platform);
     let generation = platform.metadata.generation.unwrap_or(0);
@@ -601,7 +789,7 @@ async fn sweep_orphans_once(
     if already {
         return Ok(());
     }
-    delete_orphans(ctx, platform, namespace, child_set).await?;
+    delete_orphans(ctx, platform, namespace, child_set, service_monitors).await?;
     ctx.swept
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -614,6 +802,7 @@ async fn delete_orphans(
     platform: &BeerMeetupPlatform,
     namespace: &str,
     child_set: &ChildSet,
+    service_monitors: bool,
 ) -> Result<(), ReconcileError> {
     let wanted: HashSet<(String, String)> = child_set
         .keys()
@@ -644,6 +833,65 @@ async fn delete_orphans(
         delete_orphans_of::<PersistentVolumeClaim>(client, namespace, &selector, &uid, &wanted)
             .await?,
     );
+    deleted
+        .extend(delete_orphans_of::<Ingress>(client, namespace, &selector, &uid, &wanted).await?);
+    deleted.extend(
+        delete_orphans_of::<NetworkPolicy>(client, namespace, &selector, &uid, &wanted).await?,
+    );
+    deleted.extend(
+        delete_orphans_of::<RoleBinding>(client, namespace, &selector, &uid, &wanted).await?,
+    );
+    deleted.extend(delete_orphans_of::<Role>(client, namespace, &selector, &uid, &wanted).await?);
+    deleted.extend(
+        delete_orphans_of::<ServiceAccount>(client, namespace, &selector, &uid, &wanted).await?,
+    );
+    if service_monitors || platform.spec.thanos.enabled {
+        let resource = build::thanos::service_monitor_resource();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+        match delete_unwanted(api, "ServiceMonitor", &selector, Some(&uid), &wanted).await {
+            Ok(gone) => deleted.extend(gone),
+            // No CRD (404) or no right to list them: nothing of ours can exist there.
+            Err(ReconcileError::Read { source, .. }) if is_absent_or_forbidden(&source) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    // Cluster-scoped children carry no owner reference; they are matched by instance and
+    // namespace labels. An operator without cluster rights (namespaced install) skips them.
+    let cluster_selector = names::cluster_scoped_selector(&platform.name_any(), namespace);
+    for result in [
+        delete_unwanted(
+            Api::<IngressClass>::all(client.clone()),
+            "IngressClass",
+            &cluster_selector,
+            None,
+            &wanted,
+        )
+        .await,
+        delete_unwanted(
+            Api::<ClusterRoleBinding>::all(client.clone()),
+            "ClusterRoleBinding",
+            &cluster_selector,
+            None,
+            &wanted,
+        )
+        .await,
+        delete_unwanted(
+            Api::<ClusterRole>::all(client.clone()),
+            "ClusterRole",
+            &cluster_selector,
+            None,
+            &wanted,
+        )
+        .await,
+    ] {
+        match result {
+            Ok(gone) => deleted.extend(gone),
+            Err(ReconcileError::Read { source, .. }) if is_absent_or_forbidden(&source) => {
+                debug!(error = %source, "not sweeping cluster-scoped children");
+            }
+            Err(other) => return Err(other),
+        }
+    }
     for (kind, name) in deleted {
         info!(kind, name, "deleted child that is no longer wanted");
         ctx.publish(
@@ -674,6 +922,27 @@ where
 {
     let kind = K::kind(&()).into_owned();
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    delete_unwanted(api, &kind, selector, Some(owner_uid), wanted).await
+}
+
+fn is_absent_or_forbidden(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 404 || status.code == 403)
+}
+
+/// Delete every object the API lists under `selector` that is not wanted. With `owner_uid`, only
+/// objects controlled by the platform are considered (namespaced children); without, the selector
+/// alone identifies them (cluster-scoped children).
+async fn delete_unwanted<K>(
+    api: Api<K>,
+    kind: &str,
+    selector: &str,
+    owner_uid: Option<&str>,
+    wanted: &HashSet<(String, String)>,
+) -> Result<Vec<(String, String)>, ReconcileError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let kind = kind.to_owned();
     let list = api
         .list(&ListParams::default().labels(selector))
         .await
@@ -684,10 +953,12 @@ where
     let mut deleted = Vec::new();
     for object in list {
         let name = object.name_any();
-        let controlled = object
-            .owner_references()
-            .iter()
-            .any(|o| o.uid == owner_uid && o.controller == Some(true));
+        let controlled = owner_uid.is_none_or(|uid| {
+            object
+                .owner_references()
+                .iter()
+                .any(|o| o.uid == uid && o.controller == Some(true))
+        });
         if !controlled || wanted.contains(&(kind.clone(), name.clone())) {
             continue;
         }

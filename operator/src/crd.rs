@@ -63,6 +63,19 @@ pub struct BeerMeetupPlatformSpec {
     /// The Redis cache and live-update fan-out.
     #[serde(default)]
     pub redis: RedisSpec,
+    /// An Ingress for the platform's host, optionally with its own HAProxy ingress controller.
+    #[serde(default)]
+    pub ingress: IngressSpec,
+    /// Optional Elasticsearch (single node) for place search; the API falls back to MongoDB.
+    #[serde(default)]
+    pub elasticsearch: ElasticsearchSpec,
+    /// Optional metrics: Prometheus with a Thanos sidecar, and Thanos Query.
+    #[serde(default)]
+    pub thanos: ThanosSpec,
+    /// NetworkPolicies that let only the API server (and the data services' own pods) reach
+    /// MongoDB, Redis and Elasticsearch.
+    #[serde(default)]
+    pub network_policies: NetworkPolicySpec,
     /// When true the operator changes nothing for this platform (status still reports Paused).
     #[serde(default)]
     pub paused: bool,
@@ -159,6 +172,22 @@ pub struct MongoDbSpec {
     /// Container resources of each member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Use a MongoDB outside the platform (e.g. a managed service): the operator deploys no
+    /// replica set and gives the API server the connection string from this Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalRef>,
+}
+
+/// A connection string kept in a Secret the user manages.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalRef {
+    /// Secret in the platform's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+    /// Key of the Secret holding the URI (e.g. `mongodb+srv://...` or `redis://...`).
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }
 
 /// Shared CEL rule for `major.minor[.patch]` version strings.
@@ -199,7 +228,16 @@ pub enum VolumeRetentionPolicy {
 /// The Redis cache.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.external) || self.mode == 'standalone'").message("redis.external cannot be combined with redis.mode: replicated (the operator deploys no Redis then)"))]
 pub struct RedisSpec {
+    /// `standalone`: one Redis pod. `replicated`: a primary, `replicas` replicas and three
+    /// Sentinels that promote a replica when the primary fails.
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// Replicas of the primary in `replicated` mode.
+    #[serde(default = "default_redis_replicas")]
+    #[schemars(range(min = 1, max = 5))]
+    pub replicas: i32,
     /// Redis major.minor (or full) version; the image is `redis:<version>`.
     #[serde(default = "default_redis_version")]
     #[schemars(length(max = 32))]
@@ -219,6 +257,21 @@ pub struct RedisSpec {
     /// Container resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Use a Redis outside the platform: the operator deploys none and gives the API server the
+    /// URL from this Secret as `REDIS_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalRef>,
+}
+
+/// How Redis runs.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One Redis pod (a cache: losing it costs a warm-up).
+    #[default]
+    Standalone,
+    /// A primary, replicas and three Sentinels for automatic failover.
+    Replicated,
 }
 
 /// Redis `maxmemory-policy` values.
@@ -274,6 +327,241 @@ pub struct RedisStorageSpec {
     pub storage_class_name: Option<String>,
 }
 
+/// CEL rule for HAProxy/Prometheus durations such as `30s`, `1m`, `1h`, `7d`.
+const DURATION_RULE: &str = r"self.matches('^[1-9][0-9]*(ms|s|m|h|d)$')";
+/// CEL rule for a DNS-1123 label (names of classes and Secrets).
+const DNS_LABEL_RULE: &str = r"self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
+/// CEL rule for a host name (no wildcard, no port).
+const HOST_RULE: &str =
+    r"self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
+/// CEL rule for a full `major.minor.patch` version (Elastic publishes no floating tags).
+const FULL_VERSION_RULE: &str = r"self.matches('^[0-9]+\\.[0-9]+\\.[0-9]+$')";
+
+/// The Ingress of the platform and, optionally, the HAProxy ingress controller serving it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.enabled || has(self.host)").message("ingress.host is required when ingress.enabled is true"))]
+pub struct IngressSpec {
+    /// Create an Ingress: `/api` (REST and the live WebSocket) to the API server, `/` to web.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Host name people use, e.g. `meetups.example.org`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(HOST_RULE).message("ingress.host must be a lower-case DNS name such as meetups.example.org"))]
+    pub host: Option<String>,
+    /// `ingressClassName` of the Ingress, and the class the platform's own controller serves.
+    #[serde(default = "default_ingress_class")]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new(DNS_LABEL_RULE).message("ingress.className must be a DNS label such as haproxy"))]
+    pub class_name: String,
+    /// Serve HTTPS with the certificate in this Secret (type kubernetes.io/tls); HTTP only when
+    /// omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<IngressTlsSpec>,
+    /// Requests per client IP allowed per period; HAProxy answers `statusCode` beyond that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// The HAProxy Kubernetes Ingress controller the operator runs for this platform.
+    #[serde(default)]
+    pub controller: IngressControllerSpec,
+}
+
+/// TLS of the Ingress.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressTlsSpec {
+    /// Secret (in the platform's namespace) with `tls.crt` and `tls.key`.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+}
+
+/// HAProxy rate limiting (`haproxy.org/rate-limit-*` annotations on the Ingress).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitSpec {
+    /// Requests allowed per client IP and period.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub requests: i32,
+    /// Length of the period, e.g. `1s`, `10s`, `1m`.
+    #[serde(default = "default_rate_limit_period")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message("ingress.rateLimit.period must be a duration such as 10s or 1m"))]
+    pub period: String,
+    /// HTTP status answered to a client over the limit.
+    #[serde(default = "default_rate_limit_status")]
+    #[schemars(range(min = 400, max = 599))]
+    pub status_code: i32,
+    /// Size of the table of tracked client IPs (HAProxy units, e.g. `100k`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]*[km]?$')").message("ingress.rateLimit.size must be a number with an optional k or m, e.g. 100k"))]
+    pub size: Option<String>,
+    /// Client IPs or CIDRs never limited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub whitelist: Vec<String>,
+}
+
+/// How the controller's Service is exposed.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ServiceType {
+    /// Inside the cluster only (put your own load balancer in front).
+    ClusterIP,
+    /// A port on every node.
+    NodePort,
+    /// A cloud load balancer (a NodePort as well, where the cluster has no load balancers).
+    #[default]
+    LoadBalancer,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClusterIP => "ClusterIP",
+            Self::NodePort => "NodePort",
+            Self::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// The per-platform HAProxy Kubernetes Ingress controller.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressControllerSpec {
+    /// Run the controller, watching only this namespace. Set false to use an ingress controller
+    /// the cluster already has (the Ingress then just names `className`).
+    #[serde(default = "default_true")]
+    pub deploy: bool,
+    /// Controller pods.
+    #[serde(default = "default_ingress_replicas")]
+    #[schemars(range(min = 1, max = 10))]
+    pub replicas: i32,
+    /// Controller image; defaults to the pinned `haproxytech/kubernetes-ingress` release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("ingress.controller.image must be an image reference such as haproxytech/kubernetes-ingress:3.2.11"))]
+    pub image: Option<String>,
+    /// Type of the controller's Service.
+    #[serde(default)]
+    pub service_type: ServiceType,
+    /// Idle timeout of an upgraded (WebSocket) connection (`timeout-tunnel`); live pages stay
+    /// open for hours, so it is long.
+    #[serde(default = "default_tunnel_timeout")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message("ingress.controller.tunnelTimeout must be a duration such as 1h"))]
+    pub tunnel_timeout: String,
+    /// Idle timeout of a client connection before an upgrade (`timeout-client`).
+    #[serde(default = "default_client_timeout")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message("ingress.controller.clientTimeout must be a duration such as 1m"))]
+    pub client_timeout: String,
+    /// Also create the cluster-wide IngressClass `className` and a ClusterRole that lets the
+    /// controller read IngressClasses and Namespaces. Off by default: cluster-scoped objects are
+    /// the cluster admin's to create (see the operator README).
+    #[serde(default)]
+    pub create_ingress_class: bool,
+    /// Container resources; modest requests when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+/// Transition rule shared by the data volumes of StatefulSets.
+const DATA_STORAGE_IMMUTABLE_RULE: &str = "self.size == oldSelf.size && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)";
+
+/// A StatefulSet's data volume; the claims are kept when the component is turned off.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(DATA_STORAGE_IMMUTABLE_RULE).message("storage.size and storageClassName cannot change after creation (StatefulSet volume claim templates are immutable); resize the PersistentVolumeClaims directly"))]
+pub struct DataStorageSpec {
+    /// Size of the volume.
+    #[serde(default = "default_data_storage_size")]
+    pub size: Quantity,
+    /// StorageClass of the volume; the cluster default when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub storage_class_name: Option<String>,
+}
+
+/// Single-node Elasticsearch for place search.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ElasticsearchSpec {
+    /// Run Elasticsearch and configure the API server to index and search places in it.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Full Elasticsearch version; the image is `docker.elastic.co/elasticsearch/elasticsearch:<version>`.
+    #[serde(default = "default_elasticsearch_version")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new(FULL_VERSION_RULE).message("elasticsearch.version must be a full version such as 9.2.1"))]
+    pub version: String,
+    /// JVM options (`ES_JAVA_OPTS`); keep the heap at most half the memory limit.
+    #[serde(default = "default_es_java_opts")]
+    #[schemars(length(max = 512))]
+    pub java_opts: String,
+    /// The data volume (kept when Elasticsearch is turned off or the platform deleted).
+    #[serde(default)]
+    pub storage: DataStorageSpec,
+    /// Container resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+/// Prometheus + Thanos.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ThanosSpec {
+    /// Run Prometheus (scraping the platform's annotated pods) with a Thanos sidecar, and Thanos
+    /// Query in front of it.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Thanos object-storage configuration (the YAML Thanos documents) in a Secret you manage;
+    /// blocks are then uploaded every 2 h. Local disk only when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_storage_secret: Option<SecretKeyRef>,
+    /// How long Prometheus keeps samples on its own volume.
+    #[serde(default = "default_retention")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message("thanos.retention must be a duration such as 7d"))]
+    pub retention: String,
+    /// How often targets are scraped.
+    #[serde(default = "default_scrape_interval")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message("thanos.scrapeInterval must be a duration such as 30s"))]
+    pub scrape_interval: String,
+    /// Prometheus' data volume (kept when metrics are turned off or the platform deleted).
+    #[serde(default)]
+    pub storage: DataStorageSpec,
+    /// Thanos Query pods.
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 10))]
+    pub query_replicas: i32,
+    /// Container resources of Prometheus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+/// A key of a Secret in the platform's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key in the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// NetworkPolicies of the data services.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Create them (they take effect where the cluster's network plugin enforces policies).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
 /// What the operator last saw; written only through the status subresource.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -285,7 +573,7 @@ pub struct BeerMeetupPlatformStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// `Ready` plus one condition per component (`ApiServerReady`, `WebReady`, `MongoDBReady`,
-    /// `RedisReady`).
+    /// `RedisReady`, and when enabled `IngressReady`, `ElasticsearchReady`, `MetricsReady`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -304,9 +592,18 @@ pub struct BeerMeetupPlatformStatus {
     /// Members of the MongoDB replica set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mongodb: Option<ComponentStatus>,
-    /// Redis pods.
+    /// Redis pods (data pods; Sentinels are counted in the condition message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<ComponentStatus>,
+    /// Pods of the platform's HAProxy ingress controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<ComponentStatus>,
+    /// Elasticsearch pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<ComponentStatus>,
+    /// Prometheus and Thanos Query pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<ComponentStatus>,
     /// Where people reach the platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -341,7 +638,7 @@ pub enum Phase {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Ready`, `ApiServerReady`, `WebReady`, `MongoDBReady` or `RedisReady`.
+    /// `Ready` or a component's condition, e.g. `MongoDBReady`.
     #[serde(rename = "type")]
     #[schemars(length(min = 1, max = 316))]
     pub type_: String,
@@ -402,6 +699,123 @@ fn default_redis_max_memory() -> String {
 fn default_redis_storage_size() -> Quantity {
     Quantity("1Gi".to_owned())
 }
+fn default_redis_replicas() -> i32 {
+    2
+}
+fn default_ingress_class() -> String {
+    "haproxy".to_owned()
+}
+fn default_rate_limit_period() -> String {
+    "1s".to_owned()
+}
+fn default_rate_limit_status() -> i32 {
+    429
+}
+fn default_ingress_replicas() -> i32 {
+    2
+}
+fn default_tunnel_timeout() -> String {
+    "1h".to_owned()
+}
+fn default_client_timeout() -> String {
+    "1m".to_owned()
+}
+fn default_data_storage_size() -> Quantity {
+    Quantity("10Gi".to_owned())
+}
+fn default_elasticsearch_version() -> String {
+    images::ELASTICSEARCH_DEFAULT_VERSION.to_owned()
+}
+fn default_es_java_opts() -> String {
+    "-Xms512m -Xmx512m".to_owned()
+}
+fn default_retention() -> String {
+    "7d".to_owned()
+}
+fn default_scrape_interval() -> String {
+    "30s".to_owned()
+}
+fn default_one() -> i32 {
+    1
+}
+
+impl Default for IngressSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            host: None,
+            class_name: default_ingress_class(),
+            tls: None,
+            rate_limit: None,
+            controller: IngressControllerSpec::default(),
+        }
+    }
+}
+
+impl Default for IngressControllerSpec {
+    fn default() -> Self {
+        Self {
+            deploy: true,
+            replicas: default_ingress_replicas(),
+            image: None,
+            service_type: ServiceType::LoadBalancer,
+            tunnel_timeout: default_tunnel_timeout(),
+            client_timeout: default_client_timeout(),
+            create_ingress_class: false,
+            resources: None,
+        }
+    }
+}
+
+impl IngressControllerSpec {
+    /// The image to run: the CR's override or the pinned default.
+    pub fn effective_image(&self) -> String {
+        self.image
+            .clone()
+            .unwrap_or_else(images::default_haproxy_ingress_image)
+    }
+}
+
+impl Default for DataStorageSpec {
+    fn default() -> Self {
+        Self {
+            size: default_data_storage_size(),
+            storage_class_name: None,
+        }
+    }
+}
+
+impl Default for ElasticsearchSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            version: default_elasticsearch_version(),
+            java_opts: default_es_java_opts(),
+            storage: DataStorageSpec::default(),
+            resources: None,
+        }
+    }
+}
+
+impl Default for ThanosSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            object_storage_secret: None,
+            retention: default_retention(),
+            scrape_interval: default_scrape_interval(),
+            storage: DataStorageSpec::default(),
+            query_replicas: 1,
+            resources: None,
+        }
+    }
+}
+
+impl Default for NetworkPolicySpec {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
 
 impl Default for ApiServerSpec {
     fn default() -> Self {
@@ -439,6 +853,7 @@ impl Default for MongoDbSpec {
             version: default_mongodb_version(),
             storage: MongoDbStorageSpec::default(),
             resources: None,
+            external: None,
         }
     }
 }
@@ -456,11 +871,14 @@ impl Default for MongoDbStorageSpec {
 impl Default for RedisSpec {
     fn default() -> Self {
         Self {
+            mode: RedisMode::Standalone,
+            replicas: default_redis_replicas(),
             version: default_redis_version(),
             max_memory: default_redis_max_memory(),
             max_memory_policy: RedisEvictionPolicy::AllkeysLru,
             storage: RedisStorageSpec::default(),
             resources: None,
+            external: None,
         }
     }
 }
@@ -536,6 +954,16 @@ mod tests {
             "redis.maxMemory must be a whole number",
             "mongodb.storage.size and storageClassName cannot change after creation",
             "metadata.name must be at most 40 characters",
+            "ingress.host is required when ingress.enabled is true",
+            "ingress.host must be a lower-case DNS name",
+            "ingress.className must be a DNS label",
+            "ingress.rateLimit.period must be a duration",
+            "ingress.controller.tunnelTimeout must be a duration",
+            "ingress.controller.image must be an image reference",
+            "elasticsearch.version must be a full version",
+            "thanos.retention must be a duration",
+            "redis.external cannot be combined with redis.mode: replicated",
+            "storage.size and storageClassName cannot change after creation",
         ] {
             assert!(text.contains(message), "missing rule message: {message}");
         }
@@ -555,6 +983,34 @@ mod tests {
         assert!(policies.iter().any(|p| p == "allkeys-lru"));
         let retention = &spec["mongodb"]["properties"]["storage"]["properties"]["retentionPolicy"];
         assert_eq!(retention["enum"], serde_json::json!(["Retain", "Delete"]));
+    }
+
+    #[test]
+    fn new_options_are_off_by_default_with_sensible_defaults() {
+        let spec = BeerMeetupPlatformSpec::default();
+        assert!(!spec.ingress.enabled && !spec.elasticsearch.enabled && !spec.thanos.enabled);
+        assert!(spec.ingress.controller.deploy);
+        assert!(!spec.ingress.controller.create_ingress_class);
+        assert_eq!(spec.ingress.class_name, "haproxy");
+        assert_eq!(spec.ingress.controller.tunnel_timeout, "1h");
+        assert_eq!(spec.redis.mode, RedisMode::Standalone);
+        assert!(spec.network_policies.enabled);
+        let s = schema();
+        let props = &s["properties"]["spec"]["properties"];
+        assert_eq!(
+            props["redis"]["properties"]["mode"]["enum"],
+            serde_json::json!(["standalone", "replicated"])
+        );
+        assert_eq!(
+            props["ingress"]["properties"]["controller"]["properties"]["serviceType"]["enum"],
+            serde_json::json!(["ClusterIP", "NodePort", "LoadBalancer"])
+        );
+        let rate = &props["ingress"]["properties"]["rateLimit"]["properties"];
+        assert_eq!(rate["statusCode"]["minimum"], 400.0);
+        assert_eq!(
+            s["properties"]["spec"]["properties"]["ingress"]["properties"]["rateLimit"]["required"],
+            serde_json::json!(["requests"])
+        );
     }
 
     #[test]

@@ -23,6 +23,30 @@ pub const REDIS_REPOSITORY: &str = "redis";
 /// Redis 7.4 is the last release line under the BSD-style licence the project prefers.
 pub const REDIS_DEFAULT_VERSION: &str = "7.4";
 
+/// HAProxy Kubernetes Ingress controller, run per platform when `spec.ingress.controller.deploy`.
+pub const HAPROXY_INGRESS_IMAGE: &str = "haproxytech/kubernetes-ingress:3.2.11";
+
+/// Elasticsearch repository; the tag is `spec.elasticsearch.version` (Elastic publishes full
+/// versions only, no floating `9.2` tag).
+pub const ELASTICSEARCH_REPOSITORY: &str = "docker.elastic.co/elasticsearch/elasticsearch";
+/// Default Elasticsearch version, written into the spec at creation like the other data services.
+pub const ELASTICSEARCH_DEFAULT_VERSION: &str = "9.2.1";
+
+/// Prometheus (v3 line), run when `spec.thanos.enabled`.
+pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.5.0";
+/// Thanos (sidecar next to Prometheus, and Query).
+pub const THANOS_IMAGE: &str = "quay.io/thanos/thanos:v0.41.0";
+
+/// The default HAProxy ingress controller image.
+pub fn default_haproxy_ingress_image() -> String {
+    HAPROXY_INGRESS_IMAGE.to_owned()
+}
+
+/// The Elasticsearch image for a version, e.g. `docker.elastic.co/elasticsearch/elasticsearch:9.2.1`.
+pub fn elasticsearch_image(version: &str) -> String {
+    format!("{ELASTICSEARCH_REPOSITORY}:{version}")
+}
+
 /// The default API server image, e.g. `ghcr.io/beer-meetup/api-server:0.1.0`.
 pub fn default_api_server_image() -> String {
     format!("{API_SERVER_REPOSITORY}:{PLATFORM_VERSION}")
@@ -63,5 +87,27 @@ mod tests {
     fn data_service_images_use_the_version_as_tag() {
         assert_eq!(mongodb_image("8.0"), "mongo:8.0");
         assert_eq!(redis_image("7.4"), "redis:7.4");
+        assert!(elasticsearch_image("9.2.1").ends_with("/elasticsearch:9.2.1"));
+    }
+
+    #[test]
+    fn pinned_images_are_valid_references_with_tags() {
+        for image in [
+            HAPROXY_INGRESS_IMAGE,
+            PROMETHEUS_IMAGE,
+            THANOS_IMAGE,
+            &elasticsearch_image(ELASTICSEARCH_DEFAULT_VERSION),
+        ] {
+            assert!(crate::validate::is_image_reference(image), "{image}");
+            assert!(
+                image
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last.contains(':')),
+                "{image} is pinned"
+            );
+        }
+        assert!(HAPROXY_INGRESS_IMAGE.ends_with(":3.2.11"));
+        assert!(ELASTICSEARCH_DEFAULT_VERSION.starts_with("9."));
     }
 }

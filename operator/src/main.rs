@@ -36,6 +36,10 @@ enum Command {
         /// File with one or more BeerMeetupPlatform documents.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
+        /// Render as if the cluster had the Prometheus Operator's ServiceMonitor CRD (the
+        /// controller looks it up; render cannot).
+        #[arg(long)]
+        service_monitors: bool,
     },
 }
 
@@ -91,7 +95,10 @@ async fn main() -> Result<()> {
             print!("{}", crd::crd_yaml()?);
             Ok(())
         }
-        Command::Render { file } => {
+        Command::Render {
+            file,
+            service_monitors,
+        } => {
             let input = if file.as_os_str() == "-" {
                 let mut buffer = String::new();
                 std::io::stdin().read_to_string(&mut buffer)?;
@@ -100,7 +107,10 @@ async fn main() -> Result<()> {
                 std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?
             };
-            print!("{}", render::render(&input)?);
+            print!(
+                "{}",
+                render::render_with(&input, render::RenderOptions { service_monitors })?
+            );
             Ok(())
         }
         Command::Run(args) => {

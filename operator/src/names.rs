@@ -18,6 +18,9 @@ pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
 pub const LABEL_VERSION: &str = "app.kubernetes.io/version";
+/// Namespace of the platform, on cluster-scoped children (IngressClass, ClusterRole[Binding]),
+/// whose `instance` label alone would not tell platforms of different namespaces apart.
+pub const LABEL_PLATFORM_NAMESPACE: &str = "beermeetup.io/platform-namespace";
 
 /// Label selector that matches every object the operator manages (used by its watches).
 pub fn managed_selector() -> String {
@@ -29,6 +32,14 @@ pub fn instance_selector(platform: &str) -> String {
     format!("{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_INSTANCE}={platform}")
 }
 
+/// Label selector for the cluster-scoped children of one platform.
+pub fn cluster_scoped_selector(platform: &str, namespace: &str) -> String {
+    format!(
+        "{},{LABEL_PLATFORM_NAMESPACE}={namespace}",
+        instance_selector(platform)
+    )
+}
+
 /// The parts of a platform, each with its own workload and Service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Component {
@@ -36,10 +47,30 @@ pub enum Component {
     Web,
     MongoDb,
     Redis,
+    /// The Ingress and the platform's HAProxy ingress controller.
+    Ingress,
+    Elasticsearch,
+    /// Prometheus with its Thanos sidecar; carries the `MetricsReady` condition.
+    Prometheus,
+    /// Thanos Query (reported under `MetricsReady`).
+    ThanosQuery,
+    /// Redis Sentinels (reported under `RedisReady`).
+    RedisSentinel,
 }
 
 impl Component {
+    /// The components that always exist (conditions and counts of the original four).
     pub const ALL: [Component; 4] = [Self::ApiServer, Self::Web, Self::MongoDb, Self::Redis];
+    /// Every component with its own status condition, in display order.
+    pub const WITH_CONDITION: [Component; 7] = [
+        Self::ApiServer,
+        Self::Web,
+        Self::MongoDb,
+        Self::Redis,
+        Self::Ingress,
+        Self::Elasticsearch,
+        Self::Prometheus,
+    ];
 
     /// Value of the `app.kubernetes.io/component` label and suffix of child names.
     pub fn label(self) -> &'static str {
@@ -48,6 +79,11 @@ impl Component {
             Self::Web => "web",
             Self::MongoDb => "mongodb",
             Self::Redis => "redis",
+            Self::Ingress => "ingress",
+            Self::Elasticsearch => "elasticsearch",
+            Self::Prometheus => "prometheus",
+            Self::ThanosQuery => "thanos-query",
+            Self::RedisSentinel => "redis-sentinel",
         }
     }
 
@@ -57,7 +93,10 @@ impl Component {
             Self::ApiServer => "ApiServerReady",
             Self::Web => "WebReady",
             Self::MongoDb => "MongoDBReady",
-            Self::Redis => "RedisReady",
+            Self::Redis | Self::RedisSentinel => "RedisReady",
+            Self::Ingress => "IngressReady",
+            Self::Elasticsearch => "ElasticsearchReady",
+            Self::Prometheus | Self::ThanosQuery => "MetricsReady",
         }
     }
 
@@ -68,6 +107,11 @@ impl Component {
             Self::Web => "web",
             Self::MongoDb => "MongoDB",
             Self::Redis => "Redis",
+            Self::Ingress => "ingress",
+            Self::Elasticsearch => "Elasticsearch",
+            Self::Prometheus => "metrics",
+            Self::ThanosQuery => "Thanos Query",
+            Self::RedisSentinel => "Redis Sentinel",
         }
     }
 }
@@ -111,6 +155,36 @@ impl Names {
     /// The replica-set init Job for one membership, e.g. `demo-mongodb-init-0123456789`.
     pub fn mongodb_init_job(&self, membership_hash: &str) -> String {
         format!("{}-mongodb-init-{membership_hash}", self.platform)
+    }
+
+    pub fn elasticsearch_credentials(&self) -> String {
+        format!("{}-elasticsearch-credentials", self.platform)
+    }
+
+    /// Headless Service of the replicated Redis pods (stable per-pod DNS names).
+    pub fn redis_headless(&self) -> String {
+        format!("{}-redis-headless", self.platform)
+    }
+
+    /// Stable DNS name of one Redis pod in replicated mode.
+    pub fn redis_pod_host(&self, ordinal: i32) -> String {
+        format!(
+            "{}-{ordinal}.{}.{}.svc.cluster.local",
+            self.component(Component::Redis),
+            self.redis_headless(),
+            self.namespace
+        )
+    }
+
+    /// Stable DNS name of one Sentinel.
+    pub fn sentinel_host(&self, ordinal: i32) -> String {
+        let sts = self.component(Component::RedisSentinel);
+        format!("{sts}-{ordinal}.{sts}.{}.svc.cluster.local", self.namespace)
+    }
+
+    /// Name of the cluster-scoped objects of a platform (unique across namespaces).
+    pub fn cluster_scoped(&self, suffix: &str) -> String {
+        format!("beermeetup-{}-{}-{suffix}", self.namespace, self.platform)
     }
 
     /// Replica-set name (`_id` in `rs.initiate`).

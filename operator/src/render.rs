@@ -7,7 +7,6 @@
 use kube::ResourceExt;
 use serde::Deserialize;
 
-use crate::build::credentials::{MongoCredentials, RedisCredentials};
 use crate::build::{self, BuildInputs, Child};
 use crate::crd::BeerMeetupPlatform;
 use crate::validate;
@@ -37,8 +36,20 @@ pub enum RenderError {
     Json(#[from] serde_json::Error),
 }
 
+/// What `render` assumes about the cluster it cannot see.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderOptions {
+    /// Render as if the Prometheus Operator's ServiceMonitor CRD were installed.
+    pub service_monitors: bool,
+}
+
 /// Render every BeerMeetupPlatform in a (multi-document) YAML string.
 pub fn render(input: &str) -> Result<String, RenderError> {
+    render_with(input, RenderOptions::default())
+}
+
+/// [`render`] with assumptions about the cluster.
+pub fn render_with(input: &str, options: RenderOptions) -> Result<String, RenderError> {
     let mut out = String::new();
     for (index, document) in serde_yaml::Deserializer::from_str(input).enumerate() {
         let value = serde_yaml::Value::deserialize(document)?;
@@ -58,22 +69,23 @@ pub fn render(input: &str) -> Result<String, RenderError> {
             platform.metadata.namespace = Some("default".to_owned());
         }
         platform.metadata.uid = Some(PLACEHOLDER_UID.to_owned());
-        out.push_str(&render_platform(&platform)?);
+        out.push_str(&render_platform(&platform, options)?);
     }
     Ok(out)
 }
 
-fn render_platform(platform: &BeerMeetupPlatform) -> Result<String, RenderError> {
+fn render_platform(
+    platform: &BeerMeetupPlatform,
+    options: RenderOptions,
+) -> Result<String, RenderError> {
     let name = platform.name_any();
     validate::validate(platform).map_err(|source| RenderError::Invalid {
         name: name.clone(),
         source,
     })?;
     let inputs = BuildInputs {
-        mongodb_credentials: MongoCredentials::placeholders(),
-        redis_credentials: RedisCredentials::placeholders(),
-        current_mongodb_replicas: None,
-        membership_job_succeeded: false,
+        service_monitors: options.service_monitors && platform.spec.thanos.enabled,
+        ..BuildInputs::placeholders()
     };
     let set = build::build_children(platform, &inputs).map_err(|source| RenderError::Build {
         name: name.clone(),
@@ -100,11 +112,18 @@ fn render_platform(platform: &BeerMeetupPlatform) -> Result<String, RenderError>
                 object.insert("stringData".into(), string_data.into());
             }
         }
+        let location = if child.is_cluster_scoped() {
+            format!("{} (cluster-scoped)", child.name())
+        } else {
+            format!(
+                "{}/{}",
+                platform.namespace().unwrap_or_default(),
+                child.name()
+            )
+        };
         out.push_str(&format!(
-            "---\n# {} {}/{} (platform {name})\n",
-            child.kind(),
-            platform.namespace().unwrap_or_default(),
-            child.name()
+            "---\n# {} {location} (platform {name})\n",
+            child.kind()
         ));
         out.push_str(&serde_yaml::to_string(&value)?);
     }
@@ -149,6 +168,43 @@ mod tests {
         let input = MINIMAL.replace("spec: {}", "spec:\n  mongodb:\n    members: 2");
         let error = render(&input).expect_err("even members");
         assert!(error.to_string().contains("mongodb.members must be odd"));
+    }
+
+    #[test]
+    fn every_option_renders() {
+        let input = MINIMAL.replace(
+            "spec: {}",
+            "spec:\n  ingress:\n    enabled: true\n    host: m.example.org\n    controller:\n      createIngressClass: true\n  elasticsearch:\n    enabled: true\n  thanos:\n    enabled: true\n  redis:\n    mode: replicated",
+        );
+        let out = render_with(
+            &input,
+            RenderOptions {
+                service_monitors: true,
+            },
+        )
+        .expect("renders");
+        for kind in [
+            "Ingress",
+            "IngressClass",
+            "ClusterRole",
+            "Role",
+            "RoleBinding",
+            "ServiceAccount",
+            "NetworkPolicy",
+            "ServiceMonitor",
+        ] {
+            assert!(
+                out.contains(&format!("\nkind: {kind}\n")),
+                "{kind} rendered"
+            );
+        }
+        assert!(out.contains("# IngressClass haproxy (cluster-scoped)"));
+        assert!(out.contains("<generated: elasticsearch password>"));
+        assert!(
+            !render(&input)
+                .expect("renders")
+                .contains("kind: ServiceMonitor")
+        );
     }
 
     #[test]

@@ -23,23 +23,96 @@ pub struct ComponentHealth {
     pub message: String,
 }
 
-/// What the applied workloads report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the applied workloads report, per component with a condition (only the enabled ones,
+/// in display order).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Observed {
-    pub api_server: ComponentHealth,
-    pub web: ComponentHealth,
-    pub mongodb: ComponentHealth,
-    pub redis: ComponentHealth,
+    pub components: Vec<(Component, ComponentHealth)>,
 }
 
 impl Observed {
-    fn get(&self, component: Component) -> &ComponentHealth {
-        match component {
-            Component::ApiServer => &self.api_server,
-            Component::Web => &self.web,
-            Component::MongoDb => &self.mongodb,
-            Component::Redis => &self.redis,
+    pub fn get(&self, component: Component) -> Option<&ComponentHealth> {
+        self.components
+            .iter()
+            .find(|(c, _)| *c == component)
+            .map(|(_, h)| h)
+    }
+
+    pub fn get_mut(&mut self, component: Component) -> Option<&mut ComponentHealth> {
+        self.components
+            .iter_mut()
+            .find(|(c, _)| *c == component)
+            .map(|(_, h)| h)
+    }
+}
+
+/// A component the platform uses but does not run (an external database, an existing ingress
+/// controller): ready as far as the operator can tell.
+pub fn not_managed(reason: &str, message: &str) -> ComponentHealth {
+    ComponentHealth {
+        counts: ComponentStatus::default(),
+        ready: true,
+        failed: false,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Health of a StatefulSet whose pods are all equal (Elasticsearch, Prometheus, Redis, Sentinels).
+pub fn statefulset_health(statefulset: &StatefulSet) -> ComponentHealth {
+    let desired = statefulset
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let status = statefulset.status.clone().unwrap_or_default();
+    let ready = status.ready_replicas.unwrap_or(0);
+    let current_generation = status.observed_generation >= statefulset.metadata.generation;
+    let rolled = status.update_revision.is_none()
+        || status.update_revision == status.current_revision
+        || status.updated_replicas.unwrap_or(0) >= desired;
+    let is_ready = current_generation && ready >= desired && rolled;
+    ComponentHealth {
+        counts: ComponentStatus { ready, desired },
+        ready: is_ready,
+        failed: false,
+        reason: if is_ready {
+            "PodsReady"
+        } else {
+            "PodsNotReady"
         }
+        .to_owned(),
+        message: format!("{ready}/{desired} pods ready"),
+    }
+}
+
+/// Health of a component made of several workloads: ready when all are, counts summed, the
+/// message naming each part.
+pub fn combine(parts: &[(&str, ComponentHealth)]) -> ComponentHealth {
+    let ready = parts.iter().all(|(_, h)| h.ready);
+    let failed = parts.iter().any(|(_, h)| h.failed);
+    let counts = parts
+        .iter()
+        .fold(ComponentStatus::default(), |acc, (_, h)| ComponentStatus {
+            ready: acc.ready + h.counts.ready,
+            desired: acc.desired + h.counts.desired,
+        });
+    let reason = parts
+        .iter()
+        .find(|(_, h)| !h.ready)
+        .map_or("PodsReady", |(_, h)| h.reason.as_str())
+        .to_owned();
+    let message = parts
+        .iter()
+        .map(|(what, h)| format!("{what}: {}", h.message))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ComponentHealth {
+        counts,
+        ready,
+        failed,
+        reason,
+        message,
     }
 }
 
@@ -209,10 +282,20 @@ pub fn compute(
     now: &str,
 ) -> BeerMeetupPlatformStatus {
     let mut conditions = previous.map(|p| p.conditions.clone()).unwrap_or_default();
+    // Conditions of components turned off go with them.
+    conditions.retain(|c| {
+        !Component::WITH_CONDITION
+            .iter()
+            .any(|comp| comp.condition_type() == c.type_)
+            || observed
+                .components
+                .iter()
+                .any(|(comp, _)| comp.condition_type() == c.type_)
+    });
     let mut ready_count = 0;
     let mut not_ready = Vec::new();
-    for component in Component::ALL {
-        let health = observed.get(component);
+    for (component, health) in &observed.components {
+        let component = *component;
         if health.ready {
             ready_count += 1;
         } else {
@@ -231,7 +314,7 @@ pub fn compute(
         );
     }
     let all_ready = not_ready.is_empty();
-    let any_failed = Component::ALL.iter().any(|c| observed.get(*c).failed);
+    let any_failed = observed.components.iter().any(|(_, h)| h.failed);
     let (reason, message) = if all_ready {
         ("AllComponentsReady", "every component is ready".to_owned())
     } else if any_failed {
@@ -257,21 +340,36 @@ pub fn compute(
     } else {
         Phase::Progressing
     };
+    let counts = |component: Component| observed.get(component).map(|h| h.counts);
+    let mongodb_members = match (spec_external_mongo(observed), counts(Component::MongoDb)) {
+        (true, _) => Some("external".to_owned()),
+        (false, Some(c)) => Some(format!("{}/{}", c.ready, c.desired)),
+        (false, None) => None,
+    };
     BeerMeetupPlatformStatus {
         observed_generation: generation,
         phase: Some(phase),
         conditions,
-        ready_components: Some(format!("{ready_count}/{}", Component::ALL.len())),
-        mongodb_members: Some(format!(
-            "{}/{}",
-            observed.mongodb.counts.ready, observed.mongodb.counts.desired
-        )),
-        api_server: Some(observed.api_server.counts),
-        web: Some(observed.web.counts),
-        mongodb: Some(observed.mongodb.counts),
-        redis: Some(observed.redis.counts),
+        ready_components: Some(format!("{ready_count}/{}", observed.components.len())),
+        mongodb_members,
+        api_server: counts(Component::ApiServer),
+        web: counts(Component::Web),
+        mongodb: counts(Component::MongoDb),
+        redis: counts(Component::Redis),
+        ingress: counts(Component::Ingress),
+        elasticsearch: counts(Component::Elasticsearch),
+        metrics: counts(Component::Prometheus),
         url: Some(url.to_owned()),
     }
+}
+
+/// Reason used for components the platform uses but does not run.
+pub const EXTERNAL: &str = "External";
+
+fn spec_external_mongo(observed: &Observed) -> bool {
+    observed
+        .get(Component::MongoDb)
+        .is_some_and(|h| h.reason == EXTERNAL)
 }
 
 /// The status of a platform whose spec the operator cannot act on.
@@ -309,7 +407,7 @@ fn sort_conditions(conditions: &mut [Condition]) {
         if c.type_ == READY {
             0
         } else {
-            Component::ALL
+            Component::WITH_CONDITION
                 .iter()
                 .position(|comp| comp.condition_type() == c.type_)
                 .map_or(99, |p| p + 1)
@@ -341,11 +439,17 @@ mod tests {
 
     fn all_healthy() -> Observed {
         Observed {
-            api_server: healthy(2),
-            web: healthy(2),
-            mongodb: healthy(3),
-            redis: healthy(1),
+            components: vec![
+                (Component::ApiServer, healthy(2)),
+                (Component::Web, healthy(2)),
+                (Component::MongoDb, healthy(3)),
+                (Component::Redis, healthy(1)),
+            ],
         }
+    }
+
+    fn get(observed: &mut Observed, component: Component) -> &mut ComponentHealth {
+        observed.get_mut(component).expect("component observed")
     }
 
     #[test]
@@ -367,7 +471,7 @@ mod tests {
         assert_eq!(same.conditions[0].last_transition_time, "T1");
         assert_eq!(same.conditions[0].observed_generation, Some(2));
         let mut degraded = all_healthy();
-        degraded.web.ready = false;
+        get(&mut degraded, Component::Web).ready = false;
         let flipped = compute(Some(&same), Some(2), &degraded, "u", "T3");
         let ready = &flipped.conditions[0];
         assert_eq!(ready.status, ConditionStatus::False);
@@ -399,8 +503,8 @@ mod tests {
     #[test]
     fn a_failed_component_degrades_the_platform() {
         let mut observed = all_healthy();
-        observed.mongodb.ready = false;
-        observed.mongodb.failed = true;
+        get(&mut observed, Component::MongoDb).ready = false;
+        get(&mut observed, Component::MongoDb).failed = true;
         let s = compute(None, Some(1), &observed, "u", "T");
         assert_eq!(s.phase, Some(Phase::Degraded));
         assert_eq!(s.conditions[0].reason, "ComponentFailed");
@@ -423,6 +527,64 @@ mod tests {
         let s = paused(Some(&first), Some(3));
         assert_eq!(s.phase, Some(Phase::Paused));
         assert_eq!(s.conditions, first.conditions);
+    }
+
+    #[test]
+    fn new_components_get_conditions_and_lose_them_when_turned_off() {
+        let mut observed = all_healthy();
+        observed.components.push((Component::Ingress, healthy(2)));
+        observed
+            .components
+            .push((Component::Prometheus, healthy(2)));
+        let on = compute(None, Some(1), &observed, "https://m.example/", "T1");
+        assert_eq!(on.ready_components.as_deref(), Some("6/6"));
+        let types: Vec<&str> = on.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "Ready",
+                "ApiServerReady",
+                "WebReady",
+                "MongoDBReady",
+                "RedisReady",
+                "IngressReady",
+                "MetricsReady"
+            ]
+        );
+        assert_eq!(on.metrics.map(|c| c.desired), Some(2));
+        assert_eq!(on.url.as_deref(), Some("https://m.example/"));
+        let off = compute(Some(&on), Some(2), &all_healthy(), "u", "T2");
+        assert_eq!(off.conditions.len(), 5);
+        assert!(off.ingress.is_none() && off.metrics.is_none());
+    }
+
+    #[test]
+    fn external_mongodb_is_ready_and_shown_as_external() {
+        let mut observed = all_healthy();
+        *get(&mut observed, Component::MongoDb) =
+            not_managed(EXTERNAL, "uses the MongoDB in Secret atlas");
+        let s = compute(None, Some(1), &observed, "u", "T");
+        assert_eq!(s.phase, Some(Phase::Ready));
+        assert_eq!(s.mongodb_members.as_deref(), Some("external"));
+    }
+
+    #[test]
+    fn combined_components_need_every_part() {
+        let mut sentinel = healthy(3);
+        sentinel.ready = false;
+        sentinel.reason = "PodsNotReady".into();
+        let c = combine(&[("redis", healthy(3)), ("sentinels", sentinel)]);
+        assert!(!c.ready);
+        assert_eq!(c.reason, "PodsNotReady");
+        assert_eq!(c.counts.desired, 6);
+        assert!(c.message.contains("sentinels: 3/3 pods ready"));
+        assert!(combine(&[("a", healthy(1)), ("b", healthy(1))]).ready);
+    }
+
+    #[test]
+    fn statefulset_health_counts_ready_pods() {
+        assert!(statefulset_health(&statefulset(1, 1)).ready);
+        assert!(!statefulset_health(&statefulset(3, 2)).ready);
     }
 
     fn deployment(desired: i32, ready: i32, generation: i64, observed: i64) -> Deployment {

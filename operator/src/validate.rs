@@ -7,7 +7,7 @@
 
 use kube::ResourceExt;
 
-use crate::crd::{BeerMeetupPlatform, MAX_NAME_LENGTH};
+use crate::crd::{BeerMeetupPlatform, MAX_NAME_LENGTH, RedisMode};
 
 /// Every problem found, each a sentence for a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +67,83 @@ pub fn validate(platform: &BeerMeetupPlatform) -> Result<(), SpecError> {
             ));
         }
     }
+    let ingress = &spec.ingress;
+    if ingress.enabled && ingress.host.as_deref().is_none_or(str::is_empty) {
+        problems.push("ingress.host is required when ingress.enabled is true".to_owned());
+    }
+    if let Some(host) = ingress.host.as_deref()
+        && !host.is_empty()
+        && !is_host(host)
+    {
+        problems.push(format!(
+            "ingress.host must be a lower-case DNS name such as meetups.example.org, not {host:?}"
+        ));
+    }
+    if !is_dns_label(&ingress.class_name) {
+        problems.push(format!(
+            "ingress.className must be a DNS label such as haproxy, not {:?}",
+            ingress.class_name
+        ));
+    }
+    if let Some(image) = ingress.controller.image.as_deref()
+        && !is_image_reference(image)
+    {
+        problems.push(format!(
+            "ingress.controller.image must be an image reference such as haproxytech/kubernetes-ingress:3.2.11, not {image:?}"
+        ));
+    }
+    if !(1..=10).contains(&ingress.controller.replicas) {
+        problems.push(format!(
+            "ingress.controller.replicas must be between 1 and 10, not {}",
+            ingress.controller.replicas
+        ));
+    }
+    let mut durations = vec![
+        (
+            "ingress.controller.tunnelTimeout",
+            ingress.controller.tunnel_timeout.as_str(),
+        ),
+        (
+            "ingress.controller.clientTimeout",
+            ingress.controller.client_timeout.as_str(),
+        ),
+        ("thanos.retention", spec.thanos.retention.as_str()),
+        (
+            "thanos.scrapeInterval",
+            spec.thanos.scrape_interval.as_str(),
+        ),
+    ];
+    if let Some(limit) = &ingress.rate_limit {
+        durations.push(("ingress.rateLimit.period", limit.period.as_str()));
+        if limit.requests < 1 {
+            problems.push("ingress.rateLimit.requests must be at least 1".to_owned());
+        }
+    }
+    for (field, value) in durations {
+        if !is_duration(value) {
+            problems.push(format!(
+                "{field} must be a duration such as 30s, 1m or 1h, not {value:?}"
+            ));
+        }
+    }
+    if spec.redis.external.is_some() && spec.redis.mode == RedisMode::Replicated {
+        problems.push(
+            "redis.external cannot be combined with redis.mode: replicated (the operator deploys no Redis then)"
+                .to_owned(),
+        );
+    }
+    if !(1..=5).contains(&spec.redis.replicas) {
+        problems.push(format!(
+            "redis.replicas must be between 1 and 5, not {}",
+            spec.redis.replicas
+        ));
+    }
+    let version = &spec.elasticsearch.version;
+    if !(is_version(version) && version.split('.').count() == 3) {
+        problems.push(format!(
+            "elasticsearch.version must be a full version such as 9.2.1, not {version:?}"
+        ));
+    }
     if !is_redis_memory(&spec.redis.max_memory) {
         problems.push(format!(
             "redis.maxMemory must be a whole number with kb, mb or gb, e.g. 256mb, not {:?}",
@@ -79,6 +156,33 @@ pub fn validate(platform: &BeerMeetupPlatform) -> Result<(), SpecError> {
     } else {
         Err(SpecError { problems })
     }
+}
+
+/// `<n><unit>` as HAProxy and Prometheus accept it (ms, s, m, h, d), without a leading zero.
+fn is_duration(value: &str) -> bool {
+    let Some(number) = ["ms", "s", "m", "h", "d"]
+        .iter()
+        .find_map(|unit| value.strip_suffix(unit))
+    else {
+        return false;
+    };
+    !number.is_empty() && !number.starts_with('0') && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A DNS-1123 label: lower-case alphanumerics and '-', not at either end.
+fn is_dns_label(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 63
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A host name: dot-separated DNS labels.
+fn is_host(value: &str) -> bool {
+    value.len() <= 253 && value.split('.').all(is_dns_label)
 }
 
 /// `major.minor` or `major.minor.patch`, digits only.
@@ -260,6 +364,65 @@ mod tests {
         ] {
             assert!(!is_image_reference(bad), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn ingress_needs_a_valid_host_and_class() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.enabled = true;
+        assert_eq!(
+            problems(spec.clone()),
+            ["ingress.host is required when ingress.enabled is true"]
+        );
+        spec.ingress.host = Some("Meetups.Example".into());
+        spec.ingress.class_name = "-bad".into();
+        let p = problems(spec.clone());
+        assert_eq!(p.len(), 2, "{p:?}");
+        spec.ingress.host = Some("meetups.example.org".into());
+        spec.ingress.class_name = "haproxy".into();
+        assert!(problems(spec).is_empty());
+    }
+
+    #[test]
+    fn durations_are_checked() {
+        for good in ["1h", "30s", "500ms", "7d", "10m"] {
+            assert!(is_duration(good), "{good}");
+        }
+        for bad in ["", "1", "h", "01h", "1 h", "1w", "-1s"] {
+            assert!(!is_duration(bad), "{bad}");
+        }
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.controller.tunnel_timeout = "forever".into();
+        spec.thanos.retention = "1y".into();
+        assert_eq!(problems(spec).len(), 2);
+    }
+
+    #[test]
+    fn external_redis_excludes_replicated_mode() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.redis.external = Some(crate::crd::ExternalRef {
+            secret_name: "r".into(),
+            key: "url".into(),
+        });
+        assert!(problems(spec.clone()).is_empty());
+        spec.redis.mode = RedisMode::Replicated;
+        assert!(problems(spec)[0].starts_with("redis.external cannot be combined"));
+    }
+
+    #[test]
+    fn elasticsearch_needs_a_full_version() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.elasticsearch.version = "9.2".into();
+        assert!(problems(spec)[0].starts_with("elasticsearch.version must be a full version"));
+    }
+
+    #[test]
+    fn bad_controller_image_and_replicas_are_rejected() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.controller.image = Some("Bad Image".into());
+        spec.ingress.controller.replicas = 0;
+        spec.redis.replicas = 9;
+        assert_eq!(problems(spec).len(), 3);
     }
 
     #[test]

@@ -18,7 +18,8 @@ use kube::api::ObjectMeta;
 use super::Child;
 use super::common::{self, BuildContext};
 use super::credentials;
-use super::mongodb;
+use super::{elasticsearch, mongodb, redis_sentinel};
+use crate::crd::RedisMode;
 use crate::names::Component;
 
 pub const PORT: i32 = 8080;
@@ -45,7 +46,7 @@ pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
 
 /// The settings the API server reads from its environment.
 pub fn config_map(ctx: &BuildContext<'_>) -> ConfigMap {
-    let data = BTreeMap::from([
+    let mut data = BTreeMap::from([
         ("BIND".to_owned(), format!("0.0.0.0:{PORT}")),
         (
             "MONGODB_DATABASE".to_owned(),
@@ -54,6 +55,19 @@ pub fn config_map(ctx: &BuildContext<'_>) -> ConfigMap {
         ("RUST_LOG".to_owned(), ctx.spec.api_server.log_level.clone()),
         ("LOG_FORMAT".to_owned(), "json".to_owned()),
     ]);
+    if ctx.spec.elasticsearch.enabled {
+        data.insert("ELASTICSEARCH_URL".to_owned(), elasticsearch::url(ctx));
+        data.insert(
+            "ELASTICSEARCH_USERNAME".to_owned(),
+            elasticsearch::USERNAME.to_owned(),
+        );
+    }
+    if ctx.spec.redis.external.is_none() && ctx.spec.redis.mode == RedisMode::Replicated {
+        data.insert(
+            "REDIS_SENTINEL_MASTER".to_owned(),
+            redis_sentinel::MASTER_NAME.to_owned(),
+        );
+    }
     ConfigMap {
         metadata: ctx.meta(ctx.names.api_config(), Component::ApiServer),
         data: Some(data),
@@ -109,6 +123,58 @@ fn secret_env(name: &str, secret: String, key: &str) -> EnvVar {
     }
 }
 
+/// The environment taken from Secrets: connection strings and passwords.
+///
+/// - `MONGODB_URI`: the replica set's (generated Secret) or `mongodb.external`'s.
+/// - `REDIS_URL` (standalone or `redis.external`), or in replicated mode `REDIS_SENTINEL_URLS`
+///   plus `REDIS_PASSWORD` (with `REDIS_SENTINEL_MASTER` in the ConfigMap).
+/// - `ELASTICSEARCH_PASSWORD` when Elasticsearch is on (URL and user in the ConfigMap).
+pub fn secret_environment(ctx: &BuildContext<'_>) -> Vec<EnvVar> {
+    let spec = ctx.spec;
+    let mut env = vec![match &spec.mongodb.external {
+        Some(external) => secret_env("MONGODB_URI", external.secret_name.clone(), &external.key),
+        None => secret_env(
+            "MONGODB_URI",
+            ctx.names.mongodb_credentials(),
+            credentials::MONGO_URI_KEY,
+        ),
+    }];
+    match (&spec.redis.external, spec.redis.mode) {
+        (Some(external), _) => {
+            env.push(secret_env(
+                "REDIS_URL",
+                external.secret_name.clone(),
+                &external.key,
+            ));
+        }
+        (None, RedisMode::Standalone) => env.push(secret_env(
+            "REDIS_URL",
+            ctx.names.redis_credentials(),
+            credentials::REDIS_URL_KEY,
+        )),
+        (None, RedisMode::Replicated) => {
+            env.push(secret_env(
+                "REDIS_SENTINEL_URLS",
+                ctx.names.redis_credentials(),
+                credentials::REDIS_SENTINEL_URLS_KEY,
+            ));
+            env.push(secret_env(
+                "REDIS_PASSWORD",
+                ctx.names.redis_credentials(),
+                credentials::REDIS_PASSWORD_KEY,
+            ));
+        }
+    }
+    if spec.elasticsearch.enabled {
+        env.push(secret_env(
+            "ELASTICSEARCH_PASSWORD",
+            ctx.names.elasticsearch_credentials(),
+            credentials::PASSWORD_KEY,
+        ));
+    }
+    env
+}
+
 fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deployment {
     let spec = &ctx.spec.api_server;
     // Env from Secrets and ConfigMaps is read at pod start only, so pods roll when the settings or
@@ -132,18 +198,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
             }),
             ..EnvFromSource::default()
         }]),
-        env: Some(vec![
-            secret_env(
-                "MONGODB_URI",
-                ctx.names.mongodb_credentials(),
-                credentials::MONGO_URI_KEY,
-            ),
-            secret_env(
-                "REDIS_URL",
-                ctx.names.redis_credentials(),
-                credentials::REDIS_URL_KEY,
-            ),
-        ]),
+        env: Some(secret_environment(ctx)),
         ports: Some(vec![ContainerPort {
             name: Some("http".to_owned()),
             container_port: PORT,
@@ -320,6 +375,84 @@ mod tests {
         let mut members = BeerMeetupPlatformSpec::default();
         members.mongodb.members = 5;
         assert_ne!(base, hash(members));
+    }
+
+    fn env_names(spec: BeerMeetupPlatformSpec) -> Vec<(String, String)> {
+        let d = deployment_of(&api_children(spec));
+        d.spec
+            .and_then(|s| s.template.spec)
+            .expect("pod")
+            .containers[0]
+            .env
+            .clone()
+            .expect("env")
+            .into_iter()
+            .map(|e| {
+                let secret = e
+                    .value_from
+                    .and_then(|v| v.secret_key_ref)
+                    .map(|r| format!("{}/{}", r.name, r.key))
+                    .unwrap_or_default();
+                (e.name, secret)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn external_databases_are_wired_from_the_users_secrets() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.mongodb.external = Some(crate::crd::ExternalRef {
+            secret_name: "atlas".into(),
+            key: "uri".into(),
+        });
+        spec.redis.external = Some(crate::crd::ExternalRef {
+            secret_name: "managed-redis".into(),
+            key: "url".into(),
+        });
+        assert_eq!(
+            env_names(spec),
+            [
+                ("MONGODB_URI".to_owned(), "atlas/uri".to_owned()),
+                ("REDIS_URL".to_owned(), "managed-redis/url".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn replicated_redis_and_elasticsearch_add_their_environment() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.redis.mode = RedisMode::Replicated;
+        spec.elasticsearch.enabled = true;
+        let env = env_names(spec.clone());
+        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "MONGODB_URI",
+                "REDIS_SENTINEL_URLS",
+                "REDIS_PASSWORD",
+                "ELASTICSEARCH_PASSWORD"
+            ]
+        );
+        assert!(env.contains(&(
+            "ELASTICSEARCH_PASSWORD".to_owned(),
+            "demo-elasticsearch-credentials/password".to_owned()
+        )));
+        let children = api_children(spec);
+        let cm = children
+            .iter()
+            .find_map(|c| match c {
+                Child::ConfigMap(c) => Some(c),
+                _ => None,
+            })
+            .expect("config map");
+        let data = cm.data.clone().expect("data");
+        assert_eq!(data["REDIS_SENTINEL_MASTER"], "mymaster");
+        assert_eq!(
+            data["ELASTICSEARCH_URL"],
+            "http://demo-elasticsearch.team-a.svc.cluster.local:9200"
+        );
+        assert_eq!(data["ELASTICSEARCH_USERNAME"], "elastic");
     }
 
     #[test]

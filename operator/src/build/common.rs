@@ -169,6 +169,142 @@ pub fn disruption_budget(
     })
 }
 
+/// An environment variable with a literal value.
+pub fn env(name: &str, value: impl Into<String>) -> k8s_openapi::api::core::v1::EnvVar {
+    k8s_openapi::api::core::v1::EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+/// An environment variable read from a key of a Secret.
+pub fn env_from_secret(name: &str, secret: &str, key: &str) -> k8s_openapi::api::core::v1::EnvVar {
+    use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// An environment variable from a field of the pod (downward API), e.g. `metadata.name`.
+pub fn env_from_field(name: &str, field_path: &str) -> k8s_openapi::api::core::v1::EnvVar {
+    use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector};
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: field_path.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A named container port.
+pub fn container_port(name: &str, port: i32) -> k8s_openapi::api::core::v1::ContainerPort {
+    k8s_openapi::api::core::v1::ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: port,
+        ..Default::default()
+    }
+}
+
+/// A Service port forwarding to a named container port.
+pub fn service_port(
+    name: &str,
+    port: i32,
+    target: &str,
+) -> k8s_openapi::api::core::v1::ServicePort {
+    k8s_openapi::api::core::v1::ServicePort {
+        name: Some(name.to_owned()),
+        port,
+        target_port: Some(IntOrString::String(target.to_owned())),
+        ..Default::default()
+    }
+}
+
+/// A volume mount.
+pub fn mount(name: &str, path: &str) -> k8s_openapi::api::core::v1::VolumeMount {
+    k8s_openapi::api::core::v1::VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// An emptyDir volume.
+pub fn empty_dir(name: &str) -> k8s_openapi::api::core::v1::Volume {
+    k8s_openapi::api::core::v1::Volume {
+        name: name.to_owned(),
+        empty_dir: Some(Default::default()),
+        ..Default::default()
+    }
+}
+
+/// An HTTP GET probe on a named or numbered port.
+pub fn http_get_probe(
+    path: &str,
+    port: IntOrString,
+    initial_delay: i32,
+    period: i32,
+) -> k8s_openapi::api::core::v1::Probe {
+    k8s_openapi::api::core::v1::Probe {
+        http_get: Some(k8s_openapi::api::core::v1::HTTPGetAction {
+            path: Some(path.to_owned()),
+            port,
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(period),
+        timeout_seconds: Some(3),
+        ..Default::default()
+    }
+}
+
+/// A volume claim template for a StatefulSet's data, without the managed-by label so orphan
+/// cleanup never sees the claims (they are kept when a component is turned off).
+pub fn data_claim_template(
+    ctx: &BuildContext<'_>,
+    component: Component,
+    name: &str,
+    storage: &crate::crd::DataStorageSpec,
+) -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
+    use k8s_openapi::api::core::v1::{
+        PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+    };
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(ctx.names.selector(component)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+            storage_class_name: storage.storage_class_name.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    storage.size.clone(),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
 /// A short, stable hex digest (first 10 hex digits of SHA-256) for names and annotations.
 pub fn short_hash(parts: &[&str]) -> String {
     use sha2::{Digest, Sha256};

@@ -23,6 +23,12 @@ pub const REDIS_PASSWORD_KEY: &str = "password";
 /// `redis://:<password>@<service>:6379/0` for the API server.
 pub const REDIS_URL_KEY: &str = "url";
 
+/// Keys of the other generated Secrets (Elasticsearch).
+pub const USERNAME_KEY: &str = "username";
+pub const PASSWORD_KEY: &str = "password";
+/// Comma-separated Sentinel URLs in the Redis Secret (replicated mode).
+pub const REDIS_SENTINEL_URLS_KEY: &str = "sentinel-urls";
+
 pub const MONGO_ROOT_USERNAME: &str = "root";
 pub const MONGO_APP_USERNAME: &str = "beer-meetup";
 
@@ -42,6 +48,40 @@ pub struct MongoCredentials {
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisCredentials {
     pub password: String,
+}
+
+/// A single generated password (Elasticsearch's `elastic` user).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordCredentials {
+    pub password: String,
+}
+
+impl fmt::Debug for PasswordCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordCredentials(<redacted>)")
+    }
+}
+
+impl PasswordCredentials {
+    /// Values shown by `render`: never real secrets.
+    pub fn placeholders(what: &str) -> Self {
+        Self {
+            password: format!("<generated: {what} password>"),
+        }
+    }
+
+    /// Reuse the existing password; generate it only when missing.
+    pub fn resolve(existing: Option<&Secret>) -> (Self, Origin) {
+        match secret_value(existing, PASSWORD_KEY) {
+            Some(password) => (Self { password }, Origin::Existing),
+            None => (
+                Self {
+                    password: random_alphanumeric(PASSWORD_LENGTH),
+                },
+                Origin::Generated,
+            ),
+        }
+    }
 }
 
 impl fmt::Debug for MongoCredentials {
@@ -189,6 +229,16 @@ mod tests {
         let (r, origin) = RedisCredentials::resolve(Some(&secret(&[(REDIS_PASSWORD_KEY, "kept")])));
         assert_eq!(origin, Origin::Existing);
         assert_eq!(r.password, "kept");
+    }
+
+    #[test]
+    fn single_passwords_are_reused_or_generated() {
+        let (p, origin) = PasswordCredentials::resolve(Some(&secret(&[(PASSWORD_KEY, "kept")])));
+        assert_eq!((p.password.as_str(), origin), ("kept", Origin::Existing));
+        let (p, origin) = PasswordCredentials::resolve(None);
+        assert_eq!(origin, Origin::Generated);
+        assert_eq!(p.password.len(), PASSWORD_LENGTH);
+        assert!(!format!("{p:?}").contains(&p.password));
     }
 
     #[test]

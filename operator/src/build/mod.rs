@@ -5,20 +5,30 @@
 pub mod api_server;
 pub mod common;
 pub mod credentials;
+pub mod elasticsearch;
+pub mod ingress;
 pub mod mongodb;
+pub mod network_policy;
 pub mod redis;
+pub mod redis_sentinel;
+pub mod thanos;
 pub mod web;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
 use crate::crd::BeerMeetupPlatform;
 use crate::names::{Component, Names};
-use credentials::{MongoCredentials, RedisCredentials};
+use credentials::{MongoCredentials, PasswordCredentials, RedisCredentials};
 
 /// Why a platform cannot be built; always a problem of the spec or metadata, never of the world.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,94 +44,166 @@ pub struct BuildInputs {
     pub mongodb_credentials: MongoCredentials,
     /// The Redis password (existing value wins).
     pub redis_credentials: RedisCredentials,
+    /// The password of Elasticsearch's `elastic` user (existing value wins).
+    pub elasticsearch_credentials: PasswordCredentials,
     /// `spec.replicas` of the MongoDB StatefulSet as it is now, if it exists.
     pub current_mongodb_replicas: Option<i32>,
     /// Whether the init Job for the desired membership has succeeded.
     pub membership_job_succeeded: bool,
+    /// Whether the cluster has the Prometheus Operator's ServiceMonitor CRD.
+    pub service_monitors: bool,
+}
+
+impl BuildInputs {
+    /// Inputs without a cluster (`render`): placeholder secrets, nothing existing yet.
+    pub fn placeholders() -> Self {
+        Self {
+            mongodb_credentials: MongoCredentials::placeholders(),
+            redis_credentials: RedisCredentials::placeholders(),
+            elasticsearch_credentials: PasswordCredentials::placeholders("elasticsearch"),
+            current_mongodb_replicas: None,
+            membership_job_succeeded: false,
+            service_monitors: false,
+        }
+    }
 }
 
 /// One child object, typed so it can be applied with its own API.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum Child {
+    ServiceAccount(ServiceAccount),
+    ClusterRole(ClusterRole),
+    Role(Role),
+    ClusterRoleBinding(ClusterRoleBinding),
+    RoleBinding(RoleBinding),
+    IngressClass(IngressClass),
     Secret(Secret),
     ConfigMap(ConfigMap),
     Service(Service),
     PersistentVolumeClaim(PersistentVolumeClaim),
+    NetworkPolicy(NetworkPolicy),
     PodDisruptionBudget(PodDisruptionBudget),
     StatefulSet(StatefulSet),
     Job(Job),
     Deployment(Deployment),
+    Ingress(Ingress),
+    /// `monitoring.coreos.com/v1` ServiceMonitor (no typed struct; only when the CRD exists).
+    ServiceMonitor(DynamicObject),
+}
+
+/// Run `$body` with `$o` bound to the object inside any variant.
+macro_rules! each {
+    ($child:expr, $o:ident => $body:expr) => {
+        match $child {
+            Child::ServiceAccount($o) => $body,
+            Child::ClusterRole($o) => $body,
+            Child::Role($o) => $body,
+            Child::ClusterRoleBinding($o) => $body,
+            Child::RoleBinding($o) => $body,
+            Child::IngressClass($o) => $body,
+            Child::Secret($o) => $body,
+            Child::ConfigMap($o) => $body,
+            Child::Service($o) => $body,
+            Child::PersistentVolumeClaim($o) => $body,
+            Child::NetworkPolicy($o) => $body,
+            Child::PodDisruptionBudget($o) => $body,
+            Child::StatefulSet($o) => $body,
+            Child::Job($o) => $body,
+            Child::Deployment($o) => $body,
+            Child::Ingress($o) => $body,
+            Child::ServiceMonitor($o) => $body,
+        }
+    };
 }
 
 impl Child {
-    /// Apply order: what others refer to first (Secrets, ConfigMaps, Services, volumes), then
-    /// disruption budgets, then workloads (data services before the API that connects to them).
+    /// Apply order: identities and their RBAC first, then what others refer to (Secrets,
+    /// ConfigMaps, Services, volumes), policies and disruption budgets, workloads (data services
+    /// before the API that connects to them), and last what routes traffic to them.
     pub fn apply_rank(&self) -> u8 {
         match self {
-            Self::Secret(_) => 0,
-            Self::ConfigMap(_) => 1,
-            Self::Service(_) => 2,
-            Self::PersistentVolumeClaim(_) => 3,
-            Self::PodDisruptionBudget(_) => 4,
-            Self::StatefulSet(_) => 5,
-            Self::Job(_) => 6,
-            Self::Deployment(_) => 7,
+            Self::ServiceAccount(_) => 0,
+            Self::ClusterRole(_) | Self::Role(_) => 1,
+            Self::ClusterRoleBinding(_) | Self::RoleBinding(_) => 2,
+            Self::IngressClass(_) => 3,
+            Self::Secret(_) => 4,
+            Self::ConfigMap(_) => 5,
+            Self::Service(_) => 6,
+            Self::PersistentVolumeClaim(_) => 7,
+            Self::NetworkPolicy(_) => 8,
+            Self::PodDisruptionBudget(_) => 9,
+            Self::StatefulSet(_) => 10,
+            Self::Job(_) => 11,
+            Self::Deployment(_) => 12,
+            Self::Ingress(_) => 13,
+            Self::ServiceMonitor(_) => 14,
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::ServiceAccount(_) => "ServiceAccount",
+            Self::ClusterRole(_) => "ClusterRole",
+            Self::Role(_) => "Role",
+            Self::ClusterRoleBinding(_) => "ClusterRoleBinding",
+            Self::RoleBinding(_) => "RoleBinding",
+            Self::IngressClass(_) => "IngressClass",
             Self::Secret(_) => "Secret",
             Self::ConfigMap(_) => "ConfigMap",
             Self::Service(_) => "Service",
             Self::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            Self::NetworkPolicy(_) => "NetworkPolicy",
             Self::PodDisruptionBudget(_) => "PodDisruptionBudget",
             Self::StatefulSet(_) => "StatefulSet",
             Self::Job(_) => "Job",
             Self::Deployment(_) => "Deployment",
+            Self::Ingress(_) => "Ingress",
+            Self::ServiceMonitor(_) => "ServiceMonitor",
         }
     }
 
+    /// Whether the child is cluster-scoped (no namespace, no owner reference).
+    pub fn is_cluster_scoped(&self) -> bool {
+        matches!(
+            self,
+            Self::ClusterRole(_) | Self::ClusterRoleBinding(_) | Self::IngressClass(_)
+        )
+    }
+
     pub fn name(&self) -> String {
-        match self {
-            Self::Secret(o) => o.name_any(),
-            Self::ConfigMap(o) => o.name_any(),
-            Self::Service(o) => o.name_any(),
-            Self::PersistentVolumeClaim(o) => o.name_any(),
-            Self::PodDisruptionBudget(o) => o.name_any(),
-            Self::StatefulSet(o) => o.name_any(),
-            Self::Job(o) => o.name_any(),
-            Self::Deployment(o) => o.name_any(),
-        }
+        each!(self, o => o.name_any())
     }
 
     /// The component label of the child (every child has one).
     pub fn component(&self) -> Option<String> {
-        let labels = match self {
-            Self::Secret(o) => o.labels(),
-            Self::ConfigMap(o) => o.labels(),
-            Self::Service(o) => o.labels(),
-            Self::PersistentVolumeClaim(o) => o.labels(),
-            Self::PodDisruptionBudget(o) => o.labels(),
-            Self::StatefulSet(o) => o.labels(),
-            Self::Job(o) => o.labels(),
-            Self::Deployment(o) => o.labels(),
-        };
-        labels.get(crate::names::LABEL_COMPONENT).cloned()
+        each!(self, o => o.labels().get(crate::names::LABEL_COMPONENT).cloned())
     }
 
     /// `apiVersion` of the child, for rendering.
     pub fn api_version(&self) -> String {
         match self {
+            Self::ServiceMonitor(o) => o
+                .types
+                .as_ref()
+                .map(|t| t.api_version.clone())
+                .unwrap_or_default(),
+            Self::ServiceAccount(_) => ServiceAccount::api_version(&()).into_owned(),
+            Self::ClusterRole(_) => ClusterRole::api_version(&()).into_owned(),
+            Self::Role(_) => Role::api_version(&()).into_owned(),
+            Self::ClusterRoleBinding(_) => ClusterRoleBinding::api_version(&()).into_owned(),
+            Self::RoleBinding(_) => RoleBinding::api_version(&()).into_owned(),
+            Self::IngressClass(_) => IngressClass::api_version(&()).into_owned(),
             Self::Secret(_) => Secret::api_version(&()).into_owned(),
             Self::ConfigMap(_) => ConfigMap::api_version(&()).into_owned(),
             Self::Service(_) => Service::api_version(&()).into_owned(),
             Self::PersistentVolumeClaim(_) => PersistentVolumeClaim::api_version(&()).into_owned(),
+            Self::NetworkPolicy(_) => NetworkPolicy::api_version(&()).into_owned(),
             Self::PodDisruptionBudget(_) => PodDisruptionBudget::api_version(&()).into_owned(),
             Self::StatefulSet(_) => StatefulSet::api_version(&()).into_owned(),
             Self::Job(_) => Job::api_version(&()).into_owned(),
             Self::Deployment(_) => Deployment::api_version(&()).into_owned(),
+            Self::Ingress(_) => Ingress::api_version(&()).into_owned(),
         }
     }
 }
@@ -170,6 +252,13 @@ pub fn build_children(
     let mongo = mongodb::build(&ctx, inputs);
     children.extend(mongo.children);
     children.extend(redis::build(&ctx, &inputs.redis_credentials));
+    children.extend(elasticsearch::build(
+        &ctx,
+        &inputs.elasticsearch_credentials,
+    ));
+    children.extend(thanos::build(&ctx, inputs.service_monitors));
+    children.extend(network_policy::build(&ctx));
+    children.extend(ingress::build(&ctx));
     // Web before API: with `separateNodes` the web pods (usually fewer) claim their nodes first and
     // the API pods fill the rest, instead of API pods spreading over every node and leaving none.
     children.extend(web::build(&ctx));
@@ -182,9 +271,17 @@ pub fn build_children(
     })
 }
 
-/// The component each condition and status count refers to, in display order.
-pub fn components() -> [Component; 4] {
-    Component::ALL
+/// The components with a status condition for this spec, in display order.
+pub fn components(spec: &crate::crd::BeerMeetupPlatformSpec) -> Vec<Component> {
+    Component::WITH_CONDITION
+        .into_iter()
+        .filter(|c| match c {
+            Component::Ingress => spec.ingress.enabled,
+            Component::Elasticsearch => spec.elasticsearch.enabled,
+            Component::Prometheus => spec.thanos.enabled,
+            _ => true,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -208,12 +305,7 @@ pub(crate) mod test_support {
     }
 
     pub fn inputs() -> BuildInputs {
-        BuildInputs {
-            mongodb_credentials: MongoCredentials::placeholders(),
-            redis_credentials: RedisCredentials::placeholders(),
-            current_mongodb_replicas: None,
-            membership_job_succeeded: false,
-        }
+        BuildInputs::placeholders()
     }
 }
 

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{
-    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
+    StatefulSetSpec, StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
@@ -90,6 +91,13 @@ pub fn build(ctx: &BuildContext<'_>, inputs: &BuildInputs) -> MongoChildren {
     let image = images::mongodb_image(&spec.version);
     let hosts = member_hosts(ctx, spec.members);
     let init_job_name = init_job_name(ctx);
+    if spec.external.is_some() {
+        // A database outside the platform: nothing to run (kept volumes and keys stay untouched).
+        return MongoChildren {
+            children: Vec::new(),
+            init_job_name,
+        };
+    }
 
     let mut children = vec![
         Child::Secret(credentials_secret(ctx, &inputs.mongodb_credentials)),
@@ -231,6 +239,7 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str, image: &str, replicas: i32) -
             mount("keyfile-source", KEYFILE_SOURCE_DIR),
             mount("keyfile", KEYFILE_DIR),
         ]),
+        resources: Some(common::resources("10m", "16Mi", "64Mi")),
         security_context: Some(common::container_security(true)),
         ..Container::default()
     };
@@ -288,6 +297,15 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str, image: &str, replicas: i32) -
             service_name: Some(name.to_owned()),
             // Members start together; the init Job waits for all of them before changing the set.
             pod_management_policy: Some("Parallel".to_owned()),
+            // An image upgrade (spec.mongodb.version) replaces one member at a time, highest
+            // ordinal first, each only after the previous one is ready again.
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("RollingUpdate".to_owned()),
+                rolling_update: Some(RollingUpdateStatefulSetStrategy {
+                    partition: Some(0),
+                    max_unavailable: Some(IntOrString::Int(1)),
+                }),
+            }),
             selector: ctx.selector(Component::MongoDb),
             persistent_volume_claim_retention_policy: Some(
                 StatefulSetPersistentVolumeClaimRetentionPolicy {

@@ -1,4 +1,6 @@
-//! Redis: password Secret, Service, Deployment (one pod; a cache), optional data volume.
+//! Redis: password Secret, Service, Deployment (one pod; a cache), optional data volume — or, in
+//! `replicated` mode, a StatefulSet of a primary and replicas plus three Sentinels (see
+//! [`super::redis_sentinel`]). With `redis.external` nothing is deployed.
 
 use std::collections::BTreeMap;
 
@@ -16,12 +18,13 @@ use kube::api::ObjectMeta;
 use super::Child;
 use super::common::{self, BuildContext};
 use super::credentials::{self, RedisCredentials};
+use crate::crd::RedisMode;
 use crate::images;
 use crate::names::{Component, LABEL_VERSION};
 
 pub const PORT: i32 = 6379;
 /// uid/gid of the `redis` user in the official image.
-const REDIS_UID: i64 = 999;
+pub const REDIS_UID: i64 = 999;
 
 /// The URL the API server connects with.
 pub fn url(ctx: &BuildContext<'_>, password: &str) -> String {
@@ -33,6 +36,12 @@ pub fn url(ctx: &BuildContext<'_>, password: &str) -> String {
 }
 
 pub fn build(ctx: &BuildContext<'_>, creds: &RedisCredentials) -> Vec<Child> {
+    if ctx.spec.redis.external.is_some() {
+        return Vec::new();
+    }
+    if ctx.spec.redis.mode == RedisMode::Replicated {
+        return super::redis_sentinel::build(ctx, creds);
+    }
     let name = ctx.names.component(Component::Redis);
     let mut children = vec![
         Child::Secret(secret(ctx, creds)),
@@ -43,6 +52,15 @@ pub fn build(ctx: &BuildContext<'_>, creds: &RedisCredentials) -> Vec<Child> {
     }
     children.push(Child::Deployment(deployment(ctx, &name)));
     children
+}
+
+/// The container resources of a Redis data pod.
+pub fn default_resources(
+    spec: &crate::crd::RedisSpec,
+) -> k8s_openapi::api::core::v1::ResourceRequirements {
+    spec.resources
+        .clone()
+        .unwrap_or_else(|| common::resources("50m", "128Mi", "512Mi"))
 }
 
 fn secret(ctx: &BuildContext<'_>, creds: &RedisCredentials) -> Secret {
@@ -190,11 +208,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
                             container_port: PORT,
                             ..ContainerPort::default()
                         }]),
-                        resources: Some(
-                            spec.resources
-                                .clone()
-                                .unwrap_or_else(|| common::resources("50m", "128Mi", "512Mi")),
-                        ),
+                        resources: Some(default_resources(spec)),
                         readiness_probe: Some(ping(2)),
                         liveness_probe: Some(ping(15)),
                         volume_mounts: Some(vec![VolumeMount {
@@ -301,6 +315,18 @@ mod tests {
                 .expect("args")
                 .contains(&"--appendonly".to_owned())
         );
+    }
+
+    #[test]
+    fn external_redis_deploys_nothing() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.redis.external = Some(crate::crd::ExternalRef {
+            secret_name: "managed-redis".into(),
+            key: "url".into(),
+        });
+        assert!(redis_children(spec.clone()).is_empty());
+        spec.redis.storage.persistent = true;
+        assert!(redis_children(spec).is_empty());
     }
 
     #[test]
