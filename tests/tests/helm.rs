@@ -739,6 +739,30 @@ async fn install_and_start(
     }
 }
 
+/// The Secrets an example expects the user to have made (its comments say how): a certificate for
+/// `spec.ingress.tls`, an object-storage config for `spec.thanos.objectStorageSecret`.
+fn prerequisites(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let doc = serde_json::to_value(yaml_documents(&text).unwrap().remove(0)).unwrap();
+    let spec = &doc["spec"];
+    let mut secrets = Vec::new();
+    if let Some(name) = spec["ingress"]["tls"]["secretName"].as_str() {
+        // The API server checks that both keys exist, not what they hold; kwok runs no HAProxy.
+        secrets.push(format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\ntype: kubernetes.io/tls\n\
+             data: {{tls.crt: Y2VydA==, tls.key: a2V5}}\n"
+        ));
+    }
+    let objstore = &spec["thanos"]["objectStorageSecret"];
+    if let (Some(name), Some(key)) = (objstore["name"].as_str(), objstore["key"].as_str()) {
+        secrets.push(format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\n\
+             stringData:\n  {key}: |\n    type: FILESYSTEM\n    config:\n      directory: /tmp/thanos\n"
+        ));
+    }
+    secrets
+}
+
 /// Applies an example into `ns` and waits for Ready; returns how long it took.
 fn apply_and_wait_ready(
     cluster: &TestCluster,
@@ -747,6 +771,13 @@ fn apply_and_wait_ready(
     ns: &str,
 ) -> Duration {
     let name = example_name(file).unwrap();
+    for secret in prerequisites(file) {
+        run(
+            kubectl(cluster).args(["apply", "-n", ns, "-f", "-"]),
+            Some(secret.as_bytes()),
+        )
+        .unwrap();
+    }
     let t = Instant::now();
     run(
         kubectl(cluster).args(["apply", "-n", ns, "-f"]).arg(file),
