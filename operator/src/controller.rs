@@ -411,7 +411,9 @@ async fn reconcile_inner(
     } else {
         PasswordCredentials::placeholders("elasticsearch")
     };
-    let service_monitors = platform.spec.thanos.enabled && ctx.service_monitors_available().await;
+    // Looked up even with metrics off: ServiceMonitors of an earlier spec must be swept.
+    let service_monitor_crd = ctx.service_monitors_available().await;
+    let service_monitors = platform.spec.thanos.enabled && service_monitor_crd;
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let current_sts = get_opt(&statefulsets, &names.component(Component::MongoDb)).await?;
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -460,7 +462,7 @@ async fn reconcile_inner(
         )
         .await;
     }
-    sweep_orphans_once(ctx, platform, &namespace, &child_set, service_monitors).await?;
+    sweep_orphans_once(ctx, platform, &namespace, &child_set, service_monitor_crd).await?;
 
     // Update status.
     let observed = observe(platform, &names, &applied, &child_set);
@@ -776,7 +778,7 @@ async fn sweep_orphans_once(
     platform: &BeerMeetupPlatform,
     namespace: &str,
     child_set: &ChildSet,
-    service_monitors: bool,
+    service_monitor_crd: bool,
 ) -> Result<(), ReconcileError> {
     let key = ObjectRef::from_obj(platform);
     let generation = platform.metadata.generation.unwrap_or(0);
@@ -789,7 +791,7 @@ async fn sweep_orphans_once(
     if already {
         return Ok(());
     }
-    delete_orphans(ctx, platform, namespace, child_set, service_monitors).await?;
+    delete_orphans(ctx, platform, namespace, child_set, service_monitor_crd).await?;
     ctx.swept
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -802,7 +804,7 @@ async fn delete_orphans(
     platform: &BeerMeetupPlatform,
     namespace: &str,
     child_set: &ChildSet,
-    service_monitors: bool,
+    service_monitor_crd: bool,
 ) -> Result<(), ReconcileError> {
     let wanted: HashSet<(String, String)> = child_set
         .keys()
@@ -845,7 +847,7 @@ async fn delete_orphans(
     deleted.extend(
         delete_orphans_of::<ServiceAccount>(client, namespace, &selector, &uid, &wanted).await?,
     );
-    if service_monitors || platform.spec.thanos.enabled {
+    if service_monitor_crd {
         let resource = build::thanos::service_monitor_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
         match delete_unwanted(api, "ServiceMonitor", &selector, Some(&uid), &wanted).await {
