@@ -33,11 +33,11 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
 
     /// Writes allowed per client IP per minute; 0 turns the limit off.
-    #[arg(long, env = "WRITE_RATE_PER_MINUTE", default_value_t = 120)]
+    #[arg(long, env = "WRITE_RATE_PER_MINUTE", default_value_t = 300)]
     pub write_rate_per_minute: u32,
 
     /// Writes a client may burst above the steady rate.
-    #[arg(long, env = "WRITE_RATE_BURST", default_value_t = 30)]
+    #[arg(long, env = "WRITE_RATE_BURST", default_value_t = 60)]
     pub write_rate_burst: u32,
 
     /// Take the client IP from X-Forwarded-For (only behind a trusted ingress).

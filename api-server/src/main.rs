@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use api_server::http::{RateLimit, Settings};
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
-use api_server::{AppState, BroadcastHub, Config, app};
+use api_server::{AppState, Config, app};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         trust_forwarded_for: config.trust_forwarded_for,
         web_dir,
     };
-    let state = AppState::new(store, Arc::new(BroadcastHub::default()), settings);
+    let state = AppState::new(store, settings);
 
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");

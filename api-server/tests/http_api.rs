@@ -931,7 +931,78 @@ async fn concurrent_place_additions_are_all_kept(kind: StoreKind) {
     assert_eq!(view.body["places"].as_array().map(Vec::len), Some(14));
 }
 
+async fn live_socket_sends_a_snapshot_then_events(kind: StoreKind) {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::start(kind).await;
+    let m = server.create_meetup(json!({})).await;
+    let (ben, ben_token) = server.join(&m.id, "Ben").await;
+    let url = format!(
+        "{}/api/v1/meetups/{}/live",
+        server.base.replace("http://", "ws://"),
+        m.id
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("websocket connects");
+    async fn next_json<S>(socket: &mut S) -> Value
+    where
+        S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        // Control frames (ping/pong) may come in between; the protocol is in text frames.
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(text.as_str()).expect("json");
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+    let snapshot = next_json(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["revision"], 2);
+    assert_eq!(snapshot["meetup"]["participants"][1]["name"], "Ben");
+    assert_eq!(snapshot["presence"], 1);
+
+    server
+        .patch(
+            &format!("/api/v1/meetups/{}/participants/{ben}", m.id),
+            Some(&ben_token),
+            json!({"availability": {m.slots[0].clone(): "yes"}}),
+        )
+        .await;
+    let event = next_json(&mut socket).await;
+    assert_eq!(event["type"], "event");
+    assert_eq!(event["revision"], 3);
+    assert_eq!(event["event"]["kind"], "participantUpdated");
+    assert_eq!(
+        event["event"]["participant"]["availability"][&m.slots[0]],
+        "yes"
+    );
+
+    server
+        .delete(&format!("/api/v1/meetups/{}", m.id), Some(&m.admin))
+        .await;
+    let event = next_json(&mut socket).await;
+    assert_eq!(event["event"]["kind"], "meetupDeleted");
+
+    // Without an upgrade it is a problem, and unknown meetups are 404.
+    server
+        .get(&format!("/api/v1/meetups/{}/live", m.id))
+        .await
+        .assert_problem(404);
+    let plain = server.create_meetup(json!({})).await;
+    server
+        .get(&format!("/api/v1/meetups/{}/live", plain.id))
+        .await
+        .assert_problem(400);
+}
+
 for_each_store!(
+    live_socket_sends_a_snapshot_then_events,
     create_join_vote_and_read_tallies_with_names,
     create_validates_every_field,
     bad_requests_get_problem_json,
@@ -1007,4 +1078,45 @@ async fn without_a_web_app_the_root_explains_itself() {
     let reply = server.get("/").await;
     assert_eq!(reply.status, 404);
     assert!(reply.text.contains("make run"));
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    use api_server::store::{InstrumentedStore, MongoStore};
+
+    let ferret = common::FerretDb::start().await;
+    let store = MongoStore::connect(&ferret.uri(), "readiness")
+        .await
+        .expect("connects");
+    let state = api_server::AppState::new(Arc::new(InstrumentedStore::new(store)), test_settings());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, api_server::app(state)).await;
+    });
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(ready.status(), 200);
+    drop(ferret);
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.headers()["content-type"], "application/problem+json");
+    // Liveness does not depend on the database.
+    let live = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(live.status(), 200);
+    server.abort();
 }

@@ -2,6 +2,7 @@
 
 pub mod extract;
 pub mod handlers;
+pub mod live;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
@@ -24,7 +25,7 @@ use crate::domain::{
     self, DomainError, MeetupRecord, MeetupView, ParticipantRecord, PlaceRecord, PlaceSuggestion,
     Principal, Resource,
 };
-use crate::events::{Event, EventSink, MeetupEvent};
+use crate::events::{BroadcastHub, Event, EventSink, MeetupEvent};
 use crate::store::Store;
 use extract::Bearer;
 use problem::Problem;
@@ -54,8 +55,8 @@ impl Default for Settings {
         Self {
             max_body_bytes: 64 * 1024,
             write_rate_limit: Some(RateLimit {
-                per_minute: 120,
-                burst: 30,
+                per_minute: 300,
+                burst: 60,
             }),
             trust_forwarded_for: false,
             web_dir: None,
@@ -67,18 +68,31 @@ impl Default for Settings {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// Every successful write is published here (the live layer's hook).
+    /// Every successful write is published here, after it is stored. By default this is
+    /// `live` itself; a replacement (e.g. Redis fan-out across replicas) must in turn deliver
+    /// every event to `live` so local WebSocket clients see it.
     pub events: Arc<dyn EventSink>,
+    /// Local fan-out that WebSocket connections subscribe to.
+    pub live: Arc<BroadcastHub>,
     pub settings: Arc<Settings>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, events: Arc<dyn EventSink>, settings: Settings) -> Self {
+    /// State with the in-process hub as the event sink.
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        let live = Arc::new(BroadcastHub::default());
         Self {
             store,
-            events,
+            events: live.clone(),
+            live,
             settings: Arc::new(settings),
         }
+    }
+
+    /// Replaces the event sink (the hub stays the subscription point for WebSockets).
+    pub fn with_event_sink(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
     }
 
     pub async fn load_meetup(&self, id: &str) -> Result<MeetupRecord, Problem> {
@@ -230,6 +244,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/meetups/{id}/finalize", post(handlers::finalize))
         .route("/meetups/{id}/event.ics", get(handlers::event_ics))
+        .route("/meetups/{id}/live", get(live::live))
         .route("/places/suggestions", get(handlers::place_suggestions));
 
     let api = Router::new()

@@ -27,6 +27,7 @@ use super::handlers;
         handlers::finalize,
         handlers::event_ics,
         handlers::place_suggestions,
+        super::live::live,
     ),
     modifiers(&BearerAuth)
 )]

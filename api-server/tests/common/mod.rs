@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use api_server::http::{RateLimit, Settings};
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
-use api_server::{AppState, EventSink, MeetupEvent, app};
+use api_server::{AppState, BroadcastHub, EventSink, MeetupEvent, app};
 use reqwest::Method;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -108,13 +108,14 @@ pub async fn make_store(kind: StoreKind) -> (Arc<dyn Store>, StoreGuard) {
     }
 }
 
-/// Remembers every published event so tests can check kinds and revisions.
-#[derive(Default)]
-pub struct RecordingSink(pub Mutex<Vec<MeetupEvent>>);
+/// Remembers every published event so tests can check kinds and revisions, and passes it on
+/// to the live hub as a real sink must.
+pub struct RecordingSink(pub Mutex<Vec<MeetupEvent>>, Arc<BroadcastHub>);
 
 impl EventSink for RecordingSink {
     fn publish(&self, event: MeetupEvent) {
-        self.0.lock().expect("not poisoned").push(event);
+        self.0.lock().expect("not poisoned").push(event.clone());
+        self.1.publish(event);
     }
 }
 
@@ -209,8 +210,9 @@ impl TestServer {
 
     pub async fn start_with(kind: StoreKind, settings: Settings) -> Self {
         let (store, guard) = make_store(kind).await;
-        let events = Arc::new(RecordingSink::default());
-        let state = AppState::new(Arc::clone(&store), events.clone(), settings);
+        let state = AppState::new(Arc::clone(&store), settings);
+        let events = Arc::new(RecordingSink(Mutex::default(), state.live.clone()));
+        let state = state.with_event_sink(events.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
