@@ -979,7 +979,10 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         cluster,
         &binary,
         "bmn",
-        &[format!("watchNamespaces={{{watched}}}")],
+        &[
+            format!("watchNamespaces={{{watched}}}"),
+            "rbac.ingressClasses=true".to_owned(),
+        ],
     )
     .await;
     let minimal = repo_root().join("examples/minimal.yaml");
@@ -988,6 +991,39 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         "[helm] namespaced mode: examples/minimal.yaml Ready in {:.1}s",
         took.as_secs_f64()
     );
+    // rbac.ingressClasses: the operator may create the platform's IngressClass and the ClusterRole
+    // of its HAProxy controller (it holds every permission that ClusterRole grants).
+    let class = format!("haproxy-{watched}");
+    let with_class = installed.work.join("ingress-class.yaml");
+    std::fs::write(
+        &with_class,
+        format!(
+            "apiVersion: beermeetup.io/v1alpha1\nkind: BeerMeetupPlatform\n\
+             metadata: {{name: with-class}}\n\
+             spec:\n  ingress:\n    enabled: true\n    host: meetups.example.org\n    \
+             className: {class}\n    controller: {{createIngressClass: true}}\n"
+        ),
+    )
+    .unwrap();
+    let took = apply_and_wait_ready(cluster, &mut installed, &with_class, &watched);
+    eprintln!(
+        "[helm] namespaced mode: a platform with its own IngressClass Ready in {:.1}s",
+        took.as_secs_f64()
+    );
+    run(kubectl(cluster).args(["get", "ingressclass", &class]), None)
+        .unwrap_or_else(|e| panic!("the operator created no IngressClass {class}: {e:#}"));
+    let _ = run(
+        kubectl(cluster).args([
+            "delete",
+            "bmp",
+            "-n",
+            &watched,
+            "with-class",
+            "--wait=false",
+        ]),
+        None,
+    );
+
     run(
         kubectl(cluster)
             .args(["apply", "-n", &other, "-f"])
