@@ -252,6 +252,48 @@ fn operator_pod_is_hardened() {
     assert_eq!(services[0]["spec"]["ports"][0]["targetPort"], "metrics");
 }
 
+#[test]
+fn images_match_the_operator_defaults() {
+    use beer_meetup_operator::images;
+    // The chart's operator image sits next to the API server and web images the operator runs by
+    // default, with the same version (the chart's appVersion).
+    let objects = rendered(&[]);
+    let image =
+        of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let prefix = images::API_SERVER_REPOSITORY
+        .strip_suffix("/api-server")
+        .expect("API server repository ends with /api-server");
+    assert_eq!(
+        image,
+        format!("{prefix}/operator:{}", images::PLATFORM_VERSION)
+    );
+    assert_eq!(images::WEB_REPOSITORY, format!("{prefix}/web"));
+    let chart: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(chart["appVersion"].as_str(), Some(images::PLATFORM_VERSION));
+    // The Dockerfiles build (and their usage line tags) exactly those images.
+    for (dockerfile, expected) in [
+        ("operator/Dockerfile", image.clone()),
+        ("api-server/Dockerfile", images::default_api_server_image()),
+    ] {
+        let text = std::fs::read_to_string(repo_root().join(dockerfile)).unwrap();
+        assert!(
+            text.contains(&format!("-t {expected} .")),
+            "{dockerfile} should show `docker build -f {dockerfile} -t {expected} .`"
+        );
+        assert!(text.contains("USER 65532"), "{dockerfile} runs as non-root");
+    }
+    assert!(
+        repo_root().join("web/Dockerfile").exists(),
+        "web/Dockerfile builds {}",
+        images::default_web_image()
+    );
+}
+
 /// Every (apiGroup, resource, verb) a set of RBAC rules grants.
 fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
