@@ -58,8 +58,10 @@ cluster-up: test-deps ## Start the local control plane; kubeconfig in .tools/clu
 cluster-down: ## Stop the local control plane started by cluster-up
 	$(CARGO) run -q -p test-fixtures --bin local-cluster -- down --dir $(CURDIR)/.tools/cluster
 
-crds: ## Regenerate crds/ from the operator's types
+crds: ## Regenerate crds/, the chart's copy and docs/configuration.md from the operator's types
 	$(CARGO) run -q -p beer-meetup-operator -- crd > crds/beermeetupplatforms.yaml
+	cp crds/beermeetupplatforms.yaml charts/beer-meetup-operator/crds/beermeetupplatforms.yaml
+	UPDATE_DOCS=1 $(CARGO) test -q -p beer-meetup-tests --test docs
 
 bench: ## Benchmarks (not tests); results go to docs/benchmarks.md
 	$(CARGO) bench --workspace
