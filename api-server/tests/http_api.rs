@@ -1084,7 +1084,7 @@ async fn without_a_web_app_the_root_explains_itself() {
 async fn readiness_fails_when_the_database_is_gone() {
     use api_server::store::{InstrumentedStore, MongoStore};
 
-    let ferret = common::FerretDb::start().await;
+    let ferret = common::start_ferretdb().await;
     let store = MongoStore::connect(&ferret.uri(), "readiness")
         .await
         .expect("connects");

@@ -3,10 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use api_server::http::{RateLimit, Settings};
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
@@ -21,62 +18,13 @@ pub enum StoreKind {
     Mongo,
 }
 
-/// A FerretDB (MongoDB wire protocol, SQLite backend) process, stopped on drop.
-pub struct FerretDb {
-    child: tokio::process::Child,
-    port: u16,
-    _dir: TempDir,
-}
+/// FerretDB (MongoDB wire protocol, SQLite backend) from the shared fixtures, stopped on drop.
+pub use test_fixtures::FerretDb;
 
-fn ferretdb_binary() -> PathBuf {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let local = workspace.join(".tools/bin/ferretdb");
-    if local.exists() {
-        return local;
-    }
-    PathBuf::from("ferretdb")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-impl FerretDb {
-    pub async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let child = tokio::process::Command::new(ferretdb_binary())
-            .arg("--listen-addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--sqlite-dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("ferretdb starts (run `make test-deps` to build .tools/bin/ferretdb)");
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Self {
-                    child,
-                    port,
-                    _dir: dir,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("ferretdb did not listen on port {port} within 5 s");
-    }
-
-    pub fn uri(&self) -> String {
-        format!("mongodb://127.0.0.1:{}/", self.port)
-    }
+pub async fn start_ferretdb() -> FerretDb {
+    FerretDb::start()
+        .await
+        .expect("ferretdb starts (`make test-deps` builds .tools/bin/ferretdb)")
 }
 
 /// Keeps whatever backs a store alive for the test's duration.
@@ -96,7 +44,7 @@ pub async fn make_store(kind: StoreKind) -> (Arc<dyn Store>, StoreGuard) {
             )
         }
         StoreKind::Mongo => {
-            let ferret = FerretDb::start().await;
+            let ferret = start_ferretdb().await;
             let store = MongoStore::connect(&ferret.uri(), "beermeetup_test")
                 .await
                 .expect("mongo store connects to ferretdb");
