@@ -12,6 +12,7 @@ mkdir -p "$cache" "$bin"
 KUBERNETES_VERSION=v1.34.4
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.5
+ZINCSEARCH_VERSION=v0.4.10
 
 log() { printf '[test-deps] %s\n' "$*" >&2; }
 fail() { printf '[test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -78,11 +79,26 @@ build_kube() {
 }
 build_wrapper() { cd "$tools/$1" && go build -trimpath -ldflags "-s -w" -o "$out/$1" .; }
 build_installed() { GOBIN="$out" go install -trimpath -ldflags "-s -w" "$1"; }
+# ZincSearch (an Elasticsearch-compatible API for the place search tests) does not `go install`:
+# build tests/tools/zincsearch/main.go inside a copy of the published module (see that file).
+build_zincsearch() {
+  local dir src="$out/src"
+  dir=$(cd "$out" && go mod download -json "github.com/zincsearch/zincsearch@$ZINCSEARCH_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -n $dir && -d $dir ]] || { echo "go mod download gave no module folder"; return 1; }
+  cp -R "$dir" "$src" && chmod -R u+w "$src"
+  mkdir -p "$src/web/dist" "$src/cmd/zincsearch-es"
+  echo '<!doctype html><title>ZincSearch (API only)</title>' >"$src/web/dist/index.html"
+  cp "$tools/zincsearch/main.go" "$src/cmd/zincsearch-es/"
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out/zincsearch" ./cmd/zincsearch-es)
+  rm -rf "$src"
+}
 
 build_tool etcd "$(content_key "$tools/etcd")" etcd -- build_wrapper etcd
 build_tool ferretdb "$(content_key "$tools/ferretdb")" ferretdb -- build_wrapper ferretdb
 build_tool kwok "$KWOK_VERSION" kwok -- build_installed "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 build_tool helm "$HELM_VERSION" helm -- build_installed "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+build_tool zincsearch "$ZINCSEARCH_VERSION-$(content_key "$tools/zincsearch")" zincsearch -- build_zincsearch
 build_tool kubernetes "$KUBERNETES_VERSION-$(content_key "$tools/kube")" \
   kube-apiserver kube-controller-manager kube-scheduler kubectl -- build_kube
 
