@@ -30,3 +30,24 @@ fn examples_render() {
     }
     assert!(rendered >= 1, "examples/minimal.yaml at least");
 }
+
+#[test]
+fn everything_example_shows_every_option() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/everything.yaml");
+    let input = std::fs::read_to_string(&path).expect("examples/everything.yaml exists");
+    let out = beer_meetup_operator::render::render(&input).expect("renders");
+    for needle in [
+        "kind: Ingress\n",
+        "kind: NetworkPolicy\n",
+        "kind: Role\n",
+        "name: everything-haproxy\n",
+        "name: everything-elasticsearch\n",
+        "name: everything-prometheus\n",
+        "name: everything-thanos-query\n",
+        "name: everything-redis-sentinel\n",
+        "haproxy.org/rate-limit-requests",
+        "timeout-tunnel",
+    ] {
+        assert!(out.contains(needle), "everything.yaml renders {needle:?}");
+    }
+}

@@ -669,8 +669,8 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
         );
         let secrets = names_of::<Secret>(&client, &ns, "all").await?;
         ensure!(
-            !secrets.contains("all-elasticsearch-credentials"),
-            "{secrets:?}"
+            secrets.contains("all-elasticsearch-credentials"),
+            "the password of the kept volume stays: {secrets:?}"
         );
         let policies = names_of::<NetworkPolicy>(&client, &ns, "all").await?;
         ensure!(

@@ -1,6 +1,7 @@
 //! `spec.elasticsearch`: a single-node Elasticsearch for place search — credentials Secret
 //! (password of the built-in `elastic` user, generated once), Service on 9200 and a StatefulSet
-//! whose data volume is kept when Elasticsearch is turned off or the platform deleted.
+//! whose data volume is kept when Elasticsearch is turned off or the platform deleted; the Secret
+//! is kept with it (no owner reference), since the password only takes effect on an empty volume.
 //!
 //! Security stays on (`xpack.security.enabled`), with plain HTTP inside the cluster: setting the
 //! security options explicitly stops the image's first-start auto-configuration (which would
@@ -53,7 +54,9 @@ pub fn build(ctx: &BuildContext<'_>, creds: &PasswordCredentials) -> Vec<Child> 
 
 fn secret(ctx: &BuildContext<'_>, creds: &PasswordCredentials) -> Secret {
     Secret {
-        metadata: ctx.meta(
+        // Kept with the kept data volume: the password is set only when the volume is empty, so a
+        // re-enabled Elasticsearch needs the old one.
+        metadata: ctx.unowned_meta(
             ctx.names.elasticsearch_credentials(),
             Component::Elasticsearch,
         ),

@@ -384,7 +384,9 @@ mod tests {
             );
             assert!(child.component().is_some());
             // The credentials Secret deliberately outlives the CR while its volumes do.
-            if child.name() != "demo-mongodb-credentials" {
+            if !["demo-mongodb-credentials", "demo-elasticsearch-credentials"]
+                .contains(&child.name().as_str())
+            {
                 assert_eq!(
                     meta["ownerReferences"][0]["uid"],
                     "0c6f1d2e-1111-2222-3333-444455556666",
