@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::redis_layer::RedisTarget;
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "api-server", version, about = "The Beer Meetup API server")]
 pub struct Config {
@@ -20,9 +22,28 @@ pub struct Config {
     #[arg(long, env = "MONGODB_DATABASE", default_value = "beermeetup")]
     pub mongodb_database: String,
 
-    /// Redis URL for the cache and cross-replica live fan-out (used by the live layer).
+    /// Redis URL for the view cache and cross-replica live fan-out; without it (and without
+    /// Sentinels) live events stay in this process and nothing is cached.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// Redis Sentinels (comma-separated `redis://[:password@]host:port`); with them the primary
+    /// is found and followed through failovers. Takes precedence over --redis-url.
+    #[arg(long, env = "REDIS_SENTINEL_URLS", value_delimiter = ',')]
+    pub redis_sentinel_urls: Vec<String>,
+
+    /// The master name the Sentinels monitor.
+    #[arg(long, env = "REDIS_SENTINEL_MASTER", default_value = "mymaster")]
+    pub redis_sentinel_master: String,
+
+    /// Password of the Redis primary when it is found through Sentinel.
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+
+    /// Longest wait for one Redis command before Redis counts as down (milliseconds).
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250)]
+    pub redis_timeout_ms: u64,
+
 
     /// Folder of the embedded store.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
@@ -51,4 +72,67 @@ pub struct Config {
     /// Log as JSON lines (for log collectors) instead of human-readable text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+}
+
+impl Config {
+    /// Where Redis is, if anywhere: Sentinels first, else the plain URL.
+    pub fn redis_target(&self) -> Option<RedisTarget> {
+        let sentinels: Vec<String> = self
+            .redis_sentinel_urls
+            .iter()
+            .map(|url| url.trim().to_string())
+            .filter(|url| !url.is_empty())
+            .collect();
+        if !sentinels.is_empty() {
+            return Some(RedisTarget::Sentinel {
+                sentinels,
+                master: self.redis_sentinel_master.clone(),
+                password: self.redis_password.clone().filter(|p| !p.is_empty()),
+            });
+        }
+        self.redis_url
+            .as_ref()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| RedisTarget::Standalone {
+                url: url.trim().to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("api-server").chain(args.iter().copied()))
+            .expect("parses")
+    }
+
+    #[test]
+    fn sentinels_win_over_the_plain_url() {
+        let config = parse(&[
+            "--redis-url",
+            "redis://a:6379/",
+            "--redis-sentinel-urls",
+            "redis://s1:26379, redis://s2:26379",
+            "--redis-password",
+            "pw",
+        ]);
+        assert_eq!(
+            config.redis_target(),
+            Some(RedisTarget::Sentinel {
+                sentinels: vec!["redis://s1:26379".into(), "redis://s2:26379".into()],
+                master: "mymaster".into(),
+                password: Some("pw".into()),
+            })
+        );
+        let config = parse(&["--redis-url", "redis://a:6379/"]);
+        assert_eq!(
+            config.redis_target(),
+            Some(RedisTarget::Standalone {
+                url: "redis://a:6379/".into()
+            })
+        );
+        assert_eq!(parse(&[]).redis_target(), None);
+    }
 }

@@ -2,9 +2,11 @@
 //! Handlers hand them to an [`EventSink`]; the live layer (WebSocket, Redis fan-out) plugs in
 //! behind that trait.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
+use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -54,11 +56,66 @@ impl EventSink for NoEvents {
     fn publish(&self, _event: MeetupEvent) {}
 }
 
-/// In-process fan-out: one `tokio::sync::broadcast` channel per meetup with listeners.
+/// How many recent events per meetup are kept so a reconnecting client can resume with
+/// `?since=n` instead of downloading a new snapshot.
+pub const REPLAY_EVENTS: usize = 64;
+
+/// Meetups whose recent events are remembered at most; beyond it the longest-idle meetup
+/// without listeners is forgotten (its clients then resume with a snapshot).
+pub const REPLAY_MEETUPS: usize = 2048;
+
+/// An event ready to go out: serialized once, shared by every connection of every listener.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub meetup_id: String,
+    pub revision: i64,
+    /// The meetup is gone; connections close after sending this.
+    pub deleted: bool,
+    /// The whole WebSocket text frame: `{"type":"event","revision":n,"event":{...}}`.
+    pub frame: Utf8Bytes,
+}
+
+impl LiveEvent {
+    pub fn from_event(event: &MeetupEvent) -> Option<Self> {
+        let frame = serde_json::to_string(&serde_json::json!({
+            "type": "event",
+            "revision": event.revision,
+            "event": event.event,
+        }))
+        .ok()?;
+        Some(Self {
+            meetup_id: event.meetup_id.clone(),
+            revision: event.revision,
+            deleted: matches!(event.event, Event::MeetupDeleted {}),
+            frame: Utf8Bytes::from(frame),
+        })
+    }
+}
+
+/// What a WebSocket connection receives from the hub.
+#[derive(Debug, Clone)]
+pub enum HubMessage {
+    Event(Arc<LiveEvent>),
+    /// Events may have been missed (the cross-replica feed was down): send a fresh snapshot.
+    Resync,
+}
+
+#[derive(Debug)]
+struct MeetupChannel {
+    sender: broadcast::Sender<HubMessage>,
+    /// Recent events in revision order, for `?since=n` resumption.
+    recent: VecDeque<Arc<LiveEvent>>,
+    touched: Instant,
+}
+
+/// In-process fan-out: one `tokio::sync::broadcast` channel per meetup, plus a short history
+/// of each meetup's recent events.
 #[derive(Debug)]
 pub struct BroadcastHub {
     capacity: usize,
-    channels: Mutex<HashMap<String, broadcast::Sender<MeetupEvent>>>,
+    channels: Mutex<HashMap<String, MeetupChannel>>,
+    /// Viewers connected to other replicas, as last reported through Redis.
+    remote_presence: Mutex<HashMap<String, usize>>,
 }
 
 impl Default for BroadcastHub {
@@ -72,46 +129,138 @@ impl BroadcastHub {
         Self {
             capacity: capacity.max(1),
             channels: Mutex::new(HashMap::new()),
+            remote_presence: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Listen to one meetup's events. A receiver that lags gets `RecvError::Lagged` and
-    /// should refetch the snapshot.
-    pub fn subscribe(&self, meetup_id: &str) -> broadcast::Receiver<MeetupEvent> {
-        let mut channels = self
-            .channels
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, MeetupChannel>> {
+        self.channels
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        channels
-            .entry(meetup_id.to_string())
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
-            .subscribe()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// How many receivers listen to a meetup right now (presence).
+    fn channel<'a>(
+        &self,
+        channels: &'a mut HashMap<String, MeetupChannel>,
+        meetup_id: &str,
+    ) -> &'a mut MeetupChannel {
+        if !channels.contains_key(meetup_id) && channels.len() >= REPLAY_MEETUPS {
+            forget_idle_meetup(channels);
+        }
+        let channel = channels
+            .entry(meetup_id.to_string())
+            .or_insert_with(|| MeetupChannel {
+                sender: broadcast::channel(self.capacity).0,
+                recent: VecDeque::new(),
+                touched: Instant::now(),
+            });
+        channel.touched = Instant::now();
+        channel
+    }
+
+    /// Listen to one meetup's events. A receiver that lags gets `RecvError::Lagged` and
+    /// should send a fresh snapshot.
+    pub fn subscribe(&self, meetup_id: &str) -> broadcast::Receiver<HubMessage> {
+        self.subscribe_with_recent(meetup_id).0
+    }
+
+    /// Listen to a meetup and get its remembered recent events, atomically: every event is
+    /// either in the list or will arrive on the receiver (or both).
+    pub fn subscribe_with_recent(
+        &self,
+        meetup_id: &str,
+    ) -> (broadcast::Receiver<HubMessage>, Vec<Arc<LiveEvent>>) {
+        let mut channels = self.lock();
+        let channel = self.channel(&mut channels, meetup_id);
+        (
+            channel.sender.subscribe(),
+            channel.recent.iter().cloned().collect(),
+        )
+    }
+
+    /// How many receivers listen to a meetup in this process right now.
     pub fn listeners(&self, meetup_id: &str) -> usize {
-        let channels = self
-            .channels
+        self.lock()
+            .get(meetup_id)
+            .map_or(0, |channel| channel.sender.receiver_count())
+    }
+
+    /// People looking at a meetup: here plus on the other replicas (when Redis reports them).
+    pub fn presence(&self, meetup_id: &str) -> usize {
+        let remote = self
+            .remote_presence
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        channels.get(meetup_id).map_or(0, |tx| tx.receiver_count())
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(meetup_id)
+            .copied()
+            .unwrap_or(0);
+        self.listeners(meetup_id) + remote
+    }
+
+    /// Meetups with listeners in this process and how many.
+    pub fn local_presence(&self) -> Vec<(String, usize)> {
+        self.lock()
+            .iter()
+            .map(|(id, channel)| (id.clone(), channel.sender.receiver_count()))
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    }
+
+    /// Replaces what the other replicas report (meetup id → viewers there).
+    pub fn set_remote_presence(&self, remote: HashMap<String, usize>) {
+        *self
+            .remote_presence
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = remote;
+    }
+
+    /// Delivers an already serialized event to this process's listeners and remembers it.
+    pub fn deliver(&self, event: Arc<LiveEvent>) {
+        let mut channels = self.lock();
+        let channel = self.channel(&mut channels, &event.meetup_id);
+        // Events from other replicas may overtake each other; keep the history sorted.
+        let at = channel
+            .recent
+            .iter()
+            .rposition(|e| e.revision < event.revision)
+            .map_or(0, |i| i + 1);
+        channel.recent.insert(at, Arc::clone(&event));
+        if channel.recent.len() > REPLAY_EVENTS {
+            channel.recent.pop_front();
+        }
+        let deleted = event.deleted;
+        let meetup_id = event.meetup_id.clone();
+        // A send error only means nobody listens here right now; the history stays.
+        let _ = channel.sender.send(HubMessage::Event(event));
+        if deleted {
+            channels.remove(&meetup_id);
+        }
+    }
+
+    /// Tells every listener of every meetup to resynchronise with a snapshot.
+    pub fn resync_all(&self) {
+        for channel in self.lock().values() {
+            let _ = channel.sender.send(HubMessage::Resync);
+        }
+    }
+}
+
+/// Drops the meetup that has been idle longest among those nobody here listens to.
+fn forget_idle_meetup(channels: &mut HashMap<String, MeetupChannel>) {
+    let oldest = channels
+        .iter()
+        .filter(|(_, channel)| channel.sender.receiver_count() == 0)
+        .min_by_key(|(_, channel)| channel.touched)
+        .map(|(id, _)| id.clone());
+    if let Some(id) = oldest {
+        channels.remove(&id);
     }
 }
 
 impl EventSink for BroadcastHub {
     fn publish(&self, event: MeetupEvent) {
-        let mut channels = self
-            .channels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(sender) = channels.get(&event.meetup_id) else {
-            return;
-        };
-        let deleted = matches!(event.event, Event::MeetupDeleted {});
-        let meetup_id = event.meetup_id.clone();
-        // A send error only means nobody listens any more: forget the channel.
-        if sender.send(event).is_err() || deleted {
-            channels.remove(&meetup_id);
+        if let Some(live) = LiveEvent::from_event(&event) {
+            self.deliver(Arc::new(live));
         }
     }
 }
@@ -151,7 +300,55 @@ mod tests {
                 comment_id: "c".into(),
             },
         });
-        let got = rx.recv().await.expect("event");
+        let HubMessage::Event(got) = rx.recv().await.expect("event") else {
+            panic!("expected an event");
+        };
         assert_eq!(got.revision, 3);
+        assert!(got.frame.as_str().contains(r#""kind":"commentRemoved""#));
+    }
+
+    fn event(revision: i64) -> Arc<LiveEvent> {
+        Arc::new(LiveEvent {
+            meetup_id: "m".into(),
+            revision,
+            deleted: false,
+            frame: Utf8Bytes::from_static("{}"),
+        })
+    }
+
+    #[test]
+    fn history_is_sorted_and_bounded() {
+        let hub = BroadcastHub::default();
+        for revision in [3, 2, 5, 4] {
+            hub.deliver(event(revision));
+        }
+        let (_rx, recent) = hub.subscribe_with_recent("m");
+        let revisions: Vec<i64> = recent.iter().map(|e| e.revision).collect();
+        assert_eq!(revisions, [2, 3, 4, 5]);
+        for revision in 6..(6 + REPLAY_EVENTS as i64) {
+            hub.deliver(event(revision));
+        }
+        let (_rx, recent) = hub.subscribe_with_recent("m");
+        assert_eq!(recent.len(), REPLAY_EVENTS);
+        assert_eq!(
+            recent.last().map(|e| e.revision),
+            Some(5 + REPLAY_EVENTS as i64)
+        );
+    }
+
+    #[test]
+    fn idle_meetups_are_forgotten_beyond_the_bound() {
+        let hub = BroadcastHub::default();
+        let _watched = hub.subscribe("watched");
+        for i in 0..(REPLAY_MEETUPS + 10) {
+            hub.deliver(Arc::new(LiveEvent {
+                meetup_id: format!("m{i}"),
+                revision: 1,
+                deleted: false,
+                frame: Utf8Bytes::from_static("{}"),
+            }));
+        }
+        assert!(hub.lock().len() <= REPLAY_MEETUPS);
+        assert!(hub.lock().contains_key("watched"));
     }
 }

@@ -4,6 +4,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod redis_layer;
 pub mod store;
 
 pub use config::Config;

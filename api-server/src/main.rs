@@ -2,8 +2,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use api_server::http::{RateLimit, Settings};
+use api_server::redis_layer::RedisLayer;
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
 use api_server::{AppState, Config, app};
 use clap::Parser;
@@ -34,9 +36,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Arc::new(InstrumentedStore::new(store))
         }
     };
-    if config.redis_url.is_some() {
-        tracing::info!("REDIS_URL is set; this build fans out live events in-process only");
-    }
 
     let web_dir = config.web_dir.clone();
     match &web_dir {
@@ -60,6 +59,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         web_dir,
     };
     let state = AppState::new(store, settings);
+    let state = match config.redis_target() {
+        Some(target) => {
+            let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+            let redis = RedisLayer::start(target, timeout, state.live.clone()).await?;
+            state.with_redis(redis)
+        }
+        None => {
+            tracing::info!("no Redis configured: live events stay in this process, no view cache");
+            state
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");

@@ -101,9 +101,9 @@ pub async fn create_meetup(
 pub async fn get_meetup(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<MeetupView>> {
-    let meetup = app.load_meetup(&id).await?;
-    Ok(Json(app.view(&meetup).await?))
+) -> ApiResult<axum::response::Response> {
+    let view = app.view_json(&id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], view.json).into_response())
 }
 
 #[utoipa::path(patch, path = "/api/v1/meetups/{id}", tag = "meetups",
@@ -130,7 +130,7 @@ pub async fn patch_meetup(
         Event::MeetupUpdated {
             meetup: Box::new(view.clone()),
         },
-    );
+    ).await;
     Ok(Json(view))
 }
 
@@ -150,7 +150,7 @@ pub async fn delete_meetup(
         return Err(Problem::meetup_not_found(&id));
     }
     tracing::info!(meetup = %meetup.id, "meetup deleted");
-    app.publish(&meetup.id, meetup.revision + 1, Event::MeetupDeleted {});
+    app.publish(&meetup.id, meetup.revision + 1, Event::MeetupDeleted {}).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,7 +178,7 @@ pub async fn add_place(
         Event::PlaceAdded {
             place: view.clone(),
         },
-    );
+    ).await;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -208,7 +208,7 @@ pub async fn patch_place(
         Event::PlaceUpdated {
             place: view.clone(),
         },
-    );
+    ).await;
     Ok(Json(view))
 }
 
@@ -232,7 +232,7 @@ pub async fn delete_place(
         &meetup.id,
         meetup.revision,
         Event::PlaceRemoved { place_id },
-    );
+    ).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,7 +270,7 @@ pub async fn join_meetup(
         Event::ParticipantJoined {
             participant: view.clone(),
         },
-    );
+    ).await;
     Ok((
         StatusCode::CREATED,
         Json(JoinedParticipant {
@@ -338,7 +338,7 @@ pub async fn patch_participant(
         Event::ParticipantUpdated {
             participant: view.clone(),
         },
-    );
+    ).await;
     Ok(Json(view))
 }
 
@@ -365,7 +365,7 @@ pub async fn delete_participant(
         &meetup.id,
         revision,
         Event::ParticipantLeft { participant_id },
-    );
+    ).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -404,7 +404,7 @@ pub async fn add_comment(
         Event::CommentAdded {
             comment: view.clone(),
         },
-    );
+    ).await;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -432,7 +432,7 @@ pub async fn delete_comment(
         .remove_comment(&meetup.id, &comment_id)
         .await?
         .ok_or_else(not_found)?;
-    app.publish(&meetup.id, revision, Event::CommentRemoved { comment_id });
+    app.publish(&meetup.id, revision, Event::CommentRemoved { comment_id }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -459,7 +459,7 @@ pub async fn finalize(
         Event::MeetupFinalized {
             meetup: Box::new(view.clone()),
         },
-    );
+    ).await;
     Ok(Json(view))
 }
 

@@ -26,6 +26,7 @@ use crate::domain::{
     Principal, Resource,
 };
 use crate::events::{BroadcastHub, Event, EventSink, MeetupEvent};
+use crate::redis_layer::{CachedView, RedisLayer};
 use crate::store::Store;
 use extract::Bearer;
 use problem::Problem;
@@ -75,6 +76,8 @@ pub struct AppState {
     /// Local fan-out that WebSocket connections subscribe to.
     pub live: Arc<BroadcastHub>,
     pub settings: Arc<Settings>,
+    /// Cache and cross-replica fan-out; `None` without Redis.
+    pub redis: Option<Arc<RedisLayer>>,
 }
 
 impl AppState {
@@ -86,7 +89,41 @@ impl AppState {
             events: live.clone(),
             live,
             settings: Arc::new(settings),
+            redis: None,
         }
+    }
+
+    /// Uses Redis for the view cache and for fan-out across replicas. The layer must deliver
+    /// into this state's `live` hub (see [`RedisLayer::start`]).
+    pub fn with_redis(mut self, redis: RedisLayer) -> Self {
+        self.events = redis.fanout.clone();
+        self.redis = Some(Arc::new(redis));
+        self
+    }
+
+    /// The meetup's view as JSON with its revision: from the cache when it has it, else built
+    /// from the store (and cached). `None`-free: a missing meetup is a 404 problem.
+    pub async fn view_json(&self, id: &str) -> Result<CachedView, Problem> {
+        if !is_valid_id(id) {
+            return Err(Problem::meetup_not_found(id));
+        }
+        let cache = self.redis.as_ref().map(|redis| &redis.cache);
+        if let Some(cache) = cache
+            && let Some(cached) = cache.get(id).await
+        {
+            return Ok(cached);
+        }
+        let meetup = self.load_meetup(id).await?;
+        let view = self.view(&meetup).await?;
+        let json = serde_json::to_string(&view)
+            .map_err(|_| Problem::internal("Something went wrong on our side."))?;
+        if let Some(cache) = cache {
+            cache.fill(&view, &json);
+        }
+        Ok(CachedView {
+            revision: view.revision,
+            json,
+        })
     }
 
     /// Replaces the event sink (the hub stays the subscription point for WebSockets).
@@ -189,7 +226,12 @@ impl AppState {
         ))
     }
 
-    pub fn publish(&self, meetup_id: &str, revision: i64, event: Event) {
+    /// Call after every stored write: drops the cached view (awaited, so the writer's next
+    /// read sees its write), then fans the event out.
+    pub async fn publish(&self, meetup_id: &str, revision: i64, event: Event) {
+        if let Some(redis) = &self.redis {
+            redis.cache.invalidate(meetup_id, revision).await;
+        }
         self.events.publish(MeetupEvent {
             meetup_id: meetup_id.to_string(),
             revision,
