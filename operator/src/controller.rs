@@ -361,8 +361,25 @@ async fn reconcile_inner(
         return Err(build::BuildError::MissingNamespace.into());
     };
     if platform.metadata.deletion_timestamp.is_some() {
-        // Children go with the garbage collector (owner references); nothing to do.
+        // Namespaced children go with the garbage collector (owner references); cluster-scoped
+        // ones (IngressClass, ClusterRole[Binding]) are the finalizer's job.
+        if has_finalizer(platform) {
+            let wanted = HashSet::new();
+            let deleted = delete_cluster_scoped(ctx, platform, &namespace, &wanted).await?;
+            for (kind, name) in deleted {
+                info!(
+                    kind,
+                    name, "deleted cluster-scoped child of a deleted platform"
+                );
+            }
+            set_finalizer(ctx, platform, &namespace, false).await?;
+        }
         return Ok(Action::await_change());
+    }
+    // A finalizer only while the platform owns cluster-scoped objects (or may still own some).
+    let needs_finalizer = wants_cluster_scoped(platform);
+    if needs_finalizer && !has_finalizer(platform) && !platform.spec.paused {
+        set_finalizer(ctx, platform, &namespace, true).await?;
     }
     let previous = platform.status.as_ref();
     let generation = platform.metadata.generation;
@@ -463,6 +480,10 @@ async fn reconcile_inner(
         .await;
     }
     sweep_orphans_once(ctx, platform, &namespace, &child_set, service_monitor_crd).await?;
+    if !needs_finalizer && has_finalizer(platform) {
+        // The sweep above removed the cluster-scoped objects the spec no longer wants.
+        set_finalizer(ctx, platform, &namespace, false).await?;
+    }
 
     // Update status.
     let observed = observe(platform, &names, &applied, &child_set);
@@ -771,6 +792,63 @@ async fn write_status(
     Ok(())
 }
 
+/// Finalizer that deletes a platform's cluster-scoped children, which carry no owner reference.
+pub const FINALIZER: &str = "beermeetup.io/cluster-scoped-children";
+
+fn has_finalizer(platform: &BeerMeetupPlatform) -> bool {
+    platform.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Whether the spec asks for cluster-scoped children.
+fn wants_cluster_scoped(platform: &BeerMeetupPlatform) -> bool {
+    let ingress = &platform.spec.ingress;
+    ingress.enabled && ingress.controller.deploy && ingress.controller.create_ingress_class
+}
+
+/// Add or remove the finalizer. The merge patch carries the resourceVersion it was computed from,
+/// so a concurrent change of other finalizers makes it fail with a conflict (and the reconcile
+/// retry) instead of dropping them.
+async fn set_finalizer(
+    ctx: &Context,
+    platform: &BeerMeetupPlatform,
+    namespace: &str,
+    present: bool,
+) -> Result<(), ReconcileError> {
+    let mut wanted: Vec<String> = platform
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if present {
+        wanted.push(FINALIZER.to_owned());
+    }
+    let patch = serde_json::json!({
+        "metadata": {
+            "resourceVersion": platform.resource_version(),
+            "finalizers": wanted,
+        }
+    });
+    let api: Api<BeerMeetupPlatform> = Api::namespaced(ctx.client.clone(), namespace);
+    match api
+        .patch(
+            &platform.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already gone: nothing left to finalize.
+        Err(kube::Error::Api(status)) if status.code == 404 && !present => Ok(()),
+        Err(source) => Err(ReconcileError::Apply {
+            kind: "BeerMeetupPlatform finalizer".to_owned(),
+            name: platform.name_any(),
+            source,
+        }),
+    }
+}
+
 /// Delete orphans only when the spec changed since the last sweep (or after a restart): the set of
 /// wanted children depends on the spec alone.
 async fn sweep_orphans_once(
@@ -857,43 +935,7 @@ async fn delete_orphans(
             Err(other) => return Err(other),
         }
     }
-    // Cluster-scoped children carry no owner reference; they are matched by instance and
-    // namespace labels. An operator without cluster rights (namespaced install) skips them.
-    let cluster_selector = names::cluster_scoped_selector(&platform.name_any(), namespace);
-    for result in [
-        delete_unwanted(
-            Api::<IngressClass>::all(client.clone()),
-            "IngressClass",
-            &cluster_selector,
-            None,
-            &wanted,
-        )
-        .await,
-        delete_unwanted(
-            Api::<ClusterRoleBinding>::all(client.clone()),
-            "ClusterRoleBinding",
-            &cluster_selector,
-            None,
-            &wanted,
-        )
-        .await,
-        delete_unwanted(
-            Api::<ClusterRole>::all(client.clone()),
-            "ClusterRole",
-            &cluster_selector,
-            None,
-            &wanted,
-        )
-        .await,
-    ] {
-        match result {
-            Ok(gone) => deleted.extend(gone),
-            Err(ReconcileError::Read { source, .. }) if is_absent_or_forbidden(&source) => {
-                debug!(error = %source, "not sweeping cluster-scoped children");
-            }
-            Err(other) => return Err(other),
-        }
-    }
+    deleted.extend(delete_cluster_scoped(ctx, platform, namespace, &wanted).await?);
     for (kind, name) in deleted {
         info!(kind, name, "deleted child that is no longer wanted");
         ctx.publish(
@@ -925,6 +967,55 @@ where
     let kind = K::kind(&()).into_owned();
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     delete_unwanted(api, &kind, selector, Some(owner_uid), wanted).await
+}
+
+/// Delete the platform's cluster-scoped children that are not wanted. They carry no owner
+/// reference and are matched by instance and namespace labels. An operator without cluster rights
+/// (namespaced install, no `rbac.ingressClasses`) cannot have created any and skips them.
+async fn delete_cluster_scoped(
+    ctx: &Context,
+    platform: &BeerMeetupPlatform,
+    namespace: &str,
+    wanted: &HashSet<(String, String)>,
+) -> Result<Vec<(String, String)>, ReconcileError> {
+    let client = &ctx.client;
+    let selector = names::cluster_scoped_selector(&platform.name_any(), namespace);
+    let mut deleted = Vec::new();
+    for result in [
+        delete_unwanted(
+            Api::<IngressClass>::all(client.clone()),
+            "IngressClass",
+            &selector,
+            None,
+            wanted,
+        )
+        .await,
+        delete_unwanted(
+            Api::<ClusterRoleBinding>::all(client.clone()),
+            "ClusterRoleBinding",
+            &selector,
+            None,
+            wanted,
+        )
+        .await,
+        delete_unwanted(
+            Api::<ClusterRole>::all(client.clone()),
+            "ClusterRole",
+            &selector,
+            None,
+            wanted,
+        )
+        .await,
+    ] {
+        match result {
+            Ok(gone) => deleted.extend(gone),
+            Err(ReconcileError::Read { source, .. }) if is_absent_or_forbidden(&source) => {
+                debug!(error = %source, "not sweeping cluster-scoped children");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(deleted)
 }
 
 fn is_absent_or_forbidden(error: &kube::Error) -> bool {
@@ -983,6 +1074,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finalizer_only_while_cluster_scoped_children_are_wanted() {
+        let mut spec = crate::crd::BeerMeetupPlatformSpec::default();
+        let platform = |spec: &crate::crd::BeerMeetupPlatformSpec| {
+            crate::build::test_support::platform(spec.clone())
+        };
+        assert!(!wants_cluster_scoped(&platform(&spec)));
+        spec.ingress.enabled = true;
+        spec.ingress.host = Some("m.example.org".into());
+        spec.ingress.controller.create_ingress_class = true;
+        assert!(wants_cluster_scoped(&platform(&spec)));
+        spec.ingress.controller.deploy = false;
+        assert!(!wants_cluster_scoped(&platform(&spec)));
+        let mut p = platform(&spec);
+        assert!(!has_finalizer(&p));
+        p.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+        assert!(has_finalizer(&p));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

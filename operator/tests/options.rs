@@ -428,6 +428,16 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
         .get("web-haproxy")
         .await
         .context("the Role stays")?;
+    eventually("the finalizer to go", CONVERGE, || async {
+        let platform = platforms.get("web").await?;
+        ensure!(
+            platform.finalizers().is_empty(),
+            "{:?}",
+            platform.finalizers()
+        );
+        Ok(())
+    })
+    .await?;
 
     // Ingress off: everything it created goes, the URL is the in-cluster one again.
     patch_spec(
@@ -810,4 +820,73 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
         .await
         .context("MongoDB keys kept")?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_platform_removes_its_cluster_scoped_children() -> Result<()> {
+    let cluster = TestCluster::shared().await;
+    let client = cluster.client();
+    install_crd(&client).await?;
+    let ns = cluster.create_namespace("bmp-finalizer").await;
+    let _operator = start_operator(client.clone(), &ns);
+    let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
+    let class = ns.clone();
+    create_platform(
+        &platforms,
+        "gone",
+        json!({
+            "apiServer": { "replicas": 1 },
+            "web": { "replicas": 1 },
+            "mongodb": { "members": 1, "storage": { "size": "1Gi" } },
+            "ingress": {
+                "enabled": true,
+                "host": "gone.example.org",
+                "className": class,
+                "controller": { "replicas": 1, "createIngressClass": true },
+            },
+        }),
+    )
+    .await?;
+    let ready = wait_ready(&platforms, "gone").await?;
+    assert!(
+        ready
+            .finalizers()
+            .contains(&beer_meetup_operator::controller::FINALIZER.to_owned()),
+        "finalizer while cluster-scoped children exist"
+    );
+    Api::<IngressClass>::all(client.clone()).get(&class).await?;
+
+    platforms
+        .delete("gone", &kube::api::DeleteParams::default())
+        .await?;
+    let selector = format!("app.kubernetes.io/instance=gone,beermeetup.io/platform-namespace={ns}");
+    eventually(
+        "the platform and its cluster-scoped children to be gone",
+        CONVERGE,
+        || async {
+            ensure!(
+                platforms.get_opt("gone").await?.is_none(),
+                "platform still there"
+            );
+            ensure!(
+                Api::<IngressClass>::all(client.clone())
+                    .get_opt(&class)
+                    .await?
+                    .is_none(),
+                "IngressClass still there"
+            );
+            let roles = Api::<ClusterRole>::all(client.clone())
+                .list(&ListParams::default().labels(&selector))
+                .await?;
+            let bindings = Api::<ClusterRoleBinding>::all(client.clone())
+                .list(&ListParams::default().labels(&selector))
+                .await?;
+            ensure!(
+                roles.items.is_empty() && bindings.items.is_empty(),
+                "cluster roles or bindings left"
+            );
+            Ok(())
+        },
+    )
+    .await
 }
