@@ -44,6 +44,31 @@ pub struct Config {
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250)]
     pub redis_timeout_ms: u64,
 
+    /// Elasticsearch base URL for place suggestions (e.g. `http://beer-elasticsearch:9200`);
+    /// without it suggestions come from the store.
+    #[arg(long, env = "ELASTICSEARCH_URL")]
+    pub elasticsearch_url: Option<String>,
+
+    /// Elasticsearch user (basic authentication).
+    #[arg(long, env = "ELASTICSEARCH_USERNAME")]
+    pub elasticsearch_username: Option<String>,
+
+    /// Elasticsearch password; set it in the environment (a flag would show in `ps`).
+    #[arg(
+        long = "elasticsearch-password",
+        env = "ELASTICSEARCH_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub elasticsearch_password: Option<String>,
+
+    /// Index holding the places.
+    #[arg(
+        long,
+        env = "ELASTICSEARCH_INDEX",
+        default_value = "beer-meetup-places"
+    )]
+    pub elasticsearch_index: String,
 
     /// Folder of the embedded store.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]

@@ -58,7 +58,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         trust_forwarded_for: config.trust_forwarded_for,
         web_dir,
     };
-    let state = AppState::new(store, settings);
+    let search = api_server::search::from_config(&config, Arc::clone(&store))?;
+    let state = AppState::new(store, settings).with_search(search);
     let state = match config.redis_target() {
         Some(target) => {
             let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));

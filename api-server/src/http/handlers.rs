@@ -75,7 +75,7 @@ pub async fn create_meetup(
         .create_meetup(&created.meetup, &created.organizer)
         .await?;
     for place in &created.meetup.places {
-        app.remember_place(place).await;
+        app.remember_place(&created.meetup.id, place).await;
     }
     tracing::info!(meetup = %created.meetup.id, slots = created.meetup.slots.len(), "meetup created");
     let view = domain::meetup_view(
@@ -130,7 +130,8 @@ pub async fn patch_meetup(
         Event::MeetupUpdated {
             meetup: Box::new(view.clone()),
         },
-    ).await;
+    )
+    .await;
     Ok(Json(view))
 }
 
@@ -150,7 +151,8 @@ pub async fn delete_meetup(
         return Err(Problem::meetup_not_found(&id));
     }
     tracing::info!(meetup = %meetup.id, "meetup deleted");
-    app.publish(&meetup.id, meetup.revision + 1, Event::MeetupDeleted {}).await;
+    app.publish(&meetup.id, meetup.revision + 1, Event::MeetupDeleted {})
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -170,7 +172,7 @@ pub async fn add_place(
             domain::add_place(meetup, principal, &input, now, &mut rand::rng())
         })
         .await?;
-    app.remember_place(&place).await;
+    app.remember_place(&meetup.id, &place).await;
     let view = domain::place_view(&place, &[]);
     app.publish(
         &meetup.id,
@@ -178,7 +180,8 @@ pub async fn add_place(
         Event::PlaceAdded {
             place: view.clone(),
         },
-    ).await;
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -199,7 +202,7 @@ pub async fn patch_place(
             domain::update_place(meetup, principal, &place_id, patch.clone(), now)
         })
         .await?;
-    app.remember_place(&place).await;
+    app.remember_place(&meetup.id, &place).await;
     let participants = app.store.participants(&meetup.id).await?;
     let view = domain::place_view(&place, &participants);
     app.publish(
@@ -208,7 +211,8 @@ pub async fn patch_place(
         Event::PlaceUpdated {
             place: view.clone(),
         },
-    ).await;
+    )
+    .await;
     Ok(Json(view))
 }
 
@@ -228,11 +232,13 @@ pub async fn delete_place(
         })
         .await?;
     app.store.remove_place_votes(&meetup.id, &place_id).await?;
+    app.forget_place(&meetup.id, &place_id).await;
     app.publish(
         &meetup.id,
         meetup.revision,
         Event::PlaceRemoved { place_id },
-    ).await;
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,7 +276,8 @@ pub async fn join_meetup(
         Event::ParticipantJoined {
             participant: view.clone(),
         },
-    ).await;
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(JoinedParticipant {
@@ -338,7 +345,8 @@ pub async fn patch_participant(
         Event::ParticipantUpdated {
             participant: view.clone(),
         },
-    ).await;
+    )
+    .await;
     Ok(Json(view))
 }
 
@@ -365,7 +373,8 @@ pub async fn delete_participant(
         &meetup.id,
         revision,
         Event::ParticipantLeft { participant_id },
-    ).await;
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -404,7 +413,8 @@ pub async fn add_comment(
         Event::CommentAdded {
             comment: view.clone(),
         },
-    ).await;
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -432,7 +442,8 @@ pub async fn delete_comment(
         .remove_comment(&meetup.id, &comment_id)
         .await?
         .ok_or_else(not_found)?;
-    app.publish(&meetup.id, revision, Event::CommentRemoved { comment_id }).await;
+    app.publish(&meetup.id, revision, Event::CommentRemoved { comment_id })
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -459,7 +470,8 @@ pub async fn finalize(
         Event::MeetupFinalized {
             meetup: Box::new(view.clone()),
         },
-    ).await;
+    )
+    .await;
     Ok(Json(view))
 }
 
@@ -504,5 +516,5 @@ pub async fn place_suggestions(
             "The search text is too long.",
         ));
     }
-    Ok(Json(app.store.place_suggestions(prefix.trim(), 10).await?))
+    Ok(Json(app.search.suggestions(prefix.trim(), 10).await?))
 }

@@ -22,11 +22,12 @@ use tower_http::trace::TraceLayer;
 
 use crate::domain::ids::{hash_matches, hash_token, is_valid_id};
 use crate::domain::{
-    self, DomainError, MeetupRecord, MeetupView, ParticipantRecord, PlaceRecord, PlaceSuggestion,
-    Principal, Resource,
+    self, DomainError, MeetupRecord, MeetupView, ParticipantRecord, PlaceRecord, Principal,
+    Resource,
 };
 use crate::events::{BroadcastHub, Event, EventSink, MeetupEvent};
 use crate::redis_layer::{CachedView, RedisLayer};
+use crate::search::{PlaceSearch, StoreSearch};
 use crate::store::Store;
 use extract::Bearer;
 use problem::Problem;
@@ -78,14 +79,18 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Cache and cross-replica fan-out; `None` without Redis.
     pub redis: Option<Arc<RedisLayer>>,
+    /// Place suggestions: the store, or Elasticsearch with the store as fallback.
+    pub search: Arc<dyn PlaceSearch>,
 }
 
 impl AppState {
     /// State with the in-process hub as the event sink.
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
         let live = Arc::new(BroadcastHub::default());
+        let search = Arc::new(StoreSearch::new(Arc::clone(&store)));
         Self {
             store,
+            search,
             events: live.clone(),
             live,
             settings: Arc::new(settings),
@@ -129,6 +134,12 @@ impl AppState {
     /// Replaces the event sink (the hub stays the subscription point for WebSockets).
     pub fn with_event_sink(mut self, events: Arc<dyn EventSink>) -> Self {
         self.events = events;
+        self
+    }
+
+    /// Replaces the place search (see `search::from_config`).
+    pub fn with_search(mut self, search: Arc<dyn PlaceSearch>) -> Self {
+        self.search = search;
         self
     }
 
@@ -240,14 +251,16 @@ impl AppState {
     }
 
     /// Best effort: a failed suggestion write must not fail the user's request.
-    pub async fn remember_place(&self, place: &PlaceRecord) {
-        let suggestion = PlaceSuggestion {
-            name: place.name.clone(),
-            address: place.address.clone(),
-            link: place.link.clone(),
-        };
-        if let Err(error) = self.store.remember_place(&suggestion).await {
+    pub async fn remember_place(&self, meetup_id: &str, place: &PlaceRecord) {
+        if let Err(error) = self.search.place_saved(meetup_id, place).await {
             tracing::warn!(%error, "could not remember place for suggestions");
+        }
+    }
+
+    /// Best effort, like `remember_place`.
+    pub async fn forget_place(&self, meetup_id: &str, place_id: &str) {
+        if let Err(error) = self.search.place_removed(meetup_id, place_id).await {
+            tracing::warn!(%error, "could not drop place from suggestions");
         }
     }
 }

@@ -1,0 +1,256 @@
+//! Place search: suggestions of places used before, offered while adding a place.
+//!
+//! One [`PlaceSearch`] trait with two adaptors:
+//! - [`StoreSearch`]: the store's own suggestion list (prefix of the name), always there;
+//! - [`ElasticsearchSearch`]: an Elasticsearch index of every meetup's places (prefix and fuzzy
+//!   match on name and address), used when `ELASTICSEARCH_URL` is set.
+//!
+//! [`WithFallback`] combines them the way the API needs: the store is always written (so it can
+//! answer when Elasticsearch cannot), index updates go to Elasticsearch from a background queue
+//! (a write never waits for it or fails because of it), and suggestions come from Elasticsearch
+//! unless it errs, then from the store. An outage is logged once, and its end once.
+
+pub mod elasticsearch;
+pub mod store;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use tokio::sync::mpsc;
+
+use crate::domain::{PlaceRecord, PlaceSuggestion};
+use crate::http::problem::Problem;
+use crate::store::{Store, StoreError, suggestion_key};
+
+pub use elasticsearch::{ElasticsearchConfig, ElasticsearchSearch};
+pub use store::StoreSearch;
+
+/// Index updates waiting for Elasticsearch; beyond this they are dropped (and logged).
+const QUEUE_CAPACITY: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search backend not reachable: {0}")]
+    Unreachable(String),
+    #[error("search backend answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("unexpected answer from the search backend: {0}")]
+    Decode(String),
+    #[error("invalid search configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type SearchResult<T> = Result<T, SearchError>;
+
+impl From<SearchError> for Problem {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::Store(error) => error.into(),
+            other => {
+                tracing::error!(error = %other, "place search failed");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "search-unavailable",
+                    "Place suggestions are not available right now.",
+                )
+            }
+        }
+    }
+}
+
+#[async_trait]
+pub trait PlaceSearch: Send + Sync + 'static {
+    /// "store" or "elasticsearch", for logs.
+    fn backend(&self) -> &'static str;
+
+    /// A place was added to a meetup or changed.
+    async fn place_saved(&self, meetup_id: &str, place: &PlaceRecord) -> SearchResult<()>;
+
+    /// A place was removed from a meetup.
+    async fn place_removed(&self, meetup_id: &str, place_id: &str) -> SearchResult<()>;
+
+    /// Places used before that match `query`, at most one per name (case-insensitive), best
+    /// first; an empty query lists recent places.
+    async fn suggestions(&self, query: &str, limit: usize) -> SearchResult<Vec<PlaceSuggestion>>;
+}
+
+/// The search the configuration asks for: Elasticsearch with the store as fallback when
+/// `ELASTICSEARCH_URL` is set, otherwise the store alone. Call from within the Tokio runtime.
+pub fn from_config(
+    config: &crate::Config,
+    store: Arc<dyn Store>,
+) -> SearchResult<Arc<dyn PlaceSearch>> {
+    let fallback = Arc::new(StoreSearch::new(store));
+    let Some(url) = &config.elasticsearch_url else {
+        return Ok(fallback);
+    };
+    let elastic = ElasticsearchSearch::new(ElasticsearchConfig {
+        url: url.clone(),
+        index: config.elasticsearch_index.clone(),
+        username: config.elasticsearch_username.clone(),
+        password: config.elasticsearch_password.clone(),
+    })?;
+    tracing::info!(index = %config.elasticsearch_index, "place suggestions from Elasticsearch");
+    Ok(Arc::new(WithFallback::new(Arc::new(elastic), fallback)))
+}
+
+/// Keeps the first of each name (case-folded, whitespace collapsed), at most `limit`.
+pub fn dedup_by_name(
+    places: impl IntoIterator<Item = PlaceSuggestion>,
+    limit: usize,
+) -> Vec<PlaceSuggestion> {
+    let mut seen = std::collections::HashSet::new();
+    places
+        .into_iter()
+        .filter(|place| seen.insert(suggestion_key(&place.name)))
+        .take(limit)
+        .collect()
+}
+
+enum Job {
+    Saved(String, Box<PlaceRecord>),
+    Removed(String, String),
+}
+
+/// Whether the primary backend is failing; logs each change of state once.
+#[derive(Debug)]
+struct Health {
+    backend: &'static str,
+    down: AtomicBool,
+}
+
+impl Health {
+    fn failed(&self, error: &SearchError) {
+        if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                backend = self.backend,
+                %error,
+                "place search unavailable: suggestions come from the store and index updates are skipped until it answers again"
+            );
+        }
+    }
+
+    fn answered(&self) {
+        if self.down.swap(false, Ordering::Relaxed) {
+            tracing::info!(backend = self.backend, "place search answers again");
+        }
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+}
+
+/// A primary search (Elasticsearch) that never fails a write and falls back to another
+/// (the store) for suggestions. See the module documentation.
+pub struct WithFallback {
+    primary: Arc<dyn PlaceSearch>,
+    fallback: Arc<dyn PlaceSearch>,
+    jobs: mpsc::Sender<Job>,
+    health: Arc<Health>,
+}
+
+impl WithFallback {
+    /// Starts the background task that feeds index updates to `primary` in order.
+    pub fn new(primary: Arc<dyn PlaceSearch>, fallback: Arc<dyn PlaceSearch>) -> Self {
+        let health = Arc::new(Health {
+            backend: primary.backend(),
+            down: AtomicBool::new(false),
+        });
+        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE_CAPACITY);
+        let worker_primary = Arc::clone(&primary);
+        let worker_health = Arc::clone(&health);
+        tokio::spawn(async move {
+            while let Some(job) = queue.recv().await {
+                let result = match &job {
+                    Job::Saved(meetup_id, place) => {
+                        worker_primary.place_saved(meetup_id, place).await
+                    }
+                    Job::Removed(meetup_id, place_id) => {
+                        worker_primary.place_removed(meetup_id, place_id).await
+                    }
+                };
+                match result {
+                    Ok(()) => worker_health.answered(),
+                    Err(error) => worker_health.failed(&error),
+                }
+            }
+        });
+        Self {
+            primary,
+            fallback,
+            jobs,
+            health,
+        }
+    }
+
+    fn enqueue(&self, job: Job) {
+        if self.jobs.try_send(job).is_err() && !self.health.is_down() {
+            self.health.failed(&SearchError::Unreachable(
+                "too many index updates waiting; dropping some".to_owned(),
+            ));
+        }
+    }
+}
+
+#[async_trait]
+impl PlaceSearch for WithFallback {
+    fn backend(&self) -> &'static str {
+        self.primary.backend()
+    }
+
+    async fn place_saved(&self, meetup_id: &str, place: &PlaceRecord) -> SearchResult<()> {
+        self.enqueue(Job::Saved(meetup_id.to_owned(), Box::new(place.clone())));
+        self.fallback.place_saved(meetup_id, place).await
+    }
+
+    async fn place_removed(&self, meetup_id: &str, place_id: &str) -> SearchResult<()> {
+        self.enqueue(Job::Removed(meetup_id.to_owned(), place_id.to_owned()));
+        self.fallback.place_removed(meetup_id, place_id).await
+    }
+
+    async fn suggestions(&self, query: &str, limit: usize) -> SearchResult<Vec<PlaceSuggestion>> {
+        match self.primary.suggestions(query, limit).await {
+            Ok(places) => {
+                self.health.answered();
+                Ok(places)
+            }
+            Err(error) => {
+                self.health.failed(&error);
+                self.fallback.suggestions(query, limit).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(name: &str) -> PlaceSuggestion {
+        PlaceSuggestion {
+            name: name.to_owned(),
+            address: None,
+            link: None,
+        }
+    }
+
+    #[test]
+    fn dedup_keeps_the_first_of_each_name_up_to_the_limit() {
+        let got = dedup_by_name(
+            [
+                place("Hops"),
+                place("hops "),
+                place("Barley"),
+                place("  HOPS"),
+                place("Malt"),
+            ],
+            2,
+        );
+        assert_eq!(got, [place("Hops"), place("Barley")]);
+    }
+}
