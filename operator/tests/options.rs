@@ -91,7 +91,7 @@ async fn install_service_monitor_crd(client: &Client) -> Result<()> {
     wait_established(&crds, "servicemonitors.monitoring.coreos.com").await
 }
 
-struct Operator(JoinHandle<Result<()>>);
+struct Operator(JoinHandle<Result<()>>, Arc<Metrics>);
 
 impl Drop for Operator {
     fn drop(&mut self) {
@@ -102,15 +102,80 @@ impl Drop for Operator {
 fn start_operator(client: Client, namespace: &str) -> Operator {
     let config = ControllerConfig {
         namespaces: vec![namespace.to_owned()],
-        resync: Duration::from_secs(20),
+        resync: Duration::from_secs(2),
         converging_requeue: Duration::from_secs(3),
         ..ControllerConfig::default()
     };
-    Operator(tokio::spawn(run_controller(
-        client,
-        config,
-        Arc::new(Metrics::new()),
-    )))
+    let metrics = Arc::new(Metrics::new());
+    Operator(
+        tokio::spawn(run_controller(client, config, metrics.clone())),
+        metrics,
+    )
+}
+
+fn reconcile_count(metrics: &Metrics) -> u64 {
+    metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("beer_meetup_operator_reconciles_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// resourceVersion of every namespaced object labelled for the platform, by `Kind/name`.
+async fn versions(client: &Client, ns: &str, platform: &str) -> Result<BTreeSet<String>> {
+    let lp = ListParams::default().labels(&format!("app.kubernetes.io/instance={platform}"));
+    let mut out = BTreeSet::new();
+    macro_rules! collect {
+        ($($kind:ty),*) => {$(
+            for o in Api::<$kind>::namespaced(client.clone(), ns).list(&lp).await? {
+                out.insert(format!(
+                    "{}/{}@{}",
+                    <$kind as kube::Resource>::kind(&()),
+                    o.name_any(),
+                    o.resource_version().unwrap_or_default()
+                ));
+            }
+        )*};
+    }
+    collect!(
+        Deployment,
+        StatefulSet,
+        Service,
+        ConfigMap,
+        Secret,
+        Job,
+        PodDisruptionBudget,
+        NetworkPolicy,
+        Ingress,
+        Role,
+        RoleBinding,
+        ServiceAccount
+    );
+    Ok(out)
+}
+
+/// Two more reconciles of the unchanged platform write none of its children.
+async fn assert_idle(operator: &Operator, client: &Client, ns: &str, platform: &str) -> Result<()> {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = versions(client, ns, platform).await?;
+    let count = reconcile_count(&operator.1);
+    eventually("two more reconciles", CONVERGE, || async {
+        ensure!(reconcile_count(&operator.1) >= count + 2);
+        Ok(())
+    })
+    .await?;
+    let after = versions(client, ns, platform).await?;
+    let changed: Vec<_> = after.difference(&before).collect();
+    ensure!(
+        changed.is_empty(),
+        "written by an idle reconcile: {changed:?}"
+    );
+    eprintln!(
+        "[options] idle reconciles of {platform} wrote none of its {} children",
+        after.len()
+    );
+    Ok(())
 }
 
 async fn create_platform(
@@ -251,7 +316,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
     let client = cluster.client();
     install_crd(&client).await?;
     let ns = cluster.create_namespace("bmp-ingress").await;
-    let _operator = start_operator(client.clone(), &ns);
+    let operator = start_operator(client.clone(), &ns);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
     // The IngressClass is cluster-wide: a class name no other test uses.
     let class = ns.clone();
@@ -278,6 +343,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
     assert_eq!(status.url.as_deref(), Some("https://meetups.example.org/"));
     assert!(condition_types(&ready).contains("IngressReady"));
     assert_eq!(status.ingress.map(|c| c.ready), Some(2));
+    assert_idle(&operator, &client, &ns, "web").await?;
 
     let ingress = Api::<Ingress>::namespaced(client.clone(), &ns)
         .get("web")
@@ -484,7 +550,7 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
     install_crd(&client).await?;
     install_service_monitor_crd(&client).await?;
     let ns = cluster.create_namespace("bmp-options").await;
-    let _operator = start_operator(client.clone(), &ns);
+    let operator = start_operator(client.clone(), &ns);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
     create_platform(
         &platforms,
@@ -507,6 +573,7 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
             "{condition} in {conditions:?}"
         );
     }
+    assert_idle(&operator, &client, &ns, "all").await?;
 
     let statefulsets = Api::<StatefulSet>::namespaced(client.clone(), &ns);
     let replicas = |sts: &StatefulSet| sts.spec.as_ref().and_then(|s| s.replicas);
