@@ -78,6 +78,39 @@ pub fn describe(cmd: &Command) -> String {
     s
 }
 
+/// A binary of this workspace: `cargo build -p <package> --bin <bin>` (debug, the shared target
+/// dir) and the path cargo reports, or the prebuilt one `env_override` names when it is set.
+pub fn workspace_binary(package: &str, bin: &str, env_override: &str) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env_override) {
+        return Ok(PathBuf::from(path));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(repo_root()).args([
+        "build",
+        "-p",
+        package,
+        "--bin",
+        bin,
+        "--message-format=json-render-diagnostics",
+    ]);
+    let out = run_raw(&mut cmd, None)?;
+    if !out.status.success() {
+        // The rendered compiler errors are on stderr; stdout is one JSON line per artifact.
+        bail!(
+            "cargo build -p {package} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .with_context(|| format!("cargo build did not report the {bin} executable"))
+}
+
 /// Splits a multi-document YAML stream into its non-empty documents.
 pub fn yaml_documents(text: &str) -> Result<Vec<serde_yaml::Value>> {
     use serde::Deserialize;

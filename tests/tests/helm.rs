@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use beer_meetup_tests::{repo_root, run, run_raw, tool, yaml_documents};
+use beer_meetup_tests::{repo_root, run, run_raw, tool, workspace_binary, yaml_documents};
 use serde_json::Value;
 use test_fixtures::{TestCluster, free_port};
 
@@ -519,36 +519,11 @@ impl Drop for OperatorProcess {
 /// Builds the operator binary (a no-op when `cargo test --workspace` already did) and returns it;
 /// `BEER_MEETUP_OPERATOR_BIN` names a prebuilt one instead.
 fn operator_binary() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("BEER_MEETUP_OPERATOR_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(repo_root()).args([
-        "build",
-        "-p",
+    workspace_binary(
         "beer-meetup-operator",
-        "--bin",
         "beer-meetup-operator",
-        "--message-format=json-render-diagnostics",
-    ]);
-    let out = run_raw(&mut cmd, None)?;
-    if !out.status.success() {
-        // The rendered compiler errors are on stderr; stdout is one JSON line per artifact.
-        bail!(
-            "cargo build -p beer-meetup-operator failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| {
-            m["reason"] == "compiler-artifact" && m["target"]["name"] == "beer-meetup-operator"
-        })
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo build did not report the beer-meetup-operator executable")
+        "BEER_MEETUP_OPERATOR_BIN",
+    )
 }
 
 /// A kubeconfig for the cluster whose only credential is `token`.
