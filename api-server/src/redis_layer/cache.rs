@@ -28,6 +28,9 @@ const FLOOR_PREFIX: &str = "beermeetup:floor:";
 /// Upper bound on how long a view stays cached.
 pub const MAX_VIEW_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 const FLOOR_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
+/// Invalidations remembered one by one during an outage; beyond it every view is dropped on
+/// recovery instead (memory stays bounded however long Redis is away).
+const MAX_PENDING_INVALIDATIONS: usize = 10_000;
 
 /// KEYS: view, floor. ARGV: revision, value, ttl seconds. Refuses a fill older than the floor.
 const FILL: &str = r"
@@ -166,6 +169,13 @@ impl ViewCache {
                 .pending_invalidations
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if pending.len() >= MAX_PENDING_INVALIDATIONS && !pending.contains_key(meetup_id) {
+                pending.clear();
+                self.link
+                    .drop_all_views
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
             let newest = pending.entry(meetup_id.to_string()).or_insert(revision);
             *newest = (*newest).max(revision);
         }
@@ -200,8 +210,17 @@ impl RedisLink {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .drain()
             .collect();
-        let script = Script::new(INVALIDATE);
         let mut connection = connection.clone();
+        if self
+            .drop_all_views
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+            && let Err(error) = drop_all_views(&mut connection, self.timeout()).await
+        {
+            self.drop_all_views
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(error);
+        }
+        let script = Script::new(INVALIDATE);
         for (index, (meetup_id, revision)) in pending.iter().enumerate() {
             let sent = tokio::time::timeout(
                 self.timeout(),
@@ -235,6 +254,39 @@ impl RedisLink {
             );
         }
         Ok(())
+    }
+}
+
+/// Deletes every cached view (SCAN, so Redis is never blocked for long).
+async fn drop_all_views(
+    connection: &mut redis::aio::MultiplexedConnection,
+    timeout: Duration,
+) -> redis::RedisResult<()> {
+    let mut cursor: u64 = 0;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        let step = scan
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{VIEW_PREFIX}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async::<(u64, Vec<String>)>(connection);
+        let (next, keys) = tokio::time::timeout(timeout, step)
+            .await
+            .unwrap_or_else(|_| Err(super::link::timed_out()))?;
+        if !keys.is_empty() {
+            let mut unlink = redis::cmd("UNLINK");
+            let unlink = unlink.arg(&keys).query_async::<i64>(connection);
+            tokio::time::timeout(timeout, unlink)
+                .await
+                .unwrap_or_else(|_| Err(super::link::timed_out()))?;
+        }
+        if next == 0 {
+            tracing::info!("dropped every cached view after a long Redis outage");
+            return Ok(());
+        }
+        cursor = next;
     }
 }
 

@@ -55,6 +55,8 @@ pub struct RedisLink {
     /// Cache invalidations that could not be sent (meetup id → newest revision); sent before
     /// the cache is used again, so no replica serves a view older than a write it missed.
     pub(super) pending_invalidations: Mutex<HashMap<String, i64>>,
+    /// Too many writes were missed to remember each: drop every cached view on recovery.
+    pub(super) drop_all_views: AtomicBool,
 }
 
 impl std::fmt::Debug for RedisLink {
@@ -121,6 +123,7 @@ impl RedisLink {
             probing: AtomicBool::new(false),
             timeout,
             pending_invalidations: Mutex::new(HashMap::new()),
+            drop_all_views: AtomicBool::new(false),
         });
         metrics::gauge!("redis_up").set(0.0);
         match link.connect().await {
