@@ -9,6 +9,9 @@
 //! answer when Elasticsearch cannot), index updates go to Elasticsearch from a background queue
 //! (a write never waits for it or fails because of it), and suggestions come from Elasticsearch
 //! unless it errs, then from the store. An outage is logged once, and its end once.
+//!
+//! Index updates missed during an outage are not replayed: those places are suggested again once
+//! they are saved again. Deleting a whole meetup keeps its places suggestible, like the store.
 
 pub mod elasticsearch;
 pub mod store;
@@ -85,11 +88,15 @@ pub fn from_config(
     store: Arc<dyn Store>,
 ) -> SearchResult<Arc<dyn PlaceSearch>> {
     let fallback = Arc::new(StoreSearch::new(store));
-    let Some(url) = &config.elasticsearch_url else {
+    let Some(url) = config
+        .elasticsearch_url
+        .as_ref()
+        .filter(|url| !url.trim().is_empty())
+    else {
         return Ok(fallback);
     };
     let elastic = ElasticsearchSearch::new(ElasticsearchConfig {
-        url: url.clone(),
+        url: url.trim().to_owned(),
         index: config.elasticsearch_index.clone(),
         username: config.elasticsearch_username.clone(),
         password: config.elasticsearch_password.clone(),
@@ -237,6 +244,34 @@ mod tests {
             address: None,
             link: None,
         }
+    }
+
+    #[tokio::test]
+    async fn the_configuration_picks_the_search() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::EmbeddedStore::open(dir.path()).expect("embedded store opens"));
+        let config = |args: &[&str]| {
+            crate::Config::try_parse_from(["api-server"].iter().chain(args)).expect("valid flags")
+        };
+        let search = |args: &[&str]| from_config(&config(args), Arc::clone(&store));
+        assert_eq!(search(&[]).expect("store").backend(), "store");
+        assert_eq!(
+            search(&["--elasticsearch-url", " "])
+                .expect("store")
+                .backend(),
+            "store"
+        );
+        let elastic = search(&[
+            "--elasticsearch-url",
+            "http://127.0.0.1:9200",
+            "--elasticsearch-username",
+            "elastic",
+        ])
+        .expect("elasticsearch");
+        assert_eq!(elastic.backend(), "elasticsearch");
+        assert!(search(&["--elasticsearch-url", "elasticsearch:9200"]).is_err());
     }
 
     #[test]
