@@ -31,9 +31,44 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn converge(cluster: &TestCluster, count: usize) -> Result<()> {
+/// One member and one pod per tier: the kwok nodes and the PV pool bound the count.
+fn minimal_spec() -> serde_json::Value {
+    json!({
+        "apiServer": { "replicas": 1 },
+        "web": { "replicas": 1 },
+        "mongodb": { "members": 1, "storage": { "size": "1Gi" } },
+    })
+}
+
+/// Every option on: Ingress with its HAProxy controller, Elasticsearch, Prometheus + Thanos,
+/// replicated Redis with Sentinels (3 volumes per platform).
+fn everything_spec(i: usize) -> serde_json::Value {
+    json!({
+        "apiServer": { "replicas": 1 },
+        "web": { "replicas": 1 },
+        "mongodb": { "members": 1, "storage": { "size": "1Gi" } },
+        "redis": { "mode": "replicated", "replicas": 1 },
+        "ingress": {
+            "enabled": true,
+            "host": format!("p{i}.example.org"),
+            "rateLimit": { "requests": 100, "period": "10s" },
+            "controller": { "replicas": 1, "serviceType": "ClusterIP" },
+        },
+        "elasticsearch": { "enabled": true, "storage": { "size": "1Gi" } },
+        "thanos": { "enabled": true, "storage": { "size": "1Gi" } },
+    })
+}
+
+async fn converge(
+    cluster: &TestCluster,
+    label: &str,
+    count: usize,
+    spec: fn(usize) -> serde_json::Value,
+) -> Result<()> {
     let client = cluster.client();
-    let ns = cluster.create_namespace(&format!("bench-{count}")).await;
+    let ns = cluster
+        .create_namespace(&format!("bench-{label}-{count}"))
+        .await;
     let metrics = Arc::new(Metrics::new());
     let config = ControllerConfig {
         namespaces: vec![ns.clone()],
@@ -50,12 +85,7 @@ async fn converge(cluster: &TestCluster, count: usize) -> Result<()> {
             "apiVersion": "beermeetup.io/v1alpha1",
             "kind": "BeerMeetupPlatform",
             "metadata": { "name": format!("p{i}") },
-            // One member and one pod per tier: the kwok nodes and the PV pool bound the count.
-            "spec": {
-                "apiServer": { "replicas": 1 },
-                "web": { "replicas": 1 },
-                "mongodb": { "members": 1, "storage": { "size": "1Gi" } },
-            },
+            "spec": spec(i),
         }))?;
         api.create(&PostParams::default(), &platform).await?;
     }
@@ -103,7 +133,7 @@ async fn converge(cluster: &TestCluster, count: usize) -> Result<()> {
         .map(|v| v.trim().to_owned())
         .unwrap_or_default();
     println!(
-        "[bench] platforms={count} created={:.2}s applied={:.2}s ready={:.2}s reconciles={reconciles} rss_before={} MiB rss_after={} MiB",
+        "[bench] {label} platforms={count} created={:.2}s applied={:.2}s ready={:.2}s reconciles={reconciles} rss_before={} MiB rss_after={} MiB",
         created.as_secs_f64(),
         applied.as_secs_f64(),
         ready.as_secs_f64(),
@@ -118,7 +148,9 @@ async fn converge(cluster: &TestCluster, count: usize) -> Result<()> {
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn operator_convergence() -> Result<()> {
     let cluster = TestCluster::start_with(ClusterOptions {
-        persistent_volumes: 60,
+        // Kwok nodes admit 110 pods each; the four runs together hold about 400.
+        nodes: 6,
+        persistent_volumes: 100,
         ..ClusterOptions::default()
     })
     .await?;
@@ -132,7 +164,9 @@ async fn operator_convergence() -> Result<()> {
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    converge(&cluster, 1).await?;
-    converge(&cluster, 50).await?;
+    converge(&cluster, "minimal", 1, |_| minimal_spec()).await?;
+    converge(&cluster, "minimal", 50, |_| minimal_spec()).await?;
+    converge(&cluster, "everything", 1, everything_spec).await?;
+    converge(&cluster, "everything", 10, everything_spec).await?;
     Ok(())
 }
