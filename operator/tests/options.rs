@@ -810,6 +810,29 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
         BTreeSet::from(["ext-mongodb".to_owned(), "ext-redis".to_owned()])
     );
 
+    // NetworkPolicies can be turned off (and back on).
+    patch_spec(
+        &platforms,
+        "ext",
+        json!({ "networkPolicies": { "enabled": false } }),
+    )
+    .await?;
+    wait_ready(&platforms, "ext").await?;
+    eventually("the NetworkPolicies to be deleted", CONVERGE, || async {
+        let policies = names_of::<NetworkPolicy>(&client, &ns, "ext").await?;
+        ensure!(policies.is_empty(), "policies: {policies:?}");
+        Ok(())
+    })
+    .await?;
+    patch_spec(
+        &platforms,
+        "ext",
+        json!({ "networkPolicies": { "enabled": true } }),
+    )
+    .await?;
+    wait_ready(&platforms, "ext").await?;
+    ensure!(names_of::<NetworkPolicy>(&client, &ns, "ext").await?.len() == 2);
+
     // Switch to databases the platform does not run.
     let secret: Secret = serde_json::from_value(json!({
         "metadata": { "name": "managed-databases" },
