@@ -399,6 +399,132 @@ mod tests {
         }
     }
 
+    fn everything_on() -> BeerMeetupPlatformSpec {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.enabled = true;
+        spec.ingress.host = Some("m.example.org".into());
+        spec.ingress.controller.create_ingress_class = true;
+        spec.elasticsearch.enabled = true;
+        spec.thanos.enabled = true;
+        spec.redis.mode = crate::crd::RedisMode::Replicated;
+        spec.redis.storage.persistent = true;
+        spec
+    }
+
+    #[test]
+    fn every_pod_is_hardened_with_every_option_on() {
+        let set = build_children(&platform(everything_on()), &inputs()).expect("builds");
+        let mut pods = 0;
+        for child in &set.children {
+            let pod = match child {
+                Child::Deployment(d) => d.spec.clone().and_then(|s| s.template.spec),
+                Child::StatefulSet(s) => s.spec.clone().and_then(|s| s.template.spec),
+                Child::Job(j) => j.spec.clone().and_then(|s| s.template.spec),
+                _ => continue,
+            }
+            .expect("pod template");
+            pods += 1;
+            let what = child.name();
+            let security = pod.security_context.clone().expect("pod security");
+            assert_eq!(security.run_as_non_root, Some(true), "{what}");
+            assert_eq!(
+                security.seccomp_profile.map(|s| s.type_).as_deref(),
+                Some("RuntimeDefault"),
+                "{what}"
+            );
+            for c in pod
+                .containers
+                .iter()
+                .chain(pod.init_containers.iter().flatten())
+            {
+                let sc = c.security_context.clone().expect("container security");
+                assert_eq!(
+                    sc.capabilities.and_then(|c| c.drop),
+                    Some(vec!["ALL".to_owned()]),
+                    "{what}/{}",
+                    c.name
+                );
+                let requests = c
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.requests.clone())
+                    .unwrap_or_default();
+                assert!(
+                    requests.contains_key("cpu") && requests.contains_key("memory"),
+                    "{what}/{} has requests",
+                    c.name
+                );
+                assert!(
+                    c.resources
+                        .as_ref()
+                        .and_then(|r| r.limits.as_ref())
+                        .is_some_and(|l| l.contains_key("memory")),
+                    "{what}/{} has a memory limit",
+                    c.name
+                );
+                // Only HAProxy's file capability needs escalation allowed.
+                if c.name != "haproxy-ingress" {
+                    assert_eq!(
+                        sc.allow_privilege_escalation,
+                        Some(false),
+                        "{what}/{}",
+                        c.name
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            pods, 10,
+            "api, web, redis, sentinel, mongodb, init job, haproxy, es, prometheus, query"
+        );
+    }
+
+    #[test]
+    fn cluster_scoped_children_have_no_namespace_and_no_owner() {
+        let set = build_children(&platform(everything_on()), &inputs()).expect("builds");
+        let cluster: Vec<&Child> = set
+            .children
+            .iter()
+            .filter(|c| c.is_cluster_scoped())
+            .collect();
+        assert_eq!(cluster.len(), 3);
+        for child in cluster {
+            let value = serde_json::to_value(child).expect("json");
+            assert!(value["metadata"]["namespace"].is_null(), "{}", child.name());
+            assert!(
+                value["metadata"]["ownerReferences"].is_null(),
+                "{}",
+                child.name()
+            );
+            assert_eq!(
+                value["metadata"]["labels"][crate::names::LABEL_PLATFORM_NAMESPACE],
+                "team-a"
+            );
+        }
+    }
+
+    #[test]
+    fn mongodb_upgrades_roll_one_member_at_a_time() {
+        let set = build_children(&platform(BeerMeetupPlatformSpec::default()), &inputs())
+            .expect("builds");
+        let sts = set
+            .children
+            .iter()
+            .find_map(|c| match c {
+                Child::StatefulSet(s) if s.metadata.name.as_deref() == Some("demo-mongodb") => {
+                    s.spec.clone()
+                }
+                _ => None,
+            })
+            .expect("mongodb statefulset");
+        let strategy = sts.update_strategy.expect("strategy");
+        assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+        assert_eq!(
+            strategy.rolling_update.and_then(|r| r.max_unavailable),
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+        );
+    }
+
     #[test]
     fn a_platform_without_namespace_is_a_build_error() {
         let mut p = platform(BeerMeetupPlatformSpec::default());
