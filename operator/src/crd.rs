@@ -490,7 +490,7 @@ pub struct ElasticsearchSpec {
     /// Run Elasticsearch and configure the API server to index and search places in it.
     #[serde(default)]
     pub enabled: bool,
-    /// Full Elasticsearch version; the image is `docker.elastic.co/elasticsearch/elasticsearch:<version>`.
+    /// Full Elasticsearch version; the image is `elasticsearch:<version>`.
     #[serde(default = "default_elasticsearch_version")]
     #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new(FULL_VERSION_RULE).message("elasticsearch.version must be a full version such as 9.2.1"))]

@@ -1,4 +1,5 @@
-//! Every default container image the operator runs, in one place.
+//! Every default container image the operator runs, in one place. Names carry no registry host:
+//! they resolve on the container runtime's default registry, and a mirror is configured there.
 //!
 //! The API server and web images follow the operator's own version so an operator upgrade rolls the
 //! platform forward with it. Data services are pinned by major.minor only: a CR that does not name a
@@ -9,9 +10,9 @@
 pub const PLATFORM_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Repository of the API server image (tag = [`PLATFORM_VERSION`] unless the CR overrides the image).
-pub const API_SERVER_REPOSITORY: &str = "ghcr.io/beer-meetup/api-server";
+pub const API_SERVER_REPOSITORY: &str = "beermeetup/api-server";
 /// Repository of the web (static SPA) image.
-pub const WEB_REPOSITORY: &str = "ghcr.io/beer-meetup/web";
+pub const WEB_REPOSITORY: &str = "beermeetup/web";
 
 /// Official MongoDB image repository; the tag is `spec.mongodb.version`.
 pub const MONGODB_REPOSITORY: &str = "mongo";
@@ -28,31 +29,31 @@ pub const HAPROXY_INGRESS_IMAGE: &str = "haproxytech/kubernetes-ingress:3.2.11";
 
 /// Elasticsearch repository; the tag is `spec.elasticsearch.version` (Elastic publishes full
 /// versions only, no floating `9.2` tag).
-pub const ELASTICSEARCH_REPOSITORY: &str = "docker.elastic.co/elasticsearch/elasticsearch";
+pub const ELASTICSEARCH_REPOSITORY: &str = "elasticsearch";
 /// Default Elasticsearch version, written into the spec at creation like the other data services.
 pub const ELASTICSEARCH_DEFAULT_VERSION: &str = "9.2.1";
 
 /// Prometheus (v3 line), run when `spec.thanos.enabled`.
-pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.5.0";
+pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v3.5.0";
 /// Thanos (sidecar next to Prometheus, and Query).
-pub const THANOS_IMAGE: &str = "quay.io/thanos/thanos:v0.41.0";
+pub const THANOS_IMAGE: &str = "thanosio/thanos:v0.41.0";
 
 /// The default HAProxy ingress controller image.
 pub fn default_haproxy_ingress_image() -> String {
     HAPROXY_INGRESS_IMAGE.to_owned()
 }
 
-/// The Elasticsearch image for a version, e.g. `docker.elastic.co/elasticsearch/elasticsearch:9.2.1`.
+/// The Elasticsearch image for a version, e.g. `elasticsearch:9.2.1`.
 pub fn elasticsearch_image(version: &str) -> String {
     format!("{ELASTICSEARCH_REPOSITORY}:{version}")
 }
 
-/// The default API server image, e.g. `ghcr.io/beer-meetup/api-server:0.1.0`.
+/// The default API server image, e.g. `beermeetup/api-server:0.1.0`.
 pub fn default_api_server_image() -> String {
     format!("{API_SERVER_REPOSITORY}:{PLATFORM_VERSION}")
 }
 
-/// The default web image, e.g. `ghcr.io/beer-meetup/web:0.1.0`.
+/// The default web image, e.g. `beermeetup/web:0.1.0`.
 pub fn default_web_image() -> String {
     format!("{WEB_REPOSITORY}:{PLATFORM_VERSION}")
 }
@@ -76,7 +77,7 @@ mod tests {
         assert_eq!(
             default_api_server_image(),
             format!(
-                "ghcr.io/beer-meetup/api-server:{}",
+                "beermeetup/api-server:{}",
                 env!("CARGO_PKG_VERSION")
             )
         );
@@ -87,7 +88,7 @@ mod tests {
     fn data_service_images_use_the_version_as_tag() {
         assert_eq!(mongodb_image("8.0"), "mongo:8.0");
         assert_eq!(redis_image("7.4"), "redis:7.4");
-        assert!(elasticsearch_image("9.2.1").ends_with("/elasticsearch:9.2.1"));
+        assert_eq!(elasticsearch_image("9.2.1"), "elasticsearch:9.2.1");
     }
 
     #[test]

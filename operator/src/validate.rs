@@ -344,7 +344,7 @@ mod tests {
     fn image_references() {
         for good in [
             "mongo:8.0",
-            "ghcr.io/beer-meetup/api-server:0.1.0",
+            "beermeetup/api-server:0.1.0",
             "registry.example:5000/org/app",
             "localhost/app_x:v1.2-rc.1",
             "org/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
