@@ -76,10 +76,7 @@ mod tests {
     fn platform_images_follow_the_crate_version() {
         assert_eq!(
             default_api_server_image(),
-            format!(
-                "beermeetup/api-server:{}",
-                env!("CARGO_PKG_VERSION")
-            )
+            format!("beermeetup/api-server:{}", env!("CARGO_PKG_VERSION"))
         );
         assert!(default_web_image().ends_with(&format!(":{PLATFORM_VERSION}")));
     }
