@@ -86,6 +86,24 @@ pub fn workspace_binary(package: &str, bin: &str, env_override: &str) -> Result<
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // What `cargo test` tells this test about its own package must not reach the inner build:
+    // it would see changed environment and rebuild the binary's dependencies every time.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     cmd.current_dir(repo_root()).args([
         "build",
         "-p",
