@@ -41,7 +41,8 @@ pub struct JoinedParticipant {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SuggestionQuery {
-    /// Start of the place name (case-insensitive).
+    /// Start of the place name (case-insensitive). With Elasticsearch also the start of a word
+    /// of the name or address, and names with a typo or two.
     pub q: Option<String>,
 }
 
