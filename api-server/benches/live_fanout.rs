@@ -9,7 +9,9 @@
 //! clients on one and the votes sent to the other (cross-replica through Redis pub/sub). Two
 //! processes need a shared store, so that scenario uses the MongoDB adaptor on FerretDB.
 //! Latency is measured from sending the vote's HTTP request to each client receiving the event,
-//! so it includes the write itself.
+//! so it includes the write itself. To tell the write from the fan-out it also reports the vote
+//! request alone (before any client connects) and each delivery's delay after the first client
+//! of that vote received it (the fan-out spread, a lower bound of "after publishing").
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -109,6 +111,22 @@ async fn start_server(env: &[(&str, String)]) -> Server {
     panic!("api-server did not become ready");
 }
 
+/// CPU time (user + system) a process has used so far, in clock ticks.
+fn cpu_ticks(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// Clock ticks per second for /proc/*/stat (USER_HZ), 100 on Linux.
+const TICKS_PER_SECOND: f64 = 100.0;
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -147,6 +165,32 @@ struct Outcome {
     max: Duration,
     delivered: usize,
     per_connection_kib: f64,
+    /// The vote request alone (no client connected): p50 and max.
+    write_p50: Duration,
+    write_max: Duration,
+    /// Each delivery after the vote's first delivery: p50 and p99.
+    spread_p50: Duration,
+    spread_p99: Duration,
+    /// CPU time per vote while the votes went out: the watched server, and this process (the
+    /// clients; with the cross-replica scenario, also nothing else).
+    server_cpu_per_vote: Duration,
+    clients_cpu_per_vote: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn vote_body(slots: &[String], vote: usize) -> Value {
+    let answer = if vote.is_multiple_of(2) {
+        "yes"
+    } else {
+        "maybe"
+    };
+    json!({"availability": {slots[vote % slots.len()].clone(): answer}})
 }
 
 /// Connects the clients to `watch`, votes `VOTES` times through `vote_on`, and measures.
@@ -174,6 +218,26 @@ async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Ou
         .expect("token")
         .to_string();
 
+    // The write alone: the same votes with nobody listening.
+    let mut writes = Vec::with_capacity(VOTES);
+    for vote in 0..VOTES {
+        let started = Instant::now();
+        call(
+            reqwest::Method::PATCH,
+            format!(
+                "{}/api/v1/meetups/{id}/participants/{participant}",
+                vote_on.base
+            ),
+            Some(&token),
+            vote_body(&slots, vote + 1),
+        )
+        .await;
+        writes.push(started.elapsed());
+    }
+    writes.sort();
+
+    // Settle first, so the delta is the connections' alone.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = rss_kib(watch.child.id());
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<(i64, Instant)>();
     let url = format!(
@@ -206,7 +270,10 @@ async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Ou
     let after = rss_kib(watch.child.id());
     let per_connection_kib = after.saturating_sub(before) as f64 / CLIENTS as f64;
 
+    let server_pid = watch.child.id().to_string();
+    let (server_cpu, clients_cpu) = (cpu_ticks(&server_pid), cpu_ticks("self"));
     let mut latencies = Vec::with_capacity(VOTES * CLIENTS);
+    let mut spreads = Vec::with_capacity(VOTES * CLIENTS);
     for vote in 0..VOTES {
         let started = Instant::now();
         call(
@@ -216,13 +283,14 @@ async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Ou
                 vote_on.base
             ),
             Some(&token),
-            json!({"availability": {slots[vote % slots.len()].clone(): "yes"}}),
+            vote_body(&slots, vote),
         )
         .await;
         // The event's revision is the meetup's new one; read it back cheaply from the arrivals.
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut count = 0;
         let mut revision = None;
+        let mut first = None;
         while count < CLIENTS && Instant::now() < deadline {
             let Ok(Some((rev, at))) =
                 tokio::time::timeout(Duration::from_secs(10), arrived.recv()).await
@@ -233,22 +301,35 @@ async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Ou
             if rev == expected {
                 count += 1;
                 latencies.push(at.duration_since(started));
+                spreads.push(at.duration_since(*first.get_or_insert(at)));
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let per_vote = |ticks: u64| {
+        // The 100 ms pauses between votes are idle; the ticks are the votes' work.
+        Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND / VOTES as f64)
+    };
+    let server_cpu_per_vote = per_vote(cpu_ticks(&server_pid) - server_cpu);
+    let clients_cpu_per_vote = per_vote(cpu_ticks("self") - clients_cpu);
     for reader in readers {
         reader.abort();
     }
     latencies.sort();
-    let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    spreads.sort();
     Outcome {
         scenario,
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
         max: latencies.last().copied().unwrap_or_default(),
         delivered: latencies.len(),
         per_connection_kib,
+        write_p50: percentile(&writes, 0.50),
+        write_max: writes.last().copied().unwrap_or_default(),
+        spread_p50: percentile(&spreads, 0.50),
+        spread_p99: percentile(&spreads, 0.99),
+        server_cpu_per_vote,
+        clients_cpu_per_vote,
     }
 }
 
@@ -313,6 +394,24 @@ async fn run() {
             o.p99.as_secs_f64() * 1e3,
             o.max.as_secs_f64() * 1e3,
             o.per_connection_kib
+        );
+    }
+    println!();
+    println!(
+        "| scenario | vote request alone p50 / max | after the first delivery p50 / p99 | CPU per vote: server / clients |"
+    );
+    println!("|---|---|---|---|");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for o in &outcomes {
+        println!(
+            "| {} | {:.1} / {:.1} ms | {:.1} / {:.1} ms | {:.1} / {:.1} ms |",
+            o.scenario,
+            ms(o.write_p50),
+            ms(o.write_max),
+            ms(o.spread_p50),
+            ms(o.spread_p99),
+            ms(o.server_cpu_per_vote),
+            ms(o.clients_cpu_per_vote)
         );
     }
     println!();

@@ -2,11 +2,15 @@
 //! resuming from revision `n` and the missed events are still remembered, a presence message
 //! and those events), then sends every event of that meetup with its revision, plus presence.
 //!
-//! Each connection has a reader loop and a writer task joined by a bounded queue: a client that
-//! does not read fills only its own queue and is then closed with a reason, so it never holds
-//! up the hub or the other clients.
+//! Each connection is one task that reads the client, listens to the hub and writes from a
+//! bounded queue: a client that does not read fills only its own queue and is then closed with
+//! a reason, so it never holds up the hub or the other clients. Event frames are serialized
+//! once and shared by every connection (`Utf8Bytes` is reference-counted).
 
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -14,11 +18,9 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::StatusCode;
 use axum::response::Response;
-use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{mpsc, oneshot};
 use utoipa::IntoParams;
 
 use super::AppState;
@@ -35,8 +37,11 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(5);
 pub const SEND_QUEUE: usize = 64;
 /// How long the queued frames and the close frame may take once a connection ends.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// Clients send only pongs and close frames; a small read buffer keeps idle connections cheap.
-const READ_BUFFER: usize = 4 * 1024;
+/// Clients send only pongs and close frames; a small read buffer keeps idle connections cheap
+/// (it grows for a larger frame, up to [`MAX_INCOMING`]).
+const READ_BUFFER: usize = 1024;
+/// The largest message or frame a client may send; anything larger closes the connection.
+const MAX_INCOMING: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LiveQuery {
@@ -65,6 +70,10 @@ pub async fn live(
     })?;
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
+        // Every frame is flushed on its own, so there is nothing to gain from coalescing.
+        .write_buffer_size(0)
+        .max_message_size(MAX_INCOMING)
+        .max_frame_size(MAX_INCOMING)
         .on_upgrade(move |socket| serve(app, meetup.id, query.since, socket)))
 }
 
@@ -124,33 +133,94 @@ impl Drop for ConnectionGauge {
     }
 }
 
+/// The connection's side of the socket, driven by one task: frames waiting for the client (at
+/// most [`SEND_QUEUE`]) go out one at a time, each flushed before the next is started, so a
+/// client that does not read backs up only this queue.
+struct Outgoing {
+    socket: WebSocket,
+    queue: VecDeque<Message>,
+    /// A frame has been handed to the socket and still has to be flushed.
+    unflushed: bool,
+}
+
+/// What the socket did while frames were being sent.
+enum Io {
+    Received(Option<Result<Message, axum::Error>>),
+    /// Sending failed: the client is gone.
+    Broken,
+}
+
+impl Outgoing {
+    fn new(socket: WebSocket) -> Self {
+        Self {
+            socket,
+            queue: VecDeque::new(),
+            unflushed: false,
+        }
+    }
+
+    fn enqueue(&mut self, message: Message) -> Enqueued {
+        if self.queue.len() >= SEND_QUEUE {
+            return Enqueued::Slow;
+        }
+        self.queue.push_back(message);
+        Enqueued::Ok
+    }
+
+    /// Moves queued frames to the client; `Ready(Err)` when the socket is broken, `Ready(Ok)`
+    /// when everything queued is flushed. Cancel-safe: a frame leaves the queue only once the
+    /// socket has taken it.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), axum::Error>> {
+        loop {
+            if self.unflushed {
+                ready!(self.socket.poll_flush_unpin(cx))?;
+                self.unflushed = false;
+            }
+            if self.queue.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.socket.poll_ready_unpin(cx))?;
+            if let Some(message) = self.queue.pop_front() {
+                self.socket.start_send_unpin(message)?;
+                self.unflushed = true;
+            }
+        }
+    }
+
+    /// Sends what is queued while waiting for the client's next message.
+    async fn next(&mut self) -> Io {
+        poll_fn(|cx| {
+            if let Poll::Ready(Err(_)) = self.poll_send(cx) {
+                return Poll::Ready(Io::Broken);
+            }
+            self.socket.poll_next_unpin(cx).map(Io::Received)
+        })
+        .await
+    }
+
+    /// Sends what is still queued and the close frame within [`CLOSE_GRACE`] (a stuck client
+    /// gets its TCP connection dropped instead).
+    async fn close(mut self, reason: Option<CloseFrame>) {
+        let finish = async {
+            poll_fn(|cx| self.poll_send(cx)).await?;
+            self.socket.send(Message::Close(reason)).await
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, finish).await;
+    }
+}
+
 async fn serve(app: AppState, id: String, since: Option<i64>, socket: WebSocket) {
-    let (sink, mut incoming) = socket.split();
-    let (queue, queued) = mpsc::channel(SEND_QUEUE);
-    let (closing, close_signal) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(sink, queued, close_signal));
+    let mut outgoing = Outgoing::new(socket);
     let gauge = ConnectionGauge::open();
-    let reason = run(&app, &id, since, &queue, &mut incoming).await;
+    let reason = run(&app, &id, since, &mut outgoing).await;
     drop(gauge);
-    let _ = closing.send(reason);
-    drop(queue);
-    let _ = writer.await;
+    outgoing.close(reason).await;
 }
 
 enum Enqueued {
     Ok,
     /// The queue is full: the client does not keep up.
     Slow,
-    /// The writer stopped (the client is gone).
-    Gone,
-}
-
-fn enqueue(queue: &mpsc::Sender<Message>, message: Message) -> Enqueued {
-    match queue.try_send(message) {
-        Ok(()) => Enqueued::Ok,
-        Err(mpsc::error::TrySendError::Full(_)) => Enqueued::Slow,
-        Err(mpsc::error::TrySendError::Closed(_)) => Enqueued::Gone,
-    }
 }
 
 /// Why the connection ended, as the close frame to send (`None`: the client is gone).
@@ -158,8 +228,7 @@ async fn run(
     app: &AppState,
     id: &str,
     since: Option<i64>,
-    queue: &mpsc::Sender<Message>,
-    incoming: &mut SplitStream<WebSocket>,
+    outgoing: &mut Outgoing,
 ) -> Option<CloseFrame> {
     // Subscribe before reading the current state so nothing falls between the two.
     let (mut events, recent) = app.live.subscribe_with_recent(id);
@@ -168,18 +237,18 @@ async fn run(
     };
     let replay =
         since.and_then(|since| Some((since, replayable(&recent, since, current.revision)?)));
+    drop(recent);
     let mut shown = match replay {
         Some((since, missed)) => {
             metrics::counter!("live_resumes_total", "result" => "replayed").increment(1);
             // Presence first tells the client that it resumes (no snapshot follows).
-            let mut frames = vec![presence_frame(app.live.presence(id))];
-            frames.extend(
+            let frames = std::iter::once(presence_frame(app.live.presence(id))).chain(
                 missed
                     .iter()
                     .map(|event| Message::Text(event.frame.clone())),
             );
             for frame in frames {
-                if !matches!(enqueue(queue, frame), Enqueued::Ok) {
+                if !matches!(outgoing.enqueue(frame), Enqueued::Ok) {
                     return close(close_code::AGAIN, "too slow; reconnect");
                 }
             }
@@ -189,15 +258,11 @@ async fn run(
             if since.is_some() {
                 metrics::counter!("live_resumes_total", "result" => "snapshot").increment(1);
             }
-            if !matches!(
-                enqueue(queue, snapshot_frame(&current, app.live.presence(id))),
-                Enqueued::Ok
-            ) {
-                return None;
-            }
+            let _ = outgoing.enqueue(snapshot_frame(&current, app.live.presence(id)));
             current.revision
         }
     };
+    drop(current);
 
     // The first tick of a plain interval is immediate; start one period from now instead.
     let start = tokio::time::Instant::now();
@@ -206,7 +271,7 @@ async fn run(
     let mut last_pong = Instant::now();
     let mut last_presence = app.live.presence(id);
     loop {
-        let outgoing = tokio::select! {
+        let frame = tokio::select! {
             received = events.recv() => match received {
                 Ok(HubMessage::Event(event)) => {
                     // Events already contained in what the client has are skipped.
@@ -215,7 +280,7 @@ async fn run(
                     }
                     shown = shown.max(event.revision);
                     if event.deleted {
-                        let _ = enqueue(queue, Message::Text(event.frame.clone()));
+                        let _ = outgoing.enqueue(Message::Text(event.frame.clone()));
                         return close(close_code::NORMAL, "the meetup was deleted");
                     }
                     Message::Text(event.frame.clone())
@@ -229,16 +294,20 @@ async fn run(
                         Err(_) => return close(close_code::NORMAL, "the meetup is gone"),
                     }
                 }
-                Err(RecvError::Closed) => return close(close_code::NORMAL, "the meetup is gone"),
+                Err(RecvError::Closed) => {
+                    return close(close_code::NORMAL, "the meetup is gone");
+                }
             },
-            message = incoming.next() => match message {
-                Some(Ok(Message::Pong(_))) => {
+            io = outgoing.next() => match io {
+                Io::Received(Some(Ok(Message::Pong(_)))) => {
                     last_pong = Instant::now();
                     continue;
                 }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Io::Received(Some(Ok(Message::Close(_)) | Err(_)) | None) | Io::Broken => {
+                    return None;
+                }
                 // Pings are answered by the WebSocket layer; other input is ignored.
-                Some(Ok(_)) => continue,
+                Io::Received(Some(Ok(_))) => continue,
             },
             _ = ping.tick() => {
                 if last_pong.elapsed() > PONG_TIMEOUT {
@@ -255,51 +324,18 @@ async fn run(
                 presence_frame(count)
             }
         };
-        match enqueue(queue, outgoing) {
-            Enqueued::Ok => {}
-            Enqueued::Slow => {
-                metrics::counter!("live_slow_clients_dropped_total").increment(1);
-                tracing::debug!(
-                    meetup = id,
-                    "dropping a WebSocket client that does not keep up"
-                );
-                return close(
-                    close_code::AGAIN,
-                    "too slow: reconnect with ?since=<last revision>",
-                );
-            }
-            Enqueued::Gone => return None,
+        if let Enqueued::Slow = outgoing.enqueue(frame) {
+            metrics::counter!("live_slow_clients_dropped_total").increment(1);
+            tracing::debug!(
+                meetup = id,
+                "dropping a WebSocket client that does not keep up"
+            );
+            return close(
+                close_code::AGAIN,
+                "too slow: reconnect with ?since=<last revision>",
+            );
         }
     }
-}
-
-/// Sends queued frames; when told to close, sends what is still queued and the close frame
-/// within [`CLOSE_GRACE`] (a stuck client gets its TCP connection dropped instead).
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queued: mpsc::Receiver<Message>,
-    mut close_signal: oneshot::Receiver<Option<CloseFrame>>,
-) {
-    let reason = loop {
-        tokio::select! {
-            biased;
-            reason = &mut close_signal => break reason.ok().flatten(),
-            next = queued.recv() => {
-                let Some(message) = next else { break None };
-                tokio::select! {
-                    sent = sink.send(message) => if sent.is_err() { return },
-                    reason = &mut close_signal => break reason.ok().flatten(),
-                }
-            }
-        }
-    };
-    let finish = async {
-        while let Ok(message) = queued.try_recv() {
-            sink.send(message).await?;
-        }
-        sink.send(Message::Close(reason)).await
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, finish).await;
 }
 
 #[cfg(test)]
