@@ -8,6 +8,7 @@ use api_server::http::{RateLimit, Settings};
 use api_server::redis_layer::RedisLayer;
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
 use api_server::{AppState, Config, app};
+use axum::serve::ListenerExt;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -74,6 +75,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
+    // Live events are small frames: send each at once instead of waiting for Nagle's timer.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY on an accepted connection");
+        }
+    });
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
