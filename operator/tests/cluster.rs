@@ -5,100 +5,26 @@
 //! do not see each other's platforms.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use beer_meetup_operator::crd::{BeerMeetupPlatform, ConditionStatus, Phase};
-use beer_meetup_operator::metrics::Metrics;
-use beer_meetup_operator::{ControllerConfig, run_controller};
+use beer_meetup_operator::crd::{BeerMeetupPlatform, Phase};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::{Client, CustomResourceExt, Resource, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use test_fixtures::{TestCluster, eventually};
-use tokio::task::JoinHandle;
 
 /// Generous: the cluster shares two cores with compilers in CI.
 const CONVERGE: Duration = Duration::from_secs(240);
 
-async fn install_crd(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = BeerMeetupPlatform::crd();
-    let name = crd.name_any();
-    crds.patch(
-        &name,
-        &PatchParams::apply("beer-meetup-operator-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .context("applying the CRD (is the schema structural?)")?;
-    eventually("the CRD to be Established", CONVERGE, || async {
-        let crd = crds.get(&name).await?;
-        let established = crd
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        ensure!(established, "not established yet");
-        Ok(())
-    })
-    .await
-}
-
-/// The operator, running in this test's runtime; stopped when dropped.
-struct Operator {
-    task: JoinHandle<Result<()>>,
-    metrics: Arc<Metrics>,
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn start_operator(client: Client, namespace: &str, resync: Duration) -> Operator {
-    let metrics = Arc::new(Metrics::new());
-    let config = ControllerConfig {
-        namespaces: vec![namespace.to_owned()],
-        resync,
-        converging_requeue: Duration::from_secs(3),
-        ..ControllerConfig::default()
-    };
-    let task = tokio::spawn(run_controller(client, config, metrics.clone()));
-    Operator { task, metrics }
-}
-
-fn reconcile_count(metrics: &Metrics) -> u64 {
-    metrics
-        .render()
-        .lines()
-        .find_map(|l| l.strip_prefix("beer_meetup_operator_reconciles_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-async fn create_platform(
-    api: &Api<BeerMeetupPlatform>,
-    name: &str,
-    spec: serde_json::Value,
-) -> Result<BeerMeetupPlatform> {
-    let platform: BeerMeetupPlatform = serde_json::from_value(json!({
-        "apiVersion": "beermeetup.io/v1alpha1",
-        "kind": "BeerMeetupPlatform",
-        "metadata": { "name": name },
-        "spec": spec,
-    }))?;
-    Ok(api.create(&PostParams::default(), &platform).await?)
-}
+mod common;
+use common::{create_platform, install_crd, reconcile_count, start_operator, wait_ready};
 
 /// Create a platform from raw JSON, so the API server (not serde) judges the spec.
 async fn create_raw(client: &Client, ns: &str, name: &str, spec: serde_json::Value) -> Result<()> {
@@ -112,31 +38,6 @@ async fn create_raw(client: &Client, ns: &str, name: &str, spec: serde_json::Val
     }))?;
     api.create(&PostParams::default(), &object).await?;
     Ok(())
-}
-
-/// Wait until the platform reports Ready=True for its current generation.
-async fn wait_ready(api: &Api<BeerMeetupPlatform>, name: &str) -> Result<BeerMeetupPlatform> {
-    eventually(&format!("{name} to be Ready"), CONVERGE, || async {
-        let platform = api.get(name).await?;
-        let status = platform.status.clone().context("no status yet")?;
-        let ready = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .context("no Ready condition")?;
-        ensure!(
-            ready.status == ConditionStatus::True
-                && status.observed_generation == platform.metadata.generation,
-            "Ready={:?} ({}: {}), observed {:?} of {:?}",
-            ready.status,
-            ready.reason,
-            ready.message,
-            status.observed_generation,
-            platform.metadata.generation
-        );
-        Ok(platform)
-    })
-    .await
 }
 
 /// resourceVersion of every object labelled for the platform, keyed by `Kind/name`.
@@ -171,7 +72,7 @@ async fn child_versions(client: &Client, ns: &str, name: &str) -> Result<BTreeMa
 async fn minimal_platform_becomes_ready_restores_children_and_is_collected() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
-    install_crd(&client).await?;
+    install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-minimal").await;
     let operator = start_operator(client.clone(), &ns, Duration::from_secs(1));
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
@@ -179,7 +80,7 @@ async fn minimal_platform_becomes_ready_restores_children_and_is_collected() -> 
     // A minimal CR: every field defaulted by the schema.
     let created = create_platform(&platforms, "demo", json!({})).await?;
     assert_eq!(created.spec.mongodb.members, 3, "schema defaults apply");
-    let ready = wait_ready(&platforms, "demo").await?;
+    let ready = wait_ready(&platforms, "demo", CONVERGE).await?;
     let status = ready.status.context("status")?;
     assert_eq!(status.phase, Some(Phase::Ready));
     assert_eq!(status.ready_components.as_deref(), Some("4/4"));
@@ -317,7 +218,7 @@ async fn minimal_platform_becomes_ready_restores_children_and_is_collected() -> 
 async fn scaling_and_spec_changes_are_followed() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
-    install_crd(&client).await?;
+    install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-scale").await;
     let _operator = start_operator(client.clone(), &ns, Duration::from_secs(60));
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
@@ -327,7 +228,7 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
         json!({ "mongodb": { "members": 1, "storage": { "size": "1Gi" } }, "web": { "replicas": 2 } }),
     )
     .await?;
-    wait_ready(&platforms, "scaled").await?;
+    wait_ready(&platforms, "scaled", CONVERGE).await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let job_selector = ListParams::default().labels("app.kubernetes.io/instance=scaled");
     let first_job = jobs.list(&job_selector).await?.items[0].name_any();
@@ -348,7 +249,7 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
             } })),
         )
         .await?;
-    let ready = wait_ready(&platforms, "scaled").await?;
+    let ready = wait_ready(&platforms, "scaled", CONVERGE).await?;
     assert_eq!(
         ready.status.and_then(|s| s.mongodb_members).as_deref(),
         Some("3/3")
@@ -392,7 +293,7 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
 async fn invalid_platforms_are_rejected_by_the_api_server() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
-    install_crd(&client).await?;
+    install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-invalid").await;
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
 

@@ -5,13 +5,10 @@
 //! off again, after which what it created is gone (data volumes excepted).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use beer_meetup_operator::crd::{BeerMeetupPlatform, ConditionStatus};
-use beer_meetup_operator::metrics::Metrics;
-use beer_meetup_operator::{ControllerConfig, run_controller};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
@@ -22,42 +19,20 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, CustomResourceExt, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 use test_fixtures::{TestCluster, eventually};
-use tokio::task::JoinHandle;
 
 /// Generous: the cluster shares two cores with compilers in CI.
 const CONVERGE: Duration = Duration::from_secs(300);
+/// How often the operator under test resyncs an unchanged platform.
+const RESYNC: Duration = Duration::from_secs(2);
 
-async fn install_crd(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = BeerMeetupPlatform::crd();
-    let name = crd.name_any();
-    crds.patch(
-        &name,
-        &PatchParams::apply("beer-meetup-operator-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .context("applying the CRD")?;
-    wait_established(&crds, &name).await
-}
-
-async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) -> Result<()> {
-    eventually(&format!("CRD {name} Established"), CONVERGE, || async {
-        let crd = crds.get(name).await?;
-        let established = crd
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        ensure!(established, "not established yet");
-        Ok(())
-    })
-    .await
-}
+mod common;
+use common::{
+    Operator, create_platform, install_crd, reconcile_count, start_operator, wait_established,
+    wait_ready,
+};
 
 /// A minimal stand-in for the Prometheus Operator's ServiceMonitor CRD (schema left open).
 async fn install_service_monitor_crd(client: &Client) -> Result<()> {
@@ -88,38 +63,7 @@ async fn install_service_monitor_crd(client: &Client) -> Result<()> {
     )
     .await
     .context("applying the ServiceMonitor CRD")?;
-    wait_established(&crds, "servicemonitors.monitoring.coreos.com").await
-}
-
-struct Operator(JoinHandle<Result<()>>, Arc<Metrics>);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn start_operator(client: Client, namespace: &str) -> Operator {
-    let config = ControllerConfig {
-        namespaces: vec![namespace.to_owned()],
-        resync: Duration::from_secs(2),
-        converging_requeue: Duration::from_secs(3),
-        ..ControllerConfig::default()
-    };
-    let metrics = Arc::new(Metrics::new());
-    Operator(
-        tokio::spawn(run_controller(client, config, metrics.clone())),
-        metrics,
-    )
-}
-
-fn reconcile_count(metrics: &Metrics) -> u64 {
-    metrics
-        .render()
-        .lines()
-        .find_map(|l| l.strip_prefix("beer_meetup_operator_reconciles_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    wait_established(&crds, "servicemonitors.monitoring.coreos.com", CONVERGE).await
 }
 
 /// resourceVersion of every namespaced object labelled for the platform, by `Kind/name`.
@@ -159,9 +103,9 @@ async fn versions(client: &Client, ns: &str, platform: &str) -> Result<BTreeSet<
 async fn assert_idle(operator: &Operator, client: &Client, ns: &str, platform: &str) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = versions(client, ns, platform).await?;
-    let count = reconcile_count(&operator.1);
+    let count = reconcile_count(&operator.metrics);
     eventually("two more reconciles", CONVERGE, || async {
-        ensure!(reconcile_count(&operator.1) >= count + 2);
+        ensure!(reconcile_count(&operator.metrics) >= count + 2);
         Ok(())
     })
     .await?;
@@ -178,21 +122,6 @@ async fn assert_idle(operator: &Operator, client: &Client, ns: &str, platform: &
     Ok(())
 }
 
-async fn create_platform(
-    api: &Api<BeerMeetupPlatform>,
-    name: &str,
-    spec: serde_json::Value,
-) -> Result<()> {
-    let platform: BeerMeetupPlatform = serde_json::from_value(json!({
-        "apiVersion": "beermeetup.io/v1alpha1",
-        "kind": "BeerMeetupPlatform",
-        "metadata": { "name": name },
-        "spec": spec,
-    }))?;
-    api.create(&PostParams::default(), &platform).await?;
-    Ok(())
-}
-
 async fn patch_spec(
     api: &Api<BeerMeetupPlatform>,
     name: &str,
@@ -205,31 +134,6 @@ async fn patch_spec(
     )
     .await?;
     Ok(())
-}
-
-/// Wait until the platform reports Ready=True for its current generation.
-async fn wait_ready(api: &Api<BeerMeetupPlatform>, name: &str) -> Result<BeerMeetupPlatform> {
-    eventually(&format!("{name} to be Ready"), CONVERGE, || async {
-        let platform = api.get(name).await?;
-        let status = platform.status.clone().context("no status yet")?;
-        let ready = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .context("no Ready condition")?;
-        ensure!(
-            ready.status == ConditionStatus::True
-                && status.observed_generation == platform.metadata.generation,
-            "Ready={:?} ({}: {}), observed {:?} of {:?}",
-            ready.status,
-            ready.reason,
-            ready.message,
-            status.observed_generation,
-            platform.metadata.generation
-        );
-        Ok(platform)
-    })
-    .await
 }
 
 fn condition_types(platform: &BeerMeetupPlatform) -> BTreeSet<String> {
@@ -314,9 +218,9 @@ fn assert_hardened(what: &str, pod: &PodSpec) -> Result<()> {
 async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
-    install_crd(&client).await?;
+    install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-ingress").await;
-    let operator = start_operator(client.clone(), &ns);
+    let operator = start_operator(client.clone(), &ns, RESYNC);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
     // The IngressClass is cluster-wide: a class name no other test uses.
     let class = ns.clone();
@@ -338,7 +242,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
         }),
     )
     .await?;
-    let ready = wait_ready(&platforms, "web").await?;
+    let ready = wait_ready(&platforms, "web", CONVERGE).await?;
     let status = ready.status.clone().context("status")?;
     assert_eq!(status.url.as_deref(), Some("https://meetups.example.org/"));
     assert!(condition_types(&ready).contains("IngressReady"));
@@ -458,7 +362,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
         json!({ "ingress": { "controller": { "createIngressClass": false } } }),
     )
     .await?;
-    wait_ready(&platforms, "web").await?;
+    wait_ready(&platforms, "web", CONVERGE).await?;
     eventually("cluster-scoped objects to be deleted", CONVERGE, || async {
         ensure!(
             Api::<IngressClass>::all(client.clone())
@@ -512,7 +416,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
         json!({ "ingress": { "enabled": false } }),
     )
     .await?;
-    let ready = wait_ready(&platforms, "web").await?;
+    let ready = wait_ready(&platforms, "web", CONVERGE).await?;
     assert!(!condition_types(&ready).contains("IngressReady"));
     assert!(
         ready
@@ -547,10 +451,10 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
 async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
-    install_crd(&client).await?;
+    install_crd(&client, CONVERGE).await?;
     install_service_monitor_crd(&client).await?;
     let ns = cluster.create_namespace("bmp-options").await;
-    let operator = start_operator(client.clone(), &ns);
+    let operator = start_operator(client.clone(), &ns, RESYNC);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
     create_platform(
         &platforms,
@@ -565,7 +469,7 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
         }),
     )
     .await?;
-    let ready = wait_ready(&platforms, "all").await?;
+    let ready = wait_ready(&platforms, "all", CONVERGE).await?;
     let conditions = condition_types(&ready);
     for condition in ["ElasticsearchReady", "MetricsReady", "RedisReady"] {
         assert!(
@@ -729,7 +633,7 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
         }),
     )
     .await?;
-    let ready = wait_ready(&platforms, "all").await?;
+    let ready = wait_ready(&platforms, "all", CONVERGE).await?;
     let conditions = condition_types(&ready);
     assert!(!conditions.contains("ElasticsearchReady") && !conditions.contains("MetricsReady"));
     eventually("the options' objects to be deleted", CONVERGE, || async {
@@ -774,9 +678,9 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
 async fn external_databases_replace_the_deployed_ones() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
-    install_crd(&client).await?;
+    install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-external").await;
-    let _operator = start_operator(client.clone(), &ns);
+    let _operator = start_operator(client.clone(), &ns, RESYNC);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
     create_platform(
         &platforms,
@@ -784,7 +688,7 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
         json!({ "mongodb": { "members": 3, "storage": { "size": "1Gi" } } }),
     )
     .await?;
-    wait_ready(&platforms, "ext").await?;
+    wait_ready(&platforms, "ext", CONVERGE).await?;
 
     // Disruption budgets of API, web and MongoDB select their own pods.
     let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns);
@@ -817,7 +721,7 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
         json!({ "networkPolicies": { "enabled": false } }),
     )
     .await?;
-    wait_ready(&platforms, "ext").await?;
+    wait_ready(&platforms, "ext", CONVERGE).await?;
     eventually("the NetworkPolicies to be deleted", CONVERGE, || async {
         let policies = names_of::<NetworkPolicy>(&client, &ns, "ext").await?;
         ensure!(policies.is_empty(), "policies: {policies:?}");
@@ -830,7 +734,7 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
         json!({ "networkPolicies": { "enabled": true } }),
     )
     .await?;
-    wait_ready(&platforms, "ext").await?;
+    wait_ready(&platforms, "ext", CONVERGE).await?;
     ensure!(names_of::<NetworkPolicy>(&client, &ns, "ext").await?.len() == 2);
 
     // Switch to databases the platform does not run.
@@ -853,7 +757,7 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
         }),
     )
     .await?;
-    let ready = wait_ready(&platforms, "ext").await?;
+    let ready = wait_ready(&platforms, "ext", CONVERGE).await?;
     assert_eq!(
         ready.status.and_then(|s| s.mongodb_members).as_deref(),
         Some("external")
@@ -916,9 +820,9 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
 async fn deleting_a_platform_removes_its_cluster_scoped_children() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
-    install_crd(&client).await?;
+    install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-finalizer").await;
-    let _operator = start_operator(client.clone(), &ns);
+    let _operator = start_operator(client.clone(), &ns, RESYNC);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
     let class = ns.clone();
     create_platform(
@@ -937,7 +841,7 @@ async fn deleting_a_platform_removes_its_cluster_scoped_children() -> Result<()>
         }),
     )
     .await?;
-    let ready = wait_ready(&platforms, "gone").await?;
+    let ready = wait_ready(&platforms, "gone", CONVERGE).await?;
     assert!(
         ready
             .finalizers()
