@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, SecretKeySelector,
-    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
+    HTTPGetAction, PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
@@ -231,24 +231,14 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
                     annotations: Some(annotations),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    security_context: Some(common::pod_security(PLATFORM_UID)),
-                    affinity: Some(common::affinity(
-                        ctx,
-                        &spec.pod,
-                        Component::ApiServer,
-                        Some(Component::Web),
-                    )),
-                    node_selector: common::node_selector(&spec.pod),
-                    tolerations: common::tolerations(&spec.pod),
-                    volumes: Some(vec![Volume {
-                        name: "tmp".to_owned(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
-                    ..PodSpec::default()
-                }),
+                spec: Some(common::stateless_pod_spec(
+                    ctx,
+                    &spec.pod,
+                    Component::ApiServer,
+                    Component::Web,
+                    PLATFORM_UID,
+                    container,
+                )),
             },
             ..DeploymentSpec::default()
         }),

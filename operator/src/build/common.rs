@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    ResourceRequirements, SeccompProfile, SecurityContext, WeightedPodAffinityTerm,
+    Affinity, Capabilities, Container, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
+    PodSpec, ResourceRequirements, SeccompProfile, SecurityContext, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -249,6 +249,28 @@ pub fn empty_dir(name: &str) -> k8s_openapi::api::core::v1::Volume {
         name: name.to_owned(),
         empty_dir: Some(Default::default()),
         ..Default::default()
+    }
+}
+
+/// The pod of a stateless platform image (API server, web): one container running as `uid`,
+/// placed by `overrides`, kept away from `peer`'s pods, with an emptyDir `tmp` volume for the
+/// container's `/tmp` (its root filesystem is read-only).
+pub fn stateless_pod_spec(
+    ctx: &BuildContext<'_>,
+    overrides: &PodOverrides,
+    component: Component,
+    peer: Component,
+    uid: i64,
+    container: Container,
+) -> PodSpec {
+    PodSpec {
+        containers: vec![container],
+        security_context: Some(pod_security(uid)),
+        affinity: Some(affinity(ctx, overrides, component, Some(peer))),
+        node_selector: node_selector(overrides),
+        tolerations: tolerations(overrides),
+        volumes: Some(vec![empty_dir("tmp")]),
+        ..PodSpec::default()
     }
 }
 

@@ -1,9 +1,7 @@
 //! The web app: a static server (SPA fallback to index.html) behind a Service on port 8080.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodTemplateSpec, VolumeMount};
 use kube::api::ObjectMeta;
 
 use super::Child;
@@ -57,24 +55,14 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
                     labels: Some(ctx.names.labels(Component::Web)),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    security_context: Some(common::pod_security(PLATFORM_UID)),
-                    affinity: Some(common::affinity(
-                        ctx,
-                        &spec.pod,
-                        Component::Web,
-                        Some(Component::ApiServer),
-                    )),
-                    node_selector: common::node_selector(&spec.pod),
-                    tolerations: common::tolerations(&spec.pod),
-                    volumes: Some(vec![Volume {
-                        name: "tmp".to_owned(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
-                    ..PodSpec::default()
-                }),
+                spec: Some(common::stateless_pod_spec(
+                    ctx,
+                    &spec.pod,
+                    Component::Web,
+                    Component::ApiServer,
+                    PLATFORM_UID,
+                    container,
+                )),
             },
             ..DeploymentSpec::default()
         }),
