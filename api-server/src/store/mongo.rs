@@ -108,6 +108,24 @@ impl MongoStore {
         Ok(store)
     }
 
+    /// Deletes one document of a meetup (a participant or a comment) and, if it existed, claims
+    /// the meetup's next revision.
+    async fn delete_and_bump<T: Send + Sync>(
+        &self,
+        collection: &Collection<T>,
+        meetup_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Revision>> {
+        let deleted = collection
+            .delete_one(doc! {"_id": id, "meetupId": meetup_id})
+            .await
+            .map_err(backend)?;
+        if deleted.deleted_count == 0 {
+            return Ok(None);
+        }
+        self.next_revision(meetup_id).await.map(Some)
+    }
+
     async fn create_indexes(&self) -> StoreResult<()> {
         let unique = || IndexOptions::builder().unique(true).build();
         self.participants
@@ -419,15 +437,8 @@ impl Store for MongoStore {
         meetup_id: &str,
         participant_id: &str,
     ) -> StoreResult<Option<Revision>> {
-        let deleted = self
-            .participants
-            .delete_one(doc! {"_id": participant_id, "meetupId": meetup_id})
+        self.delete_and_bump(&self.participants, meetup_id, participant_id)
             .await
-            .map_err(backend)?;
-        if deleted.deleted_count == 0 {
-            return Ok(None);
-        }
-        self.next_revision(meetup_id).await.map(Some)
     }
 
     async fn remove_place_votes(&self, meetup_id: &str, place_id: &str) -> StoreResult<()> {
@@ -478,15 +489,8 @@ impl Store for MongoStore {
         meetup_id: &str,
         comment_id: &str,
     ) -> StoreResult<Option<Revision>> {
-        let deleted = self
-            .comments
-            .delete_one(doc! {"_id": comment_id, "meetupId": meetup_id})
+        self.delete_and_bump(&self.comments, meetup_id, comment_id)
             .await
-            .map_err(backend)?;
-        if deleted.deleted_count == 0 {
-            return Ok(None);
-        }
-        self.next_revision(meetup_id).await.map(Some)
     }
 
     async fn remember_place(&self, place: &PlaceSuggestion) -> StoreResult<()> {
