@@ -10,7 +10,6 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
     HTTPGetAction, PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec,
-    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
@@ -213,11 +212,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
                 .unwrap_or_else(|| common::resources("100m", "128Mi", "512Mi")),
         ),
         security_context: Some(common::container_security(true)),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![common::mount("tmp", "/tmp")]),
         ..Container::default()
     };
     Deployment {

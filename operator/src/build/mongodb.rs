@@ -15,9 +15,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, PersistentVolumeClaim,
+    Container, ContainerPort, EnvVar, EnvVarSource, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Secret, SecretKeySelector,
-    SecretVolumeSource, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    SecretVolumeSource, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
     VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -236,8 +236,8 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str, image: &str, replicas: i32) -
             ),
         ]),
         volume_mounts: Some(vec![
-            mount("keyfile-source", KEYFILE_SOURCE_DIR),
-            mount("keyfile", KEYFILE_DIR),
+            common::mount("keyfile-source", KEYFILE_SOURCE_DIR),
+            common::mount("keyfile", KEYFILE_DIR),
         ]),
         resources: Some(common::resources("10m", "16Mi", "64Mi")),
         security_context: Some(common::container_security(true)),
@@ -281,10 +281,10 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str, image: &str, replicas: i32) -
         readiness_probe: Some(tcp_probe(5)),
         liveness_probe: Some(tcp_probe(30)),
         volume_mounts: Some(vec![
-            mount(DATA_VOLUME, DATA_DIR),
-            mount("keyfile", KEYFILE_DIR),
+            common::mount(DATA_VOLUME, DATA_DIR),
+            common::mount("keyfile", KEYFILE_DIR),
             // The entrypoint writes a temporary config here during first-start user creation.
-            mount("tmp", "/tmp"),
+            common::mount("tmp", "/tmp"),
         ]),
         security_context: Some(common::container_security(false)),
         ..Container::default()
@@ -347,8 +347,8 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str, image: &str, replicas: i32) -
                             }),
                             ..Volume::default()
                         },
-                        empty_dir("keyfile"),
-                        empty_dir("tmp"),
+                        common::empty_dir("keyfile"),
+                        common::empty_dir("tmp"),
                     ]),
                     ..PodSpec::default()
                 }),
@@ -377,22 +377,6 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str, image: &str, replicas: i32) -
             ..StatefulSetSpec::default()
         }),
         status: None,
-    }
-}
-
-fn mount(name: &str, path: &str) -> VolumeMount {
-    VolumeMount {
-        name: name.to_owned(),
-        mount_path: path.to_owned(),
-        ..VolumeMount::default()
-    }
-}
-
-fn empty_dir(name: &str) -> Volume {
-    Volume {
-        name: name.to_owned(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Volume::default()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The web app: a static server (SPA fallback to index.html) behind a Service on port 8080.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Container, ContainerPort, PodTemplateSpec, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodTemplateSpec};
 use kube::api::ObjectMeta;
 
 use super::Child;
@@ -38,11 +38,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
                 .unwrap_or_else(|| common::resources("50m", "32Mi", "128Mi")),
         ),
         security_context: Some(common::container_security(true)),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![common::mount("tmp", "/tmp")]),
         ..Container::default()
     };
     Deployment {
