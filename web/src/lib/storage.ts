@@ -70,3 +70,17 @@ export function rememberRecent(m: Omit<RecentMeetup, 'at'>) {
   list.unshift({ ...m, at: Date.now() });
   write('recent', list.slice(0, 8));
 }
+
+/** Edits not yet confirmed by the server (kept across a reload while offline). */
+export interface PendingSave<T> {
+  participantId: string;
+  patch: T;
+}
+
+export function getPending<T>(meetupId: string): PendingSave<T> | undefined {
+  return read<PendingSave<T>>(`pending:${meetupId}`);
+}
+
+export function setPending<T>(meetupId: string, value: PendingSave<T> | undefined) {
+  write(`pending:${meetupId}`, value);
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { meetup, person } from './fixtures';
-import { bestPlaceIds, bestRun, bestSlotIds, placeVoters, rankPlaces, rankSlots, slotTallies, slotsWhereAllCan } from './tally';
+import { bestPlaceIds, bestRanges, bestRun, bestSlotIds, placeVoters, rankPlaces, rankSlots, slotTallies, slotsWhereAllCan } from './tally';
 
 const m = meetup({
   participants: [
@@ -67,5 +67,29 @@ describe('tallies', () => {
     // s4 is on another day (not back to back with s3).
     expect(bestRun(mm.slots, t, 's2')).toEqual({ startSlotId: 's1', endSlotId: 's3' });
     expect(bestRun(mm.slots, t, 's4')).toEqual({ startSlotId: 's4', endSlotId: 's4' });
+  });
+});
+
+describe('bestRanges', () => {
+  it('merges back-to-back slots with the same people into one range', () => {
+    const mm = meetup({
+      participants: [
+        person('a', 'Anna', { s1: 'yes', s2: 'yes', s3: 'yes', s4: 'yes' }),
+        person('b', 'Bob', { s1: 'yes', s2: 'yes', s3: 'yes' }),
+      ],
+    });
+    const r = bestRanges(mm.slots, slotTallies(mm));
+    // s1–s3 are one evening (16:00–19:00 UTC); s4 is the next day with Anna only.
+    expect(r.map((x) => x.slotIds)).toEqual([['s1', 's2', 's3'], ['s4']]);
+    expect(r[0]).toMatchObject({ start: mm.slots[0].start, end: mm.slots[2].end, yes: ['Anna', 'Bob'], score: 2 });
+  });
+
+  it('splits where the people change, and ranks by score then length', () => {
+    const r = bestRanges(m.slots, slotTallies(m));
+    expect(r.map((x) => x.slotIds)).toEqual([['s2'], ['s3'], ['s1'], ['s4']]);
+  });
+
+  it('leaves out what nobody can come to', () => {
+    expect(bestRanges(meetup().slots, slotTallies(meetup()))).toEqual([]);
   });
 });

@@ -119,3 +119,61 @@ export function bestRun(
 export function adjacent(a: { end: string }, b: { start: string }): boolean {
   return Date.parse(a.end) === Date.parse(b.start);
 }
+
+/** A run of back-to-back slots where exactly the same people can come (yes and maybe alike). */
+export interface SlotRange {
+  startSlotId: string;
+  endSlotId: string;
+  slotIds: string[];
+  start: string;
+  end: string;
+  yes: string[];
+  maybe: string[];
+  score: number;
+}
+
+const sameNames = (a: string[], b: string[]) => a.length === b.length && a.every((n, i) => n === b[i]);
+
+/**
+ * Adjacent slots with the same people merged into one range ("Fri 20:00–23:00" instead of three
+ * hour rows), ranked by score, then the longer range, then the earlier. Ranges nobody can come to
+ * are left out.
+ */
+export function bestRanges(slots: Slot[], tallies: Map<string, SlotTally>): SlotRange[] {
+  const sorted = [...slots].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  const runs: SlotRange[] = [];
+  let cur: SlotRange | null = null;
+  for (const s of sorted) {
+    const tl = tallies.get(s.id) ?? { yes: [], maybe: [], score: 0 };
+    if (
+      cur &&
+      Date.parse(cur.end) === Date.parse(s.start) &&
+      sameNames(cur.yes, tl.yes) &&
+      sameNames(cur.maybe, tl.maybe)
+    ) {
+      cur.endSlotId = s.id;
+      cur.end = s.end;
+      cur.slotIds.push(s.id);
+      continue;
+    }
+    cur = {
+      startSlotId: s.id,
+      endSlotId: s.id,
+      slotIds: [s.id],
+      start: s.start,
+      end: s.end,
+      yes: tl.yes,
+      maybe: tl.maybe,
+      score: tl.score,
+    };
+    runs.push(cur);
+  }
+  return runs
+    .filter((r) => r.score > 0)
+    .sort(
+      (a, b) =>
+        b.score - a.score ||
+        b.slotIds.length - a.slotIds.length ||
+        Date.parse(a.start) - Date.parse(b.start),
+    );
+}
