@@ -1,44 +1,34 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
-import { api } from '../api/client';
-import type { MeetupView } from '../api/types';
+import { useDeleteMeetup, useFinalize, usePatchMeetup } from '../api/mutations';
+import { LIMITS } from '../api/limits';
 import { errorText, fieldErrors } from '../lib/errors';
-import { adjacent, bestPlaceIds, bestRun, rankPlaces, rankSlots } from '../lib/tally';
+import { adjacent, bestPlaceIds, bestRanges, bestRun, rankPlaces, rankSlots } from '../lib/tally';
 import { formatRange } from '../lib/timegrid';
-import { useMeetupCtx } from './ctx';
+import { useMeetupData, usePageUi, useSession } from './ctx';
 
 export function AdminPanel() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  const { m } = c;
-  const admin = c.tokens.adminToken!;
+  const { m } = useMeetupData();
+  const { tokens } = useSession();
   const navigate = useNavigate();
-  const [busy, setBusy] = useState(false);
+  const patch = usePatchMeetup(m.id, tokens.adminToken);
+  const remove = useDeleteMeetup(m.id, tokens.adminToken);
   const [error, setError] = useState('');
+  const busy = patch.isPending;
 
-  const setView = (v: MeetupView) => c.update((old) => (v.revision >= old.revision ? v : old));
-
-  const setStatus = async (status: 'open' | 'closed') => {
-    setBusy(true);
+  const setStatus = (status: 'open' | 'closed') => {
     setError('');
-    try {
-      setView(await api.patchMeetup(m.id, { status }, admin));
-    } catch (err) {
-      setError(errorText(err, t));
-    } finally {
-      setBusy(false);
-    }
+    patch.mutate({ status }, { onError: (err) => setError(errorText(err, t)) });
   };
 
-  const del = async () => {
+  const del = () => {
     if (!window.confirm(t('admin.confirmDelete'))) return;
-    try {
-      await api.deleteMeetup(m.id, admin);
-      navigate('/');
-    } catch (err) {
-      setError(errorText(err, t));
-    }
+    remove.mutate(undefined, {
+      onSuccess: () => navigate('/'),
+      onError: (err) => setError(errorText(err, t)),
+    });
   };
 
   return (
@@ -48,16 +38,16 @@ export function AdminPanel() {
       <EditDetails />
       <div className="row wrap admin-actions">
         {m.status === 'open' && (
-          <button type="button" className="btn ghost" disabled={busy} onClick={() => void setStatus('closed')}>
+          <button type="button" className="btn ghost" disabled={busy} onClick={() => setStatus('closed')}>
             🔒 {t('admin.close')}
           </button>
         )}
         {m.status !== 'open' && (
-          <button type="button" className="btn ghost" disabled={busy} onClick={() => void setStatus('open')}>
+          <button type="button" className="btn ghost" disabled={busy} onClick={() => setStatus('open')}>
             🔓 {t('admin.reopen')}
           </button>
         )}
-        <button type="button" className="link-btn danger" onClick={() => void del()}>
+        <button type="button" className="link-btn danger" onClick={del}>
           {t('admin.delete')}
         </button>
       </div>
@@ -72,8 +62,9 @@ export function AdminPanel() {
 
 function EditDetails() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  const { m } = c;
+  const { m } = useMeetupData();
+  const { tokens } = useSession();
+  const patch = usePatchMeetup(m.id, tokens.adminToken);
   const [title, setTitle] = useState(m.title);
   const [description, setDescription] = useState(m.description ?? '');
   const [allow, setAllow] = useState(m.allowParticipantPlaces);
@@ -87,47 +78,48 @@ function EditDetails() {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [saved, setSaved] = useState(false);
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
     if (!title.trim()) {
       setErrors({ title: t('errors.required') });
+      document.getElementById('edit-title')?.focus();
       return;
     }
-    try {
-      const v = await api.patchMeetup(
-        m.id,
-        {
-          title: title.trim(),
-          description: description.trim(),
-          allowParticipantPlaces: allow,
-          ...(deadline !== toLocalInput(m.deadline)
-            ? { deadline: deadline ? new Date(deadline).toISOString() : null }
-            : {}),
+    patch.mutate(
+      {
+        title: title.trim(),
+        description: description.trim(),
+        allowParticipantPlaces: allow,
+        ...(deadline !== toLocalInput(m.deadline)
+          ? { deadline: deadline ? new Date(deadline).toISOString() : null }
+          : {}),
+      },
+      {
+        onSuccess: () => {
+          setErrors({});
+          setSaved(true);
+          window.setTimeout(() => setSaved(false), 2000);
         },
-        c.tokens.adminToken!,
-      );
-      c.update((old) => (v.revision >= old.revision ? v : old));
-      setErrors({});
-      setSaved(true);
-      window.setTimeout(() => setSaved(false), 2000);
-    } catch (err) {
-      const f = fieldErrors(err);
-      setErrors(Object.keys(f).length ? f : { form: errorText(err, t) });
-    }
+        onError: (err) => {
+          const f = fieldErrors(err);
+          setErrors(Object.keys(f).length ? f : { form: errorText(err, t) });
+        },
+      },
+    );
   };
 
   return (
     <details className="edit">
       <summary>✏️ {t('admin.edit')}</summary>
-      <form onSubmit={(e) => void submit(e)} noValidate>
+      <form onSubmit={submit} noValidate>
         <div className={`field${errors.title ? ' has-error' : ''}`}>
           <label htmlFor="edit-title">{t('admin.titleField')}</label>
-          <input id="edit-title" value={title} maxLength={120} onChange={(e) => setTitle(e.target.value)} aria-invalid={!!errors.title} />
+          <input id="edit-title" value={title} maxLength={LIMITS.title} onChange={(e) => setTitle(e.target.value)} aria-invalid={!!errors.title} />
           {errors.title && <p className="error" role="alert">{errors.title}</p>}
         </div>
         <div className={`field${errors.description ? ' has-error' : ''}`}>
           <label htmlFor="edit-description">{t('admin.description')}</label>
-          <textarea id="edit-description" rows={3} maxLength={2000} value={description} onChange={(e) => setDescription(e.target.value)} />
+          <textarea id="edit-description" rows={3} maxLength={LIMITS.description} value={description} onChange={(e) => setDescription(e.target.value)} />
           {errors.description && <p className="error" role="alert">{errors.description}</p>}
         </div>
         <div className={`field${errors.deadline ? ' has-error' : ''}`}>
@@ -157,9 +149,12 @@ function EditDetails() {
 
 function FinalizeForm() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  const { m, tallies, voters, zone, locale } = c;
+  const { m, tallies, voters, zone, locale } = useMeetupData();
+  const { tokens } = useSession();
+  const { finalPick } = usePageUi();
+  const finalize = useFinalize(m.id, tokens.adminToken);
   const ranked = useMemo(() => rankSlots(m.slots, tallies), [m.slots, tallies]);
+  const ranges = useMemo(() => bestRanges(m.slots, tallies).slice(0, 3), [m.slots, tallies]);
   // Until the organizer picks something, the form follows the current favourites live.
   const autoRun = ranked[0]
     ? bestRun(m.slots, tallies, ranked[0].id)
@@ -177,13 +172,13 @@ function FinalizeForm() {
   const placeId = pickedPlace ?? bestPlace?.id ?? '';
   const [note, setNote] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    if (!c.finalPick) return;
-    setPickedRun(bestRun(m.slots, tallies, c.finalPick.split('@')[0]));
-    document.getElementById('finalize')?.scrollIntoView({ behavior: 'smooth', block: 'center' });
-  }, [c.finalPick]);
+    if (!finalPick) return;
+    setPickedRun(bestRun(m.slots, tallies, finalPick.split('@')[0]));
+    document.getElementById('finalize')?.scrollIntoView?.({ behavior: 'smooth', block: 'center' });
+    document.getElementById('final-start')?.focus({ preventScroll: true });
+  }, [finalPick]);
 
   const startIdx = m.slots.findIndex((s) => s.id === startId);
   // The end can be any slot from the start on while the slots stay back to back.
@@ -200,35 +195,50 @@ function FinalizeForm() {
     return `${formatRange(s.start, s.end, zone, locale)}${sc ? ` · ${t('admin.score', { score: sc })}` : ''}`;
   };
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
     if (!startId) return;
-    setBusy(true);
-    try {
-      const v = await api.finalize(
-        m.id,
-        {
-          startSlotId: startId,
-          endSlotId: endOptions.some((s) => s.id === endId) ? endId : startId,
-          ...(placeId ? { placeId } : {}),
-          ...(note.trim() ? { note: note.trim() } : {}),
+    finalize.mutate(
+      {
+        startSlotId: startId,
+        endSlotId: endOptions.some((s) => s.id === endId) ? endId : startId,
+        ...(placeId ? { placeId } : {}),
+        ...(note.trim() ? { note: note.trim() } : {}),
+      },
+      {
+        onSuccess: () => {
+          window.scrollTo({ top: 0, behavior: 'smooth' });
+          document.getElementById('final-title')?.focus({ preventScroll: true });
         },
-        c.tokens.adminToken!,
-      );
-      c.update((old) => (v.revision >= old.revision ? v : old));
-      window.scrollTo({ top: 0, behavior: 'smooth' });
-    } catch (err) {
-      const f = fieldErrors(err);
-      setErrors(Object.keys(f).length ? f : { form: errorText(err, t) });
-    } finally {
-      setBusy(false);
-    }
+        onError: (err) => {
+          const f = fieldErrors(err);
+          setErrors(Object.keys(f).length ? f : { form: errorText(err, t) });
+        },
+      },
+    );
   };
+  const rangeOn = (r: { startSlotId: string; endSlotId: string }) => r.startSlotId === startId && r.endSlotId === endId;
 
   return (
-    <form id="finalize" className="finalize" onSubmit={(e) => void submit(e)} noValidate>
+    <form id="finalize" className="finalize" onSubmit={submit} noValidate>
       <h3>🎯 {t('admin.finalize')}</h3>
       <p className="hint">{t('admin.finalizeLead')}</p>
+      {ranges.length > 0 && (
+        <div className="quick-ranges" role="group" aria-label={t('admin.bestRanges')}>
+          <span className="filter-label">{t('admin.bestRanges')}</span>
+          {ranges.map((r) => (
+            <button
+              key={r.startSlotId}
+              type="button"
+              className={`chip${rangeOn(r) ? ' on' : ''}`}
+              aria-pressed={rangeOn(r)}
+              onClick={() => setPickedRun({ startSlotId: r.startSlotId, endSlotId: r.endSlotId })}
+            >
+              {formatRange(r.start, r.end, zone, locale)} · {t('when.of', { n: r.yes.length + r.maybe.length, total: m.participants.length })}
+            </button>
+          ))}
+        </div>
+      )}
       <div className={`field${errors.startSlotId ? ' has-error' : ''}`}>
         <label htmlFor="final-start">{t('admin.from')}</label>
         <select
@@ -269,11 +279,11 @@ function FinalizeForm() {
       </div>
       <div className={`field${errors.note ? ' has-error' : ''}`}>
         <label htmlFor="final-note">{t('admin.note')}</label>
-        <input id="final-note" value={note} maxLength={500} placeholder={t('admin.notePlaceholder')} onChange={(e) => setNote(e.target.value)} />
+        <input id="final-note" value={note} maxLength={LIMITS.note} placeholder={t('admin.notePlaceholder')} onChange={(e) => setNote(e.target.value)} />
         {errors.note && <p className="error" role="alert">{errors.note}</p>}
       </div>
       {errors.form && <p className="error" role="alert">{errors.form}</p>}
-      <button type="submit" className="btn primary" disabled={busy || !startId}>
+      <button type="submit" className="btn primary" disabled={finalize.isPending || !startId}>
         {t('admin.finalizeSubmit')}
       </button>
     </form>

@@ -1,41 +1,52 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, ApiError } from '../api/client';
+import { useJoin, useRemoveParticipant } from '../api/mutations';
 import { errorText, fieldErrors } from '../lib/errors';
+import { adminUrl, personalUrl, shareUrl } from '../lib/links';
+import { LIMITS } from '../api/limits';
 import { forgetParticipant, getName, rememberRecent, setName, setTokens } from '../lib/storage';
-import { formatRange, viewerZone } from '../lib/timegrid';
+import { formatRange } from '../lib/timegrid';
 import { CopyField } from './CopyField';
-import { useMeetupCtx } from './ctx';
+import { useMeetupData, usePageUi, useSession } from './ctx';
 
-export function shareUrl(id: string) {
-  return `${window.location.origin}/m/${encodeURIComponent(id)}`;
+export { shareUrl };
+
+/** Moves focus to a heading (and so the screen to its card) when the card appears. */
+function useFocusOnMount<T extends HTMLElement>(when = true) {
+  const ref = useRef<T>(null);
+  useEffect(() => {
+    if (!when || !ref.current) return;
+    ref.current.scrollIntoView?.({ block: 'start' });
+    ref.current.focus({ preventScroll: true });
+  }, [when]);
+  return ref;
 }
 
 /** Share link + organizer link, big right after creating, compact later. */
 export function ShareCard({ fresh, onDismiss }: { fresh: boolean; onDismiss: () => void }) {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  const { m, tokens } = c;
-  const admin = new URLSearchParams();
-  if (tokens.adminToken) admin.set('admin', tokens.adminToken);
-  if (tokens.participantId) admin.set('pid', tokens.participantId);
-  if (tokens.participantToken) admin.set('pt', tokens.participantToken);
-  const adminUrl = `${shareUrl(m.id)}#${admin.toString()}`;
+  const { m } = useMeetupData();
+  const { tokens } = useSession();
+  const heading = useFocusOnMount<HTMLHeadingElement>(fresh);
+  const admin = adminUrl(m.id, tokens);
   if (!fresh) {
     return (
       <details className="card share compact">
         <summary>🔑 {t('share.links')}</summary>
         <CopyField label={t('share.shareLink')} value={shareUrl(m.id)} />
-        <CopyField label={t('share.adminLink')} value={adminUrl} secret />
+        <CopyField label={t('share.adminLink')} value={admin} secret />
       </details>
     );
   }
   return (
     <section className="card share fresh" aria-labelledby="share-title">
-      <h2 id="share-title">{t('share.title')}</h2>
+      <h2 id="share-title" tabIndex={-1} ref={heading}>
+        {t('share.title')}
+      </h2>
       <p>{t('share.lead')}</p>
       <CopyField label={t('share.shareLink')} value={shareUrl(m.id)} />
-      <CopyField label={t('share.adminLink')} value={adminUrl} secret />
+      <CopyField label={t('share.adminLink')} value={admin} secret />
       <div className="row wrap">
         {'share' in navigator && (
           <button
@@ -58,14 +69,14 @@ export function ShareCard({ fresh, onDismiss }: { fresh: boolean; onDismiss: () 
 
 export function InviteButton() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
+  const { m } = useMeetupData();
   const [copied, setCopied] = useState(false);
   const share = async () => {
-    const url = shareUrl(c.m.id);
+    const url = shareUrl(m.id);
     const nav = navigator as Navigator & { share?: (d: ShareData) => Promise<void> };
     if (nav.share && window.matchMedia?.('(pointer: coarse)').matches) {
       try {
-        await nav.share({ title: c.m.title, text: t('share.shareText'), url });
+        await nav.share({ title: m.title, text: t('share.shareText'), url });
         return;
       } catch {
         // fall back to copying
@@ -88,54 +99,54 @@ export function InviteButton() {
 
 export function JoinCard() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
+  const { m } = useMeetupData();
+  const session = useSession();
+  const join = useJoin(m.id);
   const [name, setNameState] = useState(getName);
   const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
     const n = name.trim();
     if (!n) {
       setError(t('errors.required'));
+      input.current?.focus();
       return;
     }
-    setBusy(true);
-    try {
-      const res = await api.join(c.m.id, { name: n, timeZone: viewerZone() });
-      const next = setTokens(c.m.id, { participantId: res.participant.id, participantToken: res.token });
-      setName(n);
-      rememberRecent({ id: c.m.id, title: c.m.title, organizer: !!next.adminToken });
-      c.update((m) =>
-        m.participants.some((p) => p.id === res.participant.id)
-          ? m
-          : { ...m, participants: [...m.participants, res.participant] },
-      );
-      c.setTokens(next);
-      setError('');
-    } catch (err) {
-      const f = fieldErrors(err);
-      if (err instanceof ApiError && err.status === 409) {
-        setError(c.m.status === 'open' ? t('errors.nameTaken') : t('errors.closed'));
-      } else if (f.name) setError(f.name);
-      else setError(errorText(err, t));
-    } finally {
-      setBusy(false);
-    }
+    join.mutate(n, {
+      onSuccess: (res) => {
+        const next = setTokens(m.id, { participantId: res.participant.id, participantToken: res.token });
+        setName(n);
+        rememberRecent({ id: m.id, title: m.title, organizer: !!next.adminToken });
+        session.setTokens(next);
+        session.setJustJoined(true);
+        setError('');
+      },
+      onError: (err) => {
+        const f = fieldErrors(err);
+        if (err instanceof ApiError && err.status === 409) {
+          setError(m.status === 'open' ? t('errors.nameTaken') : t('errors.closed'));
+        } else if (f.name) setError(f.name);
+        else setError(errorText(err, t));
+        input.current?.focus();
+      },
+    });
   };
 
   return (
     <section className="card join" aria-labelledby="join-title">
       <h2 id="join-title">👋 {t('join.title')}</h2>
       <p>{t('join.lead')}</p>
-      <form className="row" onSubmit={(e) => void submit(e)} noValidate>
+      <form className="row" onSubmit={submit} noValidate>
         <div className={`field grow${error ? ' has-error' : ''}`}>
           <label htmlFor="join-name">{t('join.name')}</label>
           <input
             id="join-name"
+            ref={input}
             name="name"
             value={name}
-            maxLength={60}
+            maxLength={LIMITS.name}
             autoComplete="given-name"
             onChange={(e) => setNameState(e.target.value)}
             aria-invalid={!!error}
@@ -147,7 +158,7 @@ export function JoinCard() {
             </p>
           )}
         </div>
-        <button type="submit" className="btn primary" disabled={busy}>
+        <button type="submit" className="btn primary" disabled={join.isPending}>
           🍺 {t('join.submit')}
         </button>
       </form>
@@ -155,52 +166,125 @@ export function JoinCard() {
   );
 }
 
+/** After the decision (or while answers are closed) a newcomer cannot join: say so, kindly. */
+export function ClosedJoinCard() {
+  const { t } = useTranslation();
+  const { m } = useMeetupData();
+  return (
+    <section className="card join closed" aria-labelledby="late-title" data-testid="late">
+      <h2 id="late-title">{m.status === 'finalized' ? `🍻 ${t('late.titleDecided')}` : `🔒 ${t('late.titleClosed')}`}</h2>
+      <p>{m.status === 'finalized' ? t('late.leadDecided') : t('late.leadClosed')}</p>
+      <p className="muted small">{t('late.comeBack')}</p>
+    </section>
+  );
+}
+
+/** Right after joining: the one moment to keep the personal link. */
+export function SaveLinkCard() {
+  const { t } = useTranslation();
+  const { m } = useMeetupData();
+  const { me, tokens, setJustJoined } = useSession();
+  const heading = useFocusOnMount<HTMLHeadingElement>(true);
+  if (!me || !tokens.participantToken) return null;
+  const url = personalUrl(m.id, tokens.participantToken);
+  return (
+    <section className="card share fresh save-link" aria-labelledby="save-link-title" data-testid="save-link">
+      <h2 id="save-link-title" tabIndex={-1} ref={heading}>
+        🔖 {t('personal.title', { name: me.name })}
+      </h2>
+      <p>{t('personal.lead')}</p>
+      <CopyField label={t('personal.link')} value={url} secret />
+      <div className="row wrap">
+        {'share' in navigator && (
+          <button
+            type="button"
+            className="btn small"
+            onClick={() => void navigator.share({ title: m.title, url }).catch(() => {})}
+          >
+            📤 {t('personal.send')}
+          </button>
+        )}
+        <button type="button" className="btn primary small" onClick={() => setJustJoined(false)}>
+          {t('personal.done')}
+        </button>
+      </div>
+    </section>
+  );
+}
+
 export function MeBar() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  if (!c.me) return null;
-  const switchUser = () => {
-    c.setTokens(forgetParticipant(c.m.id));
+  const { m, open } = useMeetupData();
+  const { me, token, tokens, isAdmin, setTokens: setSessionTokens, setJustJoined } = useSession();
+  const { notify } = usePageUi();
+  const remove = useRemoveParticipant(m.id, token);
+  const [explain, setExplain] = useState(false);
+  if (!me) return null;
+  const link = tokens.participantToken && !isAdmin ? personalUrl(m.id, tokens.participantToken) : '';
+  const forget = () => {
+    setExplain(false);
+    setJustJoined(false);
+    setSessionTokens(forgetParticipant(m.id));
   };
-  const leave = async () => {
-    const me = c.me;
-    if (!me || !c.token || !window.confirm(t('join.confirmLeave'))) return;
-    try {
-      await api.removeParticipant(c.m.id, me.id, c.token);
-      c.update((m) => ({ ...m, participants: m.participants.filter((p) => p.id !== me.id) }));
-      c.setTokens(forgetParticipant(c.m.id));
-    } catch (err) {
-      c.notify(errorText(err, t));
-    }
+  const leave = () => {
+    if (!window.confirm(t('join.confirmLeave'))) return;
+    remove.mutate(me.id, {
+      onSuccess: () => setSessionTokens(forgetParticipant(m.id)),
+      onError: (err) => notify(errorText(err, t)),
+    });
   };
   return (
-    <p className="me-bar">
-      <span>🙂 {t('join.youAre', { name: c.me.name })}</span>
-      {!c.isAdmin && (
-        <button type="button" className="link-btn small" onClick={switchUser}>
-          {t('join.notYou')}
-        </button>
+    <div className="me-bar-wrap">
+      <p className="me-bar">
+        <span className="me-name">🙂 {t('join.youAre', { name: me.name })}</span>
+        {!isAdmin && (
+          <button type="button" className="link-btn small" aria-expanded={explain} onClick={() => setExplain((x) => !x)}>
+            {t('join.notYou')}
+          </button>
+        )}
+        {!me.isOrganizer && open && (
+          <button type="button" className="link-btn danger small" onClick={leave}>
+            {t('join.leave')}
+          </button>
+        )}
+      </p>
+      {link && !explain && (
+        <details className="my-link">
+          <summary>🔖 {t('personal.summary')}</summary>
+          <CopyField label={t('personal.link')} value={link} secret />
+        </details>
       )}
-      {!c.me.isOrganizer && c.open && (
-        <button type="button" className="link-btn danger small" onClick={() => void leave()}>
-          {t('join.leave')}
-        </button>
+      {explain && (
+        <div className="card not-you" role="region" aria-label={t('join.notYou')}>
+          <p>{t('personal.notYouLead', { name: me.name })}</p>
+          {link && <CopyField label={t('personal.linkOf', { name: me.name })} value={link} secret />}
+          <div className="row wrap">
+            <button type="button" className="btn small" onClick={forget}>
+              {t('personal.forget')}
+            </button>
+            <button type="button" className="link-btn small" onClick={() => setExplain(false)}>
+              {t('personal.cancel')}
+            </button>
+          </div>
+        </div>
       )}
-    </p>
+    </div>
   );
 }
 
 export function FinalizedCard() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  const { m, zone, locale } = c;
+  const { m, zone, locale } = useMeetupData();
   const d = m.decision;
   if (!d) return null;
   const place = d.placeId ? m.places.find((p) => p.id === d.placeId) : undefined;
-  // Who can come for the whole range: yes or maybe on every slot in it.
+  // Who can come for the whole range: yes or maybe on every slot in it. The organizer decided it,
+  // so they are coming too.
   const [from, to] = [Date.parse(d.start), Date.parse(d.end)];
   const inRange = m.slots.filter((s) => Date.parse(s.start) >= from && Date.parse(s.end) <= to).map((s) => s.id);
-  const coming = m.participants.filter((p) => inRange.length > 0 && inRange.every((id) => p.availability[id]));
+  const coming = m.participants.filter(
+    (p) => p.isOrganizer || (inRange.length > 0 && inRange.every((id) => p.availability[id])),
+  );
   return (
     <section className="card final" aria-labelledby="final-title">
       <div className="bubbles" aria-hidden="true">
@@ -208,7 +292,7 @@ export function FinalizedCard() {
           <span key={i} style={{ left: `${(i * 83) % 100}%`, animationDelay: `${(i % 6) * 0.5}s` }} />
         ))}
       </div>
-      <h2 id="final-title">{t('final.title')}</h2>
+      <h2 id="final-title" tabIndex={-1}>{t('final.title')}</h2>
       <dl>
         <dt>{t('final.when')}</dt>
         <dd className="final-when">{formatRange(d.start, d.end, zone, locale)}</dd>

@@ -1,53 +1,46 @@
 import { useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api } from '../api/client';
+import { useAddComment, useRemoveComment } from '../api/mutations';
+import { LIMITS } from '../api/limits';
 import { errorText, fieldErrors } from '../lib/errors';
-import { useMeetupCtx } from './ctx';
+import { useMeetupData, usePageUi, useSession } from './ctx';
 
 export function Comments() {
   const { t, i18n } = useTranslation();
-  const c = useMeetupCtx();
-  const { m, me } = c;
+  const { m, open } = useMeetupData();
+  const { me, token, tokens, isAdmin } = useSession();
+  const { notify } = usePageUi();
+  const add = useAddComment(m.id, token);
+  const removeC = useRemoveComment(m.id, tokens.adminToken ?? token);
   const [text, setText] = useState('');
   const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
   const time = new Intl.DateTimeFormat(i18n.resolvedLanguage, {
     weekday: 'short',
     hour: 'numeric',
     minute: '2-digit',
   });
 
-  const send = async (e: FormEvent) => {
+  const send = (e: FormEvent) => {
     e.preventDefault();
     const body = text.trim();
     if (!body) {
       setError(t('errors.required'));
       return;
     }
-    if (!c.token) return;
-    setBusy(true);
-    try {
-      const comment = await api.addComment(m.id, body, c.token);
-      c.update((mm) => (mm.comments.some((x) => x.id === comment.id) ? mm : { ...mm, comments: [...mm.comments, comment] }));
-      setText('');
-      setError('');
-    } catch (err) {
-      setError(fieldErrors(err).text ?? errorText(err, t));
-    } finally {
-      setBusy(false);
-    }
+    if (!token) return;
+    // A message that did not reach the server stays in the box with the reason, to send again.
+    add.mutate(body, {
+      onSuccess: () => {
+        setText('');
+        setError('');
+      },
+      onError: (err) => setError(fieldErrors(err).text ?? errorText(err, t)),
+    });
   };
 
-  const remove = async (id: string) => {
-    const token = c.tokens.adminToken ?? c.token;
-    if (!token) return;
-    c.update((mm) => ({ ...mm, comments: mm.comments.filter((x) => x.id !== id) }));
-    try {
-      await api.removeComment(m.id, id, token);
-    } catch (err) {
-      c.notify(errorText(err, t));
-      c.refetch();
-    }
+  const remove = (id: string) => {
+    if (!(tokens.adminToken ?? token)) return;
+    removeC.mutate(id, { onError: (err) => notify(errorText(err, t)) });
   };
 
   return (
@@ -62,10 +55,10 @@ export function Comments() {
             return (
               <li key={x.id} className={mine ? 'mine' : ''}>
                 <div className="comment-meta">
-                  <strong>{x.author}</strong>
+                  <strong className="comment-author">{x.author}</strong>
                   <time dateTime={x.createdAt}>{time.format(new Date(x.createdAt))}</time>
-                  {(mine || c.isAdmin) && (
-                    <button type="button" className="link-btn danger small" onClick={() => void remove(x.id)}>
+                  {(mine || isAdmin) && (
+                    <button type="button" className="link-btn danger small" onClick={() => remove(x.id)}>
                       {t('comments.remove')}
                     </button>
                   )}
@@ -76,24 +69,24 @@ export function Comments() {
           })}
         </ul>
       )}
-      {c.token ? (
-        <form className="comment-form" onSubmit={(e) => void send(e)} noValidate>
+      {token ? (
+        <form className="comment-form" onSubmit={send} noValidate>
           <label className="sr-only" htmlFor="comment-text">
             {t('comments.label')}
           </label>
           <textarea
             id="comment-text"
             rows={2}
-            maxLength={1000}
+            maxLength={LIMITS.comment}
             value={text}
             placeholder={t('comments.placeholder')}
             onChange={(e) => setText(e.target.value)}
             aria-invalid={!!error}
             onKeyDown={(e) => {
-              if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void send(e);
+              if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e);
             }}
           />
-          <button type="submit" className="btn" disabled={busy}>
+          <button type="submit" className="btn" disabled={add.isPending}>
             {t('comments.send')}
           </button>
           {error && (
@@ -103,7 +96,7 @@ export function Comments() {
           )}
         </form>
       ) : (
-        <p className="muted small">{t('comments.joinFirst')}</p>
+        <p className="muted small">{open ? t('comments.joinFirst') : t('comments.readOnly')}</p>
       )}
     </section>
   );

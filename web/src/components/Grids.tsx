@@ -207,9 +207,52 @@ export function PaintGrid({
   );
 }
 
-function shortNames(names: string[], max = 3): string {
-  if (names.length <= max) return names.join(', ');
-  return `${names.slice(0, max).join(', ')} +${names.length - max}`;
+/** "Anna" → "A", "Anna Berg" → "AB" (by grapheme, so emoji and accents stay whole). */
+export function initials(name: string): string {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  const first = (w: string) => Array.from(w)[0] ?? '';
+  if (words.length === 0) return '?';
+  const out = words.length > 1 ? first(words[0]) + first(words[words.length - 1]) : first(words[0]);
+  return out.toUpperCase();
+}
+
+/** A stable pastel per name, so the same friend has the same colour in every cell. */
+export function nameHue(name: string): number {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + (ch.codePointAt(0) ?? 0)) % 360;
+  return h;
+}
+
+function CellNames({ yes, maybe }: { yes: string[]; maybe: string[] }) {
+  const all = [...yes.map((n) => ({ n, maybe: false })), ...maybe.map((n) => ({ n, maybe: true }))];
+  const max = 3;
+  const shown = all.slice(0, all.length > max ? max - 1 : max);
+  const more = all.length - shown.length;
+  return (
+    <>
+      <span className="initials">
+        {shown.map((x) => (
+          <span
+            key={x.n}
+            className={`ini${x.maybe ? ' maybe' : ''}`}
+            style={{ '--hue': nameHue(x.n) } as CSSProperties}
+          >
+            {initials(x.n)}
+          </span>
+        ))}
+        {more > 0 && <span className="ini more">+{more}</span>}
+      </span>
+      <span className="names">
+        {shown.map((x) => (
+          <span key={x.n} className={`nm${x.maybe ? ' maybe' : ''}`}>
+            {x.n}
+            {x.maybe ? '?' : ''}
+          </span>
+        ))}
+        {more > 0 && <span className="nm more">+{more}</span>}
+      </span>
+    </>
+  );
 }
 
 /** Everyone's availability: a beer-glass heat map; each cell says how many and who. */
@@ -277,7 +320,6 @@ export function HeatGrid({
                   fits && !fits.has(id) ? 'dim' : '',
                   selected === id ? 'selected' : '',
                 ].join(' ');
-                const names = [...tl.yes, ...tl.maybe.map((x) => `${x}?`)];
                 return (
                   <td
                     key={c}
@@ -295,9 +337,14 @@ export function HeatGrid({
                       yes: tl.yes.length ? `${tl.yes.length} (${tl.yes.join(', ')})` : 0,
                       maybe: tl.maybe.length ? `${tl.maybe.length} (${tl.maybe.join(', ')})` : 0,
                     })}
+                    aria-controls="who-panel"
                     onClick={() => {
                       setFocus({ row: r, col: c });
                       onSelect(id);
+                      // On a phone the full list is under the grid: bring it into view.
+                      if (window.matchMedia?.('(max-width: 639px)').matches) {
+                        document.getElementById('who-panel')?.scrollIntoView?.({ block: 'nearest', behavior: 'smooth' });
+                      }
                     }}
                   >
                     <div className="glass" style={{ '--fill': `${fill}%` } as CSSProperties} aria-hidden="true">
@@ -307,7 +354,7 @@ export function HeatGrid({
                           {tl.maybe.length > 0 && <span className="maybe-count">{tl.yes.length > 0 ? '+' : ''}{tl.maybe.length}?</span>}
                         </span>
                       )}
-                      {n > 0 && <span className="names">{shortNames(names)}</span>}
+                      {n > 0 && <CellNames yes={tl.yes} maybe={tl.maybe} />}
                     </div>
                   </td>
                 );

@@ -1,22 +1,20 @@
 import { useTranslation } from 'react-i18next';
-import { api } from '../api/client';
+import { useRemoveParticipant } from '../api/mutations';
 import { errorText } from '../lib/errors';
-import { useMeetupCtx } from './ctx';
+import { useMeetupData, usePageUi, useSession } from './ctx';
+import { initials, nameHue } from './Grids';
+import type { CSSProperties } from 'react';
 
 export function PeopleSection() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  const { m, me } = c;
+  const { m } = useMeetupData();
+  const { me, isAdmin, tokens } = useSession();
+  const { notify } = usePageUi();
+  const removeP = useRemoveParticipant(m.id, tokens.adminToken);
 
-  const remove = async (id: string, name: string) => {
-    if (!c.tokens.adminToken || !window.confirm(t('people.confirmRemove', { name }))) return;
-    c.update((mm) => ({ ...mm, participants: mm.participants.filter((p) => p.id !== id) }));
-    try {
-      await api.removeParticipant(m.id, id, c.tokens.adminToken);
-    } catch (err) {
-      c.notify(errorText(err, t));
-      c.refetch();
-    }
+  const remove = (id: string, name: string) => {
+    if (!tokens.adminToken || !window.confirm(t('people.confirmRemove', { name }))) return;
+    removeP.mutate(id, { onError: (err) => notify(errorText(err, t)) });
   };
 
   return (
@@ -28,19 +26,19 @@ export function PeopleSection() {
         <ul className="people-list">
           {m.participants.map((p) => (
             <li key={p.id}>
-              <span className="avatar" aria-hidden="true">
-                {p.name.slice(0, 1).toUpperCase()}
+              <span className="avatar" aria-hidden="true" style={{ '--hue': nameHue(p.name) } as CSSProperties}>
+                {initials(p.name)}
               </span>
               <span className="person">
-                <strong>{p.name}</strong>
+                <strong className="person-name">{p.name}</strong>
                 {p.isOrganizer && <span className="badge">{t('people.organizer')}</span>}
                 {me?.id === p.id && <span className="badge you">{t('people.you')}</span>}
                 <span className="muted small">
                   {t('people.answered', { count: Object.keys(p.availability).length })}
                 </span>
               </span>
-              {c.isAdmin && !p.isOrganizer && (
-                <button type="button" className="link-btn danger small" onClick={() => void remove(p.id, p.name)}>
+              {isAdmin && !p.isOrganizer && (
+                <button type="button" className="link-btn danger small" onClick={() => remove(p.id, p.name)}>
                   {t('people.remove')}
                 </button>
               )}

@@ -1,47 +1,51 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { AvailabilityMap, Brush } from '../lib/selection';
-import { bestSlotIds, rankSlots, slotsWhereAllCan } from '../lib/tally';
+import { bestRanges, bestSlotIds, slotsWhereAllCan } from '../lib/tally';
 import { formatRange } from '../lib/timegrid';
-import { useMeetupCtx } from './ctx';
+import { useMeetupData, useMySaves, usePageUi, useSession } from './ctx';
 import { HeatGrid, PaintGrid } from './Grids';
 import { Joke } from './BeerLoader';
 
 export function WhenSection() {
   const { t } = useTranslation();
-  const c = useMeetupCtx();
-  const { m, me, grid, tallies, zone, locale, open } = c;
+  const { m, grid, tallies, zone, locale, open } = useMeetupData();
+  const { me, isAdmin } = useSession();
+  const saves = useMySaves();
+  const ui = usePageUi();
   const mine = me?.availability ?? {};
-  const [view, setView] = useState<'mine' | 'everyone'>(() =>
-    me && open && Object.keys(me.availability).length === 0 ? 'mine' : 'everyone',
-  );
+  // Paint first when there is something to paint and nobody else to look at yet; the organizer
+  // (and anyone after answers close) starts on everyone's grid once friends have answered.
+  const [view, setView] = useState<'mine' | 'everyone'>(() => {
+    if (!me || !open) return 'everyone';
+    if (isAdmin) return m.participants.length > 1 ? 'everyone' : 'mine';
+    return Object.keys(me.availability).length === 0 ? 'mine' : 'everyone';
+  });
   // Right after joining, go straight to painting.
   const hadMe = useRef(!!me);
   useEffect(() => {
     if (me && !hadMe.current && open) setView('mine');
     hadMe.current = !!me;
   }, [me, open]);
+  useEffect(() => {
+    if (!open) setView('everyone');
+  }, [open]);
   const [brush, setBrush] = useState<Brush>('yes');
-  const [saving, setSaving] = useState<'idle' | 'saving' | 'saved'>('idle');
   const [filterOn, setFilterOn] = useState(false);
   const [filterNames, setFilterNames] = useState<string[]>([]);
   const [countMaybe, setCountMaybe] = useState(true);
   const [selected, setSelected] = useState<string | null>(null);
 
   const best = useMemo(() => bestSlotIds(tallies), [tallies]);
-  const ranked = useMemo(() => rankSlots(m.slots, tallies), [m.slots, tallies]);
+  const ranges = useMemo(() => bestRanges(m.slots, tallies), [m.slots, tallies]);
   const fits = useMemo(
     () => (filterOn ? slotsWhereAllCan(tallies, m.participants, filterNames, countMaybe) : null),
     [filterOn, filterNames, countMaybe, tallies, m.participants],
   );
   const slotById = useMemo(() => new Map(m.slots.map((s) => [s.id, s])), [m.slots]);
-  const shownSlot = selected ?? ranked[0]?.id ?? null;
+  const shownSlot = selected ?? ranges[0]?.startSlotId ?? null;
 
-  const paint = async (next: AvailabilityMap) => {
-    setSaving('saving');
-    const ok = await c.patchMe({ availability: next });
-    setSaving(ok ? 'saved' : 'idle');
-  };
+  const paint = (next: AvailabilityMap) => saves.save({ availability: next });
 
   const toggleName = (name: string) => {
     setFilterOn(true);
@@ -59,6 +63,14 @@ export function WhenSection() {
   const absent = detail
     ? m.participants.map((p) => p.name).filter((n) => !detail.yes.includes(n) && !detail.maybe.includes(n))
     : [];
+  const saveText: Record<typeof saves.state, string> = {
+    idle: '',
+    saving: t('when.saving'),
+    saved: `✓ ${t('when.saved')}`,
+    recovered: `✓ ${t('when.saved')}`,
+    offline: `⚠️ ${t('when.notSaved')}`,
+    failed: t('when.saveFailed'),
+  };
 
   if (m.slots.length === 0) return <p className="muted">{t('when.noSlots')}</p>;
 
@@ -81,29 +93,34 @@ export function WhenSection() {
           <h3 className="pane-title">{t('when.mine')}</h3>
           {me ? (
             <>
-              <div className="brushes" role="radiogroup" aria-label={t('when.brush')}>
-                {brushes.map((x) => (
-                  <button
-                    key={x.b}
-                    type="button"
-                    role="radio"
-                    aria-checked={brush === x.b}
-                    className={`brush brush-${x.b}${brush === x.b ? ' on' : ''}`}
-                    onClick={() => setBrush(x.b)}
-                    disabled={!open}
-                  >
-                    <span aria-hidden="true">{x.icon}</span> {x.label}
-                  </button>
-                ))}
-                <span className="save-state" aria-live="polite">
-                  {saving === 'saving' ? t('when.saving') : saving === 'saved' ? `✓ ${t('when.saved')}` : ''}
-                </span>
-              </div>
-              <p className="hint">{t('when.paintHint')}</p>
-              <PaintGrid grid={grid} value={mine} brush={brush} disabled={!open} locale={locale} onChange={(n) => void paint(n)} />
+              {open ? (
+                <>
+                  <div className="brushes" role="radiogroup" aria-label={t('when.brush')}>
+                    {brushes.map((x) => (
+                      <button
+                        key={x.b}
+                        type="button"
+                        role="radio"
+                        aria-checked={brush === x.b}
+                        className={`brush brush-${x.b}${brush === x.b ? ' on' : ''}`}
+                        onClick={() => setBrush(x.b)}
+                      >
+                        <span aria-hidden="true">{x.icon}</span> {x.label}
+                      </button>
+                    ))}
+                    <span className={`save-state save-${saves.state}`} aria-live="polite" data-testid="save-state">
+                      {saveText[saves.state]}
+                    </span>
+                  </div>
+                  <p className="hint">{t('when.paintHint')}</p>
+                </>
+              ) : (
+                <p className="hint frozen">🔒 {t('when.frozen')}</p>
+              )}
+              <PaintGrid grid={grid} value={mine} brush={brush} disabled={!open} locale={locale} onChange={paint} />
             </>
           ) : (
-            <p className="muted join-first">{t('when.joinFirst')}</p>
+            <p className="muted join-first">{open ? t('when.joinFirst') : t('when.joinClosed')}</p>
           )}
         </div>
 
@@ -164,7 +181,7 @@ export function WhenSection() {
               locale={locale}
               onSelect={setSelected}
             />
-            <aside className="who" aria-live="polite" aria-label={t('when.who')}>
+            <aside className="who" aria-live="polite" aria-label={t('when.who')} id="who-panel">
               {detail && detailSlot ? (
                 <>
                   <h4>
@@ -174,8 +191,8 @@ export function WhenSection() {
                   <WhoList icon="🍺" label={t('when.yesList')} names={detail.yes} />
                   {detail.maybe.length > 0 && <WhoList icon="🤔" label={t('when.maybeList')} names={detail.maybe} />}
                   {absent.length > 0 && <WhoList icon="💤" label={t('when.noAnswer')} names={absent} />}
-                  {c.isAdmin && open && (
-                    <button type="button" className="btn small" onClick={() => c.pickForFinal(detailSlot.id)}>
+                  {isAdmin && open && (
+                    <button type="button" className="btn small" onClick={() => ui.pickForFinal(detailSlot.id)}>
                       {t('when.useForFinal')}
                     </button>
                   )}
@@ -190,29 +207,33 @@ export function WhenSection() {
 
       <div className="best-times">
         <h3>🏆 {t('when.best')}</h3>
-        {ranked.length === 0 ? (
+        {ranges.length === 0 ? (
           <>
             <p className="muted">{t('when.bestEmpty')}</p>
             <Joke />
           </>
         ) : (
           <ol>
-            {ranked.slice(0, 3).map((s) => {
-              const tl = tallies.get(s.id)!;
-              return (
-                <li key={s.id} className={best.has(s.id) ? 'top' : ''}>
-                  <button type="button" className="best-btn" onClick={() => { setSelected(s.id); setView('everyone'); }}>
-                    <span className="when-text">{formatRange(s.start, s.end, zone, locale)}</span>
-                    <span className="score">
-                      {t('when.of', { n: tl.yes.length + tl.maybe.length, total: m.participants.length })}
-                    </span>
-                    <span className="names-line">
-                      {[...tl.yes, ...tl.maybe.map((n) => `${n} (${t('when.legendMaybe')})`)].join(', ')}
-                    </span>
-                  </button>
-                </li>
-              );
-            })}
+            {ranges.slice(0, 3).map((r) => (
+              <li key={r.startSlotId} className={r.score === ranges[0].score ? 'top' : ''} data-range={r.slotIds.length}>
+                <button
+                  type="button"
+                  className="best-btn"
+                  onClick={() => {
+                    setSelected(r.startSlotId);
+                    setView('everyone');
+                  }}
+                >
+                  <span className="when-text">{formatRange(r.start, r.end, zone, locale)}</span>
+                  <span className="score">
+                    {t('when.of', { n: r.yes.length + r.maybe.length, total: m.participants.length })}
+                  </span>
+                  <span className="names-line">
+                    {[...r.yes, ...r.maybe.map((n) => `${n} (${t('when.legendMaybe')})`)].join(', ')}
+                  </span>
+                </button>
+              </li>
+            ))}
           </ol>
         )}
       </div>
@@ -233,4 +254,3 @@ function WhoList({ icon, label, names }: { icon: string; label: string; names: s
     </div>
   );
 }
-

@@ -33,6 +33,19 @@ describe('CreatePage', () => {
     expect(fetchMock).not.toHaveBeenCalled();
   });
 
+  it('an empty submit moves the focus to the first field to fix', async () => {
+    vi.stubGlobal('fetch', vi.fn());
+    renderPage();
+    fireEvent.click(screen.getByRole('button', { name: /Create the meetup/ }));
+    await waitFor(() => expect(document.activeElement).toBe(document.getElementById('title')));
+  });
+
+  it('“Add a place” puts the cursor in the new row', async () => {
+    renderPage();
+    fireEvent.click(screen.getByRole('button', { name: /Add a place/ }));
+    await waitFor(() => expect(document.activeElement).toBe(document.querySelector('input[name="place-1-name"]')));
+  });
+
   it('shows the API’s problem JSON errors next to their fields', async () => {
     vi.stubGlobal(
       'fetch',

@@ -1,9 +1,10 @@
-import { lazy, Suspense, useMemo, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import * as z from 'zod/mini';
 import { api } from '../api/client';
+import { LIMITS } from '../api/limits';
 import type { SlotMinutes } from '../api/types';
 import { Field } from '../components/Field';
 import { Joke } from '../components/BeerLoader';
@@ -19,24 +20,40 @@ interface PlaceRow {
 }
 
 const schema = z.object({
-  title: z.string().check(z.trim(), z.minLength(1, 'errors.required'), z.maxLength(120, 'errors.tooLong')),
+  title: z.string().check(z.trim(), z.minLength(1, 'errors.required'), z.maxLength(LIMITS.title, 'errors.tooLong')),
   organizerName: z
     .string()
-    .check(z.trim(), z.minLength(1, 'errors.required'), z.maxLength(60, 'errors.tooLong')),
-  description: z.string().check(z.maxLength(2000, 'errors.tooLong')),
+    .check(z.trim(), z.minLength(1, 'errors.required'), z.maxLength(LIMITS.name, 'errors.tooLong')),
+  description: z.string().check(z.maxLength(LIMITS.description, 'errors.tooLong')),
   days: z.array(z.string()).check(z.minLength(1, 'errors.noDays')),
   window: z.object({
     start: z.string().check(z.regex(/^\d\d:\d\d$/, 'errors.badTime')),
     end: z.string().check(z.regex(/^\d\d:\d\d$/, 'errors.badTime')),
   }),
   places: z.array(
-    z.object({ name: z.string().check(z.trim(), z.minLength(1, 'errors.required'), z.maxLength(60, 'errors.tooLong')) }),
+    z.object({ name: z.string().check(z.trim(), z.minLength(1, 'errors.required'), z.maxLength(LIMITS.placeName, 'errors.tooLong')) }),
   ),
 });
 
 const DaysCalendar = lazy(() => import('../components/DaysCalendar'));
 
-const MAX_BY_KEY: Record<string, number> = { title: 120, organizerName: 60, description: 2000 };
+const MAX_BY_KEY: Record<string, number> = { title: LIMITS.title, organizerName: LIMITS.name, description: LIMITS.description };
+
+/**
+ * After a failed submit: focus (and so scroll to) the first field with an error, in page order, so a
+ * phone shows what to fix instead of nothing happening.
+ */
+function focusFirstError(form: HTMLFormElement | null) {
+  window.requestAnimationFrame(() => {
+    const bad = form?.querySelector<HTMLElement>('[aria-invalid="true"], .has-error input, .has-error button, .has-error select, .error');
+    if (!bad) return;
+    const target = bad.classList.contains('error') ? bad.closest('fieldset, .field') ?? bad : bad;
+    target.scrollIntoView?.({ block: 'center' });
+    if (bad.classList.contains('error')) {
+      (target as HTMLElement).querySelector<HTMLElement>('button, input, select')?.focus({ preventScroll: true });
+    } else bad.focus({ preventScroll: true });
+  });
+}
 
 function toKey(d: Date): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
@@ -82,6 +99,13 @@ export default function CreatePage() {
   const [formError, setFormError] = useState('');
   const [busy, setBusy] = useState(false);
   const recent = useMemo(getRecent, []);
+  const formRef = useRef<HTMLFormElement>(null);
+  const focusPlace = useRef<number | null>(null);
+  useEffect(() => {
+    if (focusPlace.current === null) return;
+    document.querySelector<HTMLInputElement>(`input[name="place-${focusPlace.current}-name"]`)?.focus();
+    focusPlace.current = null;
+  }, [places.length]);
 
   const perDay = useMemo(() => {
     let span = minutesOf(end) - minutesOf(start);
@@ -119,18 +143,21 @@ export default function CreatePage() {
       const errs: Record<string, string> = {};
       for (const issue of parsed.error.issues) {
         const key = issue.path.join('.');
-        if (!errs[key]) errs[key] = t(issue.message, { max: MAX_BY_KEY[key] ?? 60 });
+        if (!errs[key]) errs[key] = t(issue.message, { max: MAX_BY_KEY[key] ?? (key.startsWith('places.') ? LIMITS.placeName : LIMITS.name) });
       }
       setErrors(errs);
+      focusFirstError(formRef.current);
       return;
     }
-    if (total > 336) {
-      setErrors({ days: t('create.tooManySlots') });
+    if (total > LIMITS.slots) {
+      setErrors({ days: t('create.tooManySlots', { max: LIMITS.slots }) });
+      focusFirstError(formRef.current);
       return;
     }
     if (deadline && !(new Date(deadline).getTime() > Date.now())) {
       setErrors({ deadline: t('errors.deadlinePast') });
       setMoreOpen(true);
+      focusFirstError(formRef.current);
       return;
     }
     setErrors({});
@@ -183,6 +210,7 @@ export default function CreatePage() {
       }
       setErrors(mapped);
       if (mapped.deadline || mapped.timeZone) setMoreOpen(true);
+      focusFirstError(formRef.current);
       const shown = (k: string) =>
         ['title', 'organizerName', 'description', 'days', 'window', 'slotMinutes', 'timeZone', 'deadline'].includes(k) ||
         /^places\.\d+\.(name|where)$/.test(k);
@@ -216,13 +244,13 @@ export default function CreatePage() {
         <Joke />
       </section>
 
-      <form className="card form" onSubmit={(e) => void onSubmit(e)} noValidate>
+      <form className="card form" ref={formRef} onSubmit={(e) => void onSubmit(e)} noValidate>
         <Field id="title" label={t('create.what')} error={err('title')}>
           <input
             id="title"
             name="title"
             value={title}
-            maxLength={120}
+            maxLength={LIMITS.title}
             placeholder={t('create.titlePlaceholder')}
             onChange={(e) => {
               setTitle(e.target.value);
@@ -238,7 +266,7 @@ export default function CreatePage() {
             id="organizerName"
             name="organizerName"
             value={organizerName}
-            maxLength={60}
+            maxLength={LIMITS.name}
             placeholder={t('create.namePlaceholder')}
             onChange={(e) => {
               setOrganizerName(e.target.value);
@@ -255,7 +283,7 @@ export default function CreatePage() {
             name="description"
             rows={2}
             value={description}
-            maxLength={2000}
+            maxLength={LIMITS.description}
             placeholder={t('create.descriptionPlaceholder')}
             onChange={(e) => {
               setDescription(e.target.value);
@@ -337,9 +365,9 @@ export default function CreatePage() {
               </label>
             ))}
           </div>
-          <p className={total > 336 ? 'error' : 'hint'}>
-            {total > 336
-              ? t('create.tooManySlots')
+          <p className={total > LIMITS.slots ? 'error' : 'hint'}>
+            {total > LIMITS.slots
+              ? t('create.tooManySlots', { max: LIMITS.slots })
               : t('create.slotsCount', { days: days.length, perDay, total })}
           </p>
         </fieldset>
@@ -356,7 +384,7 @@ export default function CreatePage() {
                   list="place-suggestions"
                   autoComplete="off"
                   value={p.name}
-                  maxLength={60}
+                  maxLength={LIMITS.placeName}
                   placeholder={`🍺 ${t('create.placeNamePlaceholder')}`}
                   onChange={(e) => {
                     const name = e.target.value;
@@ -398,9 +426,11 @@ export default function CreatePage() {
           <button
             type="button"
             className="btn ghost small"
-            onClick={() =>
-              setPlaces((ps) => [...ps, { key: Math.max(0, ...ps.map((x) => x.key)) + 1, name: '', where: '' }])
-            }
+            onClick={() => {
+              // The new row's name field gets the focus, ready to type.
+              focusPlace.current = places.length;
+              setPlaces((ps) => [...ps, { key: Math.max(0, ...ps.map((x) => x.key)) + 1, name: '', where: '' }]);
+            }}
           >
             + {t('create.addPlace')}
           </button>

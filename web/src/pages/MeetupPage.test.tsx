@@ -1,4 +1,4 @@
-import { act, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -31,7 +31,7 @@ const view = meetup({
 function renderPage() {
   return render(
     <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
-      <MemoryRouter initialEntries={['/m/m1']}>
+      <MemoryRouter initialEntries={[`/m/m1${window.location.hash}`]}>
         <Routes>
           <Route path="/m/:id" element={<MeetupPage />} />
         </Routes>
@@ -50,6 +50,7 @@ beforeEach(() => {
 afterEach(() => {
   vi.unstubAllGlobals();
   localStorage.clear();
+  window.history.replaceState(null, '', '/');
   void i18n.changeLanguage('en');
 });
 
@@ -95,5 +96,82 @@ describe('MeetupPage', () => {
     });
     await waitFor(() => expect(screen.getByRole('heading', { name: /Когда\?/ })).toBeInTheDocument());
     expect(document.documentElement.lang).toBe('ru');
+  });
+
+  it('a personal link signs the friend back in and leaves the address bar', async () => {
+    const json = (v: unknown, status = 200) => new Response(JSON.stringify(v), { status, headers: { 'Content-Type': 'application/json' } });
+    const calls: { url: string; auth?: string }[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init?: RequestInit) => {
+        const auth = (init?.headers as Record<string, string> | undefined)?.Authorization;
+        calls.push({ url, auth });
+        return url.endsWith('/participants/me') ? json(view.participants[1]) : json(view);
+      }),
+    );
+    window.history.replaceState(null, '', '/m/m1#p=tok_bob');
+    renderPage();
+    expect(await screen.findByText(/You are Bob/)).toBeInTheDocument();
+    expect(calls.some((c) => c.url.endsWith('/participants/me') && c.auth === 'Bearer tok_bob')).toBe(true);
+    // The token went to the server only as a header, never in a URL.
+    expect(calls.every((c) => !c.url.includes('tok_bob'))).toBe(true);
+    expect(window.location.hash).toBe('');
+    expect(JSON.parse(localStorage.getItem('beer-meetup:m:m1')!)).toEqual({ participantId: 'b', participantToken: 'tok_bob' });
+    expect(screen.queryByRole('heading', { name: /Join in/ })).not.toBeInTheDocument();
+  });
+
+  it('"Not you?" explains itself and keeps the personal link at hand', async () => {
+    localStorage.setItem('beer-meetup:m:m1', JSON.stringify({ participantId: 'b', participantToken: 'tok_bob' }));
+    renderPage();
+    fireEvent.click(await screen.findByRole('button', { name: 'Not you?' }));
+    const panel = screen.getByRole('region', { name: 'Not you?' });
+    expect(panel).toHaveTextContent('forget that you are Bob');
+    expect((within(panel).getByRole('textbox') as HTMLInputElement).value).toMatch(/\/m\/m1#p=tok_bob$/);
+    fireEvent.click(within(panel).getByRole('button', { name: 'Forget me on this device' }));
+    expect(await screen.findByRole('heading', { name: /Join in/ })).toBeInTheDocument();
+  });
+
+  it('a late friend after the decision is told clearly, not asked to join', async () => {
+    const decided = { ...view, status: 'finalized' as const, decision: { startSlotId: 's2', endSlotId: 's2', start: view.slots[1].start, end: view.slots[1].end, decidedAt: view.createdAt } };
+    vi.stubGlobal('fetch', vi.fn(async () => new Response(JSON.stringify(decided), { status: 200, headers: { 'Content-Type': 'application/json' } })));
+    renderPage();
+    expect(await screen.findByTestId('late')).toHaveTextContent('It’s decided — you can still come!');
+    expect(screen.queryByRole('heading', { name: /Join in/ })).not.toBeInTheDocument();
+    expect(screen.getByText('The chat is for those who joined; joining is closed.')).toBeInTheDocument();
+    // The organizer is coming even without painting that slot.
+    const coming = document.querySelector('.final .who-names')!;
+    expect(coming).toHaveTextContent('Anna');
+  });
+
+  it('an edit made while the server is unreachable is shown as not saved, then saved', async () => {
+    localStorage.setItem('beer-meetup:m:m1', JSON.stringify({ participantId: 'b', participantToken: 'tok_bob' }));
+    let up = true;
+    const patches: string[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (_url: string, init?: RequestInit) => {
+        if (!up) throw new TypeError('Failed to fetch');
+        if (init?.method === 'PATCH') {
+          patches.push(String(init.body));
+          return new Response(JSON.stringify({ ...view.participants[1], ...JSON.parse(String(init.body)) }), { status: 200, headers: { 'Content-Type': 'application/json' } });
+        }
+        return new Response(JSON.stringify(view), { status: 200, headers: { 'Content-Type': 'application/json' } });
+      }),
+    );
+    renderPage();
+    await screen.findByText(/You are Bob/);
+    up = false;
+    fireEvent.click(document.querySelector('li[data-place="The Tipsy Cow"] .vote-btn')!);
+    expect(await screen.findByTestId('unsaved')).toBeInTheDocument();
+    // Shown as picked, but not as saved.
+    expect(document.querySelector('li[data-place="The Tipsy Cow"] .vote-btn')).toHaveAttribute('aria-pressed', 'true');
+    expect(JSON.parse(localStorage.getItem('beer-meetup:pending:m1')!).patch).toEqual({ placeVotes: ['p2', 'p1'] });
+    up = true;
+    act(() => {
+      window.dispatchEvent(new Event('online'));
+    });
+    expect(await screen.findByTestId('recovered')).toHaveTextContent('your changes are saved');
+    expect(patches.at(-1)).toBe(JSON.stringify({ placeVotes: ['p2', 'p1'] }));
+    expect(localStorage.getItem('beer-meetup:pending:m1')).toBeNull();
   });
 });
