@@ -58,6 +58,11 @@ cluster-up: test-deps ## Start the local control plane; kubeconfig in .tools/clu
 cluster-down: ## Stop the local control plane started by cluster-up
 	$(CARGO) run -q -p test-fixtures --bin local-cluster -- down --dir $(CURDIR)/.tools/cluster
 
+.PHONY: images
+IMAGE_PROFILE ?= release
+images: ## Build every container image with buildah (no daemon) into .tools/images (IMAGE_PROFILE=debug, CONTAINERD_ADDRESS=<sock> imports)
+	@bash scripts/images.sh --profile $(IMAGE_PROFILE)
+
 crds: ## Regenerate crds/, the chart's copy and docs/configuration.md from the operator's types
 	$(CARGO) run -q -p beer-meetup-operator -- crd > crds/beermeetupplatforms.yaml
 	cp crds/beermeetupplatforms.yaml charts/beer-meetup-operator/crds/beermeetupplatforms.yaml

@@ -18,7 +18,9 @@ log() { printf '[test-deps] %s\n' "$*" >&2; }
 fail() { printf '[test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---- Debian packages --------------------------------------------------------------------------
-apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core openssl)
+apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core openssl
+  # Container images without a daemon (scripts/images.sh).
+  buildah mmdebstrap uidmap)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -101,5 +103,20 @@ build_tool helm "$HELM_VERSION" helm -- build_installed "helm.sh/helm/v3/cmd/hel
 build_tool zincsearch "$ZINCSEARCH_VERSION-$(content_key "$tools/zincsearch")" zincsearch -- build_zincsearch
 build_tool kubernetes "$KUBERNETES_VERSION-$(content_key "$tools/kube")" \
   kube-apiserver kube-controller-manager kube-scheduler kubectl -- build_kube
+
+# The HAProxy Kubernetes Ingress controller of the e2e's image (tests/images/haproxy-ingress). Its
+# module path has no /v3 suffix, so the module proxy serves only its v1 tags: 1.11 is the newest.
+HAPROXY_INGRESS_VERSION=v1.11.12
+build_haproxy_ingress() {
+  local dir src="$out/src"
+  dir=$(cd "$out" && go mod download -json "github.com/haproxytech/kubernetes-ingress@$HAPROXY_INGRESS_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -n $dir && -d $dir ]] || { echo "go mod download gave no module folder"; return 1; }
+  cp -R "$dir" "$src" && chmod -R u+w "$src"
+  (cd "$src" && go build -trimpath -o "$out/haproxy-ingress-controller" -ldflags \
+    "-s -w -X github.com/haproxytech/kubernetes-ingress/pkg/version.GitTag=$HAPROXY_INGRESS_VERSION" .)
+  rm -rf "$src"
+}
+build_tool haproxy-ingress "$HAPROXY_INGRESS_VERSION" haproxy-ingress-controller -- build_haproxy_ingress
 
 log "tools ready in .tools/bin"
