@@ -12,6 +12,8 @@ mkdir -p "$cache" "$bin"
 KUBERNETES_VERSION=v1.34.4
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.5
+COREDNS_VERSION=v1.14.7
+CRICTL_VERSION=v1.34.0
 ZINCSEARCH_VERSION=v0.4.10
 
 log() { printf '[test-deps] %s\n' "$*" >&2; }
@@ -19,6 +21,8 @@ fail() { printf '[test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---- Debian packages --------------------------------------------------------------------------
 apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core openssl
+  # The real node: container runtime, CNI plugins, kube-proxy's and the fixture's network tools.
+  containerd runc containernetworking-plugins iptables conntrack iproute2 socat
   # Container images without a daemon (scripts/images.sh).
   buildah mmdebstrap uidmap)
 missing=()
@@ -33,7 +37,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || fail "apt-get install ${missing[*]} failed"
   # The packages start their services; the tests start their own on free ports.
-  for svc in redis-server redis-sentinel haproxy; do service "$svc" stop >/dev/null 2>&1 || true; done
+  for svc in redis-server redis-sentinel haproxy containerd; do service "$svc" stop >/dev/null 2>&1 || true; done
   log "Debian packages installed in $((SECONDS - start))s"
 fi
 
@@ -75,7 +79,7 @@ build_kube() {
   local minor
   minor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     go build -trimpath -ldflags "$ld" -o "$out/$c" "k8s.io/kubernetes/cmd/$c"
   done
 }
@@ -102,7 +106,11 @@ build_tool kwok "$KWOK_VERSION" kwok -- build_installed "sigs.k8s.io/kwok/cmd/kw
 build_tool helm "$HELM_VERSION" helm -- build_installed "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 build_tool zincsearch "$ZINCSEARCH_VERSION-$(content_key "$tools/zincsearch")" zincsearch -- build_zincsearch
 build_tool kubernetes "$KUBERNETES_VERSION-$(content_key "$tools/kube")" \
-  kube-apiserver kube-controller-manager kube-scheduler kubectl -- build_kube
+  kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy -- build_kube
+# Cluster DNS for the real node's pods (the fixture runs it as a host process).
+build_tool coredns "$COREDNS_VERSION" coredns -- build_installed "github.com/coredns/coredns@$COREDNS_VERSION"
+# The CRI client: the real node's teardown stops and removes pods through it (CNI DEL runs then).
+build_tool crictl "$CRICTL_VERSION" crictl -- build_installed "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 
 # The HAProxy Kubernetes Ingress controller of the e2e's image (tests/images/haproxy-ingress). Its
 # module path has no /v3 suffix, so the module proxy serves only its v1 tags: 1.11 is the newest.

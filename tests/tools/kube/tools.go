@@ -1,11 +1,13 @@
 //go:build tools
 
-// Package tools pins the Kubernetes control-plane commands the test harness builds.
+// Package tools pins the Kubernetes control-plane and node commands the test harness builds.
 package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
