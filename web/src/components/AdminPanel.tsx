@@ -259,7 +259,8 @@ function FinalizeForm() {
         <select id="final-end" value={endId} onChange={(e) => setPickedRun({ startSlotId: startId, endSlotId: e.target.value })}>
           {endOptions.map((s) => (
             <option key={s.id} value={s.id}>
-              {label(s.id)}
+              {/* The whole evening as it would be decided, not the last slot alone. */}
+              {formatRange(endOptions[0].start, s.end, zone, locale)}
             </option>
           ))}
         </select>

@@ -204,7 +204,17 @@ export function SaveLinkCard() {
             📤 {t('personal.send')}
           </button>
         )}
-        <button type="button" className="btn primary small" onClick={() => setJustJoined(false)}>
+        <button
+          type="button"
+          className="btn primary small"
+          onClick={() => {
+            setJustJoined(false);
+            // On to painting: the grid's heading takes the focus instead of the vanished button.
+            const next = document.getElementById('when-title');
+            next?.scrollIntoView?.({ block: 'start' });
+            next?.focus({ preventScroll: true });
+          }}
+        >
           {t('personal.done')}
         </button>
       </div>

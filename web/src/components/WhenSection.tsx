@@ -77,7 +77,7 @@ export function WhenSection() {
   return (
     <section className="card when" aria-labelledby="when-title">
       <div className="section-head">
-        <h2 id="when-title">🕖 {t('when.title')}</h2>
+        <h2 id="when-title" tabIndex={-1}>🕖 {t('when.title')}</h2>
         <div className="segmented tabs" role="tablist" aria-label={t('when.title')}>
           <button type="button" role="tab" aria-selected={view === 'mine'} className={view === 'mine' ? 'on' : ''} onClick={() => setView('mine')}>
             {t('when.mine')}

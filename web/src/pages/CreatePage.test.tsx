@@ -103,7 +103,8 @@ describe('CreatePage', () => {
     fireEvent.change(screen.getByLabelText('Place 1'), { target: { value: 'Hop House' } });
     fireEvent.change(screen.getByLabelText('Address or link (optional)'), { target: { value: 'https://hop.example' } });
     fireEvent.click(screen.getByRole('button', { name: /Create the meetup/ }));
-    await waitFor(() => expect(screen.getByText('meetup page')).toBeInTheDocument());
+    // Generous wait: on a loaded 2-core machine the navigation can take more than the default second.
+    await waitFor(() => expect(screen.getByText('meetup page')).toBeInTheDocument(), { timeout: 5000 });
     expect(JSON.parse(localStorage.getItem('beer-meetup:m:abc')!)).toEqual({
       adminToken: 'admin-t',
       participantId: 'p1',
