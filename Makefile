@@ -10,7 +10,7 @@ BIND ?= 0.0.0.0:8080
 DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: help run test test-deps web-deps web-build lint test-rust test-web test-browser test-helm \
-        cluster-up cluster-down crds render bench clean
+        cluster-up cluster-down crds render bench clean e2e
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,11 +49,15 @@ test-browser: web-build ## Real Chromium drives the built app against a real API
 	@if [ -f web/e2e/run.mjs ]; then \
 	  $(CARGO) build -p api-server && cd web && node e2e/run.mjs; fi
 
+e2e: test-deps web-deps ## Only the end-to-end test: images, helm install, a platform on the real node, Chromium votes
+	$(CARGO) test -p beer-meetup-tests --test e2e -- --nocapture
+
 test-helm: ## Only the chart tests (they also run in test-rust)
 	@if [ -d charts/beer-meetup-operator ]; then $(CARGO) test -p beer-meetup-tests --test helm -- --nocapture; fi
 
-cluster-up: test-deps ## Start the local control plane; kubeconfig in .tools/cluster/kubeconfig
-	$(CARGO) run -q -p test-fixtures --bin local-cluster -- up --dir $(CURDIR)/.tools/cluster
+cluster-up: test-deps ## Start the local control plane and a real node; kubeconfig in .tools/cluster/kubeconfig
+	@bash scripts/images.sh pause
+	$(CARGO) run -q -p test-fixtures --bin local-cluster -- up --real-node --dir $(CURDIR)/.tools/cluster
 
 cluster-down: ## Stop the local control plane started by cluster-up
 	$(CARGO) run -q -p test-fixtures --bin local-cluster -- down --dir $(CURDIR)/.tools/cluster
