@@ -100,9 +100,23 @@ function expect(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
+/** The element's box lies (at least its top part) inside the visible viewport. */
+async function inViewport(page, selector) {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return r.top >= 0 && r.top < window.innerHeight && r.bottom > 0;
+  });
+}
+
+/** Nothing pushes the page sideways: the document is exactly as wide as the viewport. */
+async function noSidewaysScroll(page) {
+  const w = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, view: window.innerWidth }));
+  expect(w.doc === w.view, `document is ${w.doc}px wide in a ${w.view}px viewport`);
+}
+
 const STR = {
-  en: { addPlace: /Add a place/, create: /Create the meetup/, join: /^🍺 Join$/, everyone: 'Everyone', decide: /It’s a date/, saved: 'Saved' },
-  ru: { addPlace: /Добавить место/, create: /Создать встречу/, join: /Присоединиться/, everyone: 'Все вместе', decide: /Договорились/, saved: 'Сохранено' },
+  en: { addPlace: /Add a place/, create: /Create the meetup/, join: /^🍺 Join$/, everyone: 'Everyone', decide: /It’s a date/, saved: 'Saved', youAre: 'You are' },
+  ru: { addPlace: /Добавить место/, create: /Создать встречу/, join: /Присоединиться/, everyone: 'Все вместе', decide: /Договорились/, saved: 'Сохранено', youAre: 'Вы —' },
 };
 
 /** Drags over grid cells with a mouse, or with a real touch sequence (CDP) on touch devices. */
@@ -156,6 +170,16 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
   });
   const orgCtx = await browser.newContext(ctxOpts(zones[0]));
   const friendCtx = await browser.newContext(ctxOpts(zones[1]));
+  const extraCtxs = [];
+  // A fresh browser (another device): nothing remembered.
+  const freshPage = async (tz) => {
+    const c = await browser.newContext(ctxOpts(tz));
+    extraCtxs.push(c);
+    const p = await c.newPage();
+    p.setDefaultTimeout(T);
+    p.on('pageerror', (e) => errors.push(`fresh: ${e.message}`));
+    return p;
+  };
   const org = await orgCtx.newPage();
   const friend = await friendCtx.newPage();
   const errors = [];
@@ -170,6 +194,7 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
   let shareUrl = '';
   let meetupPath = '';
   let dragged = [];
+  let personalLink = '';
 
   await scenario(name, [
     ['the app speaks the language of the browser', async () => {
@@ -179,10 +204,13 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       expect(htmlLang === lang, `html lang is ${htmlLang}, want ${lang}`);
       await org.getByRole('button', { name: s.create }).waitFor();
     }],
-    ['empty required fields get inline messages', async () => {
+    ['empty required fields get inline messages, and the focus goes to the first', async () => {
       await org.getByRole('button', { name: s.create }).click();
       await org.locator('#title-error').waitFor();
       await org.locator('#organizerName-error').waitFor();
+      await org.waitForFunction(() => document.activeElement?.id === 'title');
+      expect(await inViewport(org, '#title'), 'the first field with an error is not on screen');
+      await shot(org, '1-create-empty');
     }],
     ['organizer creates a meetup with two places', async () => {
       await org.fill('#title', title);
@@ -204,7 +232,10 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       const stored = await org.evaluate((id) => localStorage.getItem(`beer-meetup:m:${id}`), meetupPath.split('/').pop());
       expect(stored && JSON.parse(stored).adminToken, 'admin token not remembered in localStorage');
       expect((await org.locator('li.place').count()) === 2, 'two places expected');
-      await shot(org, '2-share', 'body');
+      // The "ready" card with both links is what the organizer sees, not the middle of the page.
+      expect(await inViewport(org, '#share-title'), `share card is off screen (scrollY ${await org.evaluate(() => window.scrollY)})`);
+      await org.screenshot({ path: path.join(artifacts, `${name}-2-share-view.png`) });
+      await shot(org, '2-share');
     }],
     ['a friend opens the link; a taken name gets the API’s inline error', async () => {
       await friend.goto(shareUrl);
@@ -222,6 +253,13 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await friend.fill('#join-name', friendName);
       await friend.locator('section.join button[type="submit"]').click();
       await friend.locator('table.paint').waitFor();
+      // The "keep your personal link" moment: focus moves to it, the link is there to copy.
+      await friend.locator('[data-testid="save-link"]').waitFor();
+      await friend.waitForFunction(() => document.activeElement?.id === 'save-link-title');
+      personalLink = await friend.locator('[data-testid="save-link"] input').inputValue();
+      expect(/#p=/.test(personalLink) && !personalLink.includes('?'), `personal link ${personalLink}`);
+      await shot(friend, '2-friend-save-link', '[data-testid="save-link"]');
+      await friend.getByRole('button', { name: lang === 'ru' ? 'Сохранено' : 'Saved it' }).click();
       // The slots under the dragged rectangle (a week with a DST change in only one of the two
       // zones leaves holes in the grid, so count them instead of assuming 6).
       const cells = await friend.locator('table.paint td[data-slot]').evaluateAll((tds) =>
@@ -235,6 +273,15 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await friend.waitForFunction((n) => document.querySelectorAll('table.paint td.yes').length === n, dragged.length);
       await friend.getByText(s.saved).first().waitFor();
       await shot(friend, '3-friend-paint', 'section.when');
+    }],
+    ['best times merge back-to-back hours with the same people into one range', async () => {
+      await org.getByRole('tab', { name: s.everyone }).click();
+      await org.locator('.best-times li[data-range]').first().waitFor();
+      const first = await org.locator('.best-times li').first().getAttribute('data-range');
+      expect(Number(first) >= 2, `first best time covers ${first} slot(s), want a merged range`);
+      const rows = await org.locator('.best-times li.top').count();
+      expect(rows <= 2, `${rows} 🥇 rows; adjacent slots were not merged`);
+      await org.locator('#finalize .quick-ranges .chip').first().waitFor();
     }],
     ['the friend votes for a place', async () => {
       await friend.locator('li[data-place="Hop House"] .vote-btn').click();
@@ -272,6 +319,33 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await shot(org, '4-organizer-places', 'section.where');
       await shot(friend, '4-friend-heat');
     }],
+    ['on a fresh browser the personal link brings the friend back to their answers', async () => {
+      const other = await freshPage(zones[1]);
+      await other.goto(personalLink);
+      await other.locator('.me-bar', { hasText: friendName }).waitFor();
+      expect(!other.url().includes('#'), 'the token stays in the address bar');
+      expect((await other.locator('section.join').count()) === 0, 'asked to join again');
+      await other.getByRole('tab', { name: lang === 'ru' ? 'Когда могу я' : 'My availability' }).click();
+      await other.waitForFunction((n) => document.querySelectorAll('table.paint td.yes').length === n, dragged.length);
+      await other.locator(`li[data-place="Hop House"] .vote-btn[aria-pressed="true"]`).waitFor();
+      await shot(other, '3-friend-back');
+    }],
+    ['a 60-character name without spaces never widens the page', async () => {
+      const longName = (lang === 'ru' ? 'Ж' : 'W').repeat(60);
+      const other = await freshPage(zones[1]);
+      await other.goto(shareUrl);
+      await other.fill('#join-name', longName);
+      await other.locator('section.join button[type="submit"]').click();
+      await other.locator('table.paint').waitFor();
+      await other.locator('table.paint td[data-slot]').first().click();
+      await org.locator('.people-list', { hasText: longName }).waitFor();
+      await org.locator('table.heat td[data-count]:not([data-count="0"])').first().click();
+      for (const p of [other, org]) await noSidewaysScroll(p);
+      // "Not you? / Leave" stay reachable on screen.
+      const box = await other.locator('.me-bar button').first().boundingBox();
+      expect(box && box.x + box.width <= viewport.width, 'Not you? is off screen');
+      await shot(org, '4-long-name', 'section.people');
+    }],
     ['the friend writes in the chat; the organizer reads it live', async () => {
       const text = lang === 'ru' ? 'Я за Hop House! 🍻' : 'Hop House it is! 🍻';
       await friend.fill('#comment-text', text);
@@ -286,6 +360,18 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await org.evaluate(() => window.scrollTo(0, 0));
       await shot(org, '5-finalized', 'body');
       await shot(friend, '5-friend-finalized');
+    }],
+    ['a friend who comes after the decision sees a clear state', async () => {
+      const late = await freshPage(zones[1]);
+      await late.goto(shareUrl);
+      await late.locator('[data-testid="late"]').waitFor();
+      await late.locator('section.final').waitFor();
+      expect((await late.locator('#join-name').count()) === 0, 'a join form after the decision');
+      expect((await late.locator('.brushes').count()) === 0, 'brushes shown while answers are closed');
+      const coming = await late.locator('section.final .who-names').innerText();
+      expect(coming.includes(orgName), `"Coming" omits the organizer: ${coming}`);
+      await noSidewaysScroll(late);
+      await shot(late, '5-late-friend', 'body');
     }],
     ['the .ics downloads', async () => {
       const [download] = await Promise.all([
@@ -303,6 +389,65 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
   ]);
   await orgCtx.close();
   await friendCtx.close();
+  for (const c of extraCtxs) await c.close();
+}
+
+/**
+ * An edit made while the server is down: shown as not saved, kept, and sent once the server is
+ * back; the server then has it and the page says so.
+ */
+async function runOfflineEdit(browser, base, { name, lang, viewport, touch }, stop, start) {
+  const ctx = await browser.newContext({ viewport, isMobile: touch, hasTouch: touch, locale: lang === 'ru' ? 'ru-RU' : 'en-US', timezoneId: 'Europe/Berlin' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  let id = '';
+  let pid = '';
+  const api = (p, init) => fetch(`${base}/api/v1${p}`, { headers: { 'Content-Type': 'application/json' }, ...init });
+  await scenario(`offline-${name}`, [
+    ['a friend opens their personal link', async () => {
+      const r = await api('/meetups', {
+        method: 'POST',
+        body: JSON.stringify({ title: 'Offline test', organizerName: 'Anna', timeZone: 'Europe/Berlin', places: [{ name: 'Bar' }] }),
+      });
+      expect(r.status === 201, `create answered ${r.status}`);
+      id = (await r.json()).meetup.id;
+      const j = await api(`/meetups/${id}/participants`, { method: 'POST', body: JSON.stringify({ name: 'Dana' }) });
+      const joined = await j.json();
+      pid = joined.participant.id;
+      await page.goto(`${base}/m/${id}#p=${encodeURIComponent(joined.token)}`);
+      await page.locator('.me-bar', { hasText: 'Dana' }).waitFor();
+      await page.locator('.meetup[data-live="open"]').waitFor();
+    }],
+    ['edits while the server is down are marked not saved, and kept', async () => {
+      await stop();
+      await page.locator('li[data-place="Bar"] .vote-btn').click();
+      await page.locator('table.paint td[data-slot]').first().click();
+      await page.locator('[data-testid="unsaved"]').waitFor({ timeout: 10000 });
+      await page.locator('li[data-place="Bar"] .vote-btn[aria-pressed="true"]').waitFor();
+      await page.locator('table.paint td.yes').first().waitFor();
+      await page.locator('[data-testid="save-state"].save-offline').waitFor();
+      await page.screenshot({ path: path.join(artifacts, `offline-${name}-unsaved.png`) });
+    }],
+    ['when the server is back they reach it, and the page says so', async () => {
+      await start();
+      await page.locator('[data-testid="recovered"]').waitFor({ timeout: 30000 });
+      await page.screenshot({ path: path.join(artifacts, `offline-${name}-recovered.png`) });
+      const m = await (await api(`/meetups/${id}`)).json();
+      const dana = m.participants.find((p) => p.id === pid);
+      expect(dana.placeVotes.length === 1, `server has votes ${JSON.stringify(dana.placeVotes)}`);
+      expect(Object.keys(dana.availability).length === 1, `server has availability ${JSON.stringify(dana.availability)}`);
+      // After a reload the page shows exactly what the server has.
+      await page.reload();
+      await page.locator('li[data-place="Bar"] .vote-btn[aria-pressed="true"]').waitFor();
+      expect((await page.locator('[data-testid="unsaved"]').count()) === 0, 'still marked unsaved');
+    }],
+    ['no script errors', async () => {
+      expect(errors.length === 0, errors.join('\n'));
+    }],
+  ]);
+  await ctx.close();
 }
 
 /** The server goes away and comes back: the banner shows, then the page recovers by itself. */
@@ -363,12 +508,23 @@ async function main() {
     const matrix = [
       { name: 'phone-en', lang: 'en', viewport: { width: 390, height: 844 }, touch: true, zones: ['Europe/Berlin', 'Europe/Moscow'] },
       { name: 'phone-ru', lang: 'ru', viewport: { width: 390, height: 844 }, touch: true, zones: ['Europe/Moscow', 'Europe/Moscow'] },
-      { name: 'desktop-en', lang: 'en', viewport: { width: 1366, height: 900 }, touch: false, zones: ['America/New_York', 'Europe/London'] },
-      { name: 'desktop-ru', lang: 'ru', viewport: { width: 1366, height: 900 }, touch: false, zones: ['Europe/Berlin', 'Asia/Yekaterinburg'] },
+      { name: 'desktop-en', lang: 'en', viewport: { width: 1440, height: 900 }, touch: false, zones: ['America/New_York', 'Europe/London'] },
+      { name: 'desktop-ru', lang: 'ru', viewport: { width: 1440, height: 900 }, touch: false, zones: ['Europe/Berlin', 'Asia/Yekaterinburg'] },
     ].filter((x) => !only || only.split(',').includes(x.name));
     for (const sc of matrix) {
       log(`${sc.name}:`);
       await runScenario(browser, base, sc);
+    }
+    const stop = async () => {
+      await stopServer(server);
+    };
+    const start = async () => {
+      server = startServer(port, dataDir);
+      await waitForHttp(`${base}/`, 30000);
+    };
+    for (const sc of matrix.filter((x) => x.name === 'phone-en' || x.name === 'desktop-ru')) {
+      log(`offline-${sc.name}:`);
+      await runOfflineEdit(browser, base, sc, stop, start);
     }
     if (!only || only.includes('reconnect')) {
       log('reconnect:');
@@ -381,9 +537,14 @@ async function main() {
     }
     if (updateDocs) {
       mkdirSync(screenshotsDoc, { recursive: true });
-      for (const f of ['phone-en-1-create', 'phone-ru-3-friend-paint', 'phone-en-4-organizer-live',
-        'phone-en-4-organizer-places', 'phone-ru-5-finalized', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized']) {
+      for (const f of ['phone-en-1-create', 'phone-ru-2-share', 'phone-en-2-friend-save-link', 'phone-ru-3-friend-paint',
+        'phone-en-4-organizer-live', 'phone-en-4-organizer-places', 'phone-ru-4-long-name', 'phone-ru-5-finalized',
+        'phone-en-5-late-friend', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized', 'desktop-en-2-friend-save-link']) {
         const src = path.join(artifacts, `${f}-view.png`);
+        if (existsSync(src)) copyFileSync(src, path.join(screenshotsDoc, `${f}.png`));
+      }
+      for (const f of ['offline-phone-en-unsaved', 'offline-phone-en-recovered']) {
+        const src = path.join(artifacts, `${f}.png`);
         if (existsSync(src)) copyFileSync(src, path.join(screenshotsDoc, `${f}.png`));
       }
     }

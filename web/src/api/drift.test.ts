@@ -1,7 +1,10 @@
 // The web app's copy of the API contract must match the server's. Fails when a limit in
 // api-server/src/domain/mod.rs (or a maxLength in the OpenAPI document) differs from the web app's;
 // fix by running `node scripts/gen-api.mjs`.
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { limitsModule, parseRustLimits } from '../../scripts/limits-lib.mjs';
@@ -9,6 +12,19 @@ import { LIMITS } from './limits';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const rustLimits = path.join(root, 'api-server', 'src', 'domain', 'mod.rs');
+const docPath = path.join(__dirname, 'openapi.json');
+const serverBin = process.env.API_SERVER_BIN || path.join(root, 'target', 'debug', 'api-server');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
 
 describe('API contract drift', () => {
   it('every server limit equals the web app’s', () => {
@@ -27,8 +43,6 @@ describe('API contract drift', () => {
   });
 
   it('maxLength in the OpenAPI document (where the server states one) matches too', () => {
-    const docPath = path.join(__dirname, 'openapi.json');
-    if (!existsSync(docPath)) return;
     const doc = JSON.parse(readFileSync(docPath, 'utf8')) as {
       components?: { schemas?: Record<string, { properties?: Record<string, { maxLength?: number }> }> };
     };
@@ -50,4 +64,34 @@ describe('API contract drift', () => {
       }
     }
   });
+
+  it('schema.gen.ts is what openapi-typescript makes of openapi.json', () => {
+    const cli = path.join(__dirname, '..', '..', 'node_modules', '.bin', 'openapi-typescript');
+    const out = execFileSync(cli, [docPath], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(readFileSync(path.join(__dirname, 'schema.gen.ts'), 'utf8')).toBe(out);
+  }, 30_000);
+
+  // Needs the built server (`cargo build -p api-server`, which `make test` does before the web tests).
+  it.skipIf(!existsSync(serverBin))('openapi.json is the document the server serves', async () => {
+    const port = await freePort();
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'beer-drift-'));
+    const proc = spawn(serverBin, ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: 'ignore' });
+    try {
+      let served: unknown;
+      for (let i = 0; i < 200 && !served; i++) {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/api/openapi.json`);
+          if (r.ok) served = await r.json();
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      expect(served, 'the server did not serve /api/openapi.json').toBeDefined();
+      // On a difference: `node scripts/gen-api.mjs` regenerates the web app's copy.
+      expect(JSON.parse(readFileSync(docPath, 'utf8'))).toEqual(served);
+    } finally {
+      proc.kill('SIGTERM');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

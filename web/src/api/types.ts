@@ -1,131 +1,42 @@
-// Types of the Meetup API v1 (docs/api.md is the readable contract).
-export type Availability = 'yes' | 'maybe';
-export type Status = 'open' | 'closed' | 'finalized';
+// Types of the Meetup API v1, derived from the server's OpenAPI document (schema.gen.ts, generated
+// by scripts/gen-api.mjs; docs/api.md is the readable contract). Only the live WebSocket messages,
+// which OpenAPI does not describe, are written here by hand.
+import type { components } from './schema.gen';
+
+type S = components['schemas'];
+
+/**
+ * Response bodies: the server leaves an absent optional field out (serde `skip_serializing_if`)
+ * rather than sending `null`, so `null` is dropped from the generated field types.
+ */
+type Served<T> = T extends (infer U)[]
+  ? Served<U>[]
+  : T extends object
+    ? { [K in keyof T]: Served<Exclude<T[K], null>> }
+    : T;
+
+export type Availability = S['Availability'];
+export type Status = S['Status'];
+/** The schema says "integer"; the server accepts exactly these. */
 export type SlotMinutes = 15 | 30 | 60;
 
-export interface Slot {
-  id: string;
-  start: string;
-  end: string;
-  yes: string[];
-  maybe: string[];
-  score: number;
-}
+export type Slot = Served<S['SlotView']>;
+export type Place = Served<S['PlaceView']>;
+export type Participant = Served<S['ParticipantView']>;
+export type Comment = Served<S['CommentView']>;
+export type Decision = Served<S['Decision']>;
+export type MeetupView = Omit<Served<S['MeetupView']>, 'slotMinutes'> & { slotMinutes: SlotMinutes };
+export type PlaceSuggestion = Served<S['PlaceSuggestion']>;
 
-export interface Place {
-  id: string;
-  name: string;
-  address?: string;
-  link?: string;
-  note?: string;
-  addedBy: string;
-  voters: string[];
-}
-
-export interface Participant {
-  id: string;
-  name: string;
-  timeZone?: string;
-  availability: Record<string, Availability>;
-  placeVotes: string[];
-  note?: string;
-  isOrganizer: boolean;
-  joinedAt: string;
-}
-
-export interface Comment {
-  id: string;
-  participantId?: string;
-  author: string;
-  text: string;
-  createdAt: string;
-}
-
-export interface Decision {
-  startSlotId: string;
-  endSlotId: string;
-  start: string;
-  end: string;
-  placeId?: string;
-  note?: string;
-  decidedAt: string;
-}
-
-export interface MeetupView {
-  id: string;
-  title: string;
-  description?: string;
-  organizerName: string;
-  timeZone: string;
-  slotMinutes: SlotMinutes;
-  status: Status;
-  deadline?: string;
-  allowParticipantPlaces: boolean;
-  revision: number;
-  createdAt: string;
-  updatedAt: string;
-  slots: Slot[];
-  places: Place[];
-  participants: Participant[];
-  comments: Comment[];
-  ranking: { slots: string[]; places: string[] };
-  decision?: Decision;
-}
-
-export interface PlaceInput {
-  name: string;
-  address?: string;
-  link?: string;
-  note?: string;
-}
-
-export interface CreateMeetup {
-  title: string;
-  description?: string;
-  organizerName: string;
-  timeZone: string;
-  slotMinutes?: SlotMinutes;
-  days?: string[];
-  window?: { start: string; end: string };
-  deadline?: string;
-  allowParticipantPlaces?: boolean;
-  places?: PlaceInput[];
-}
-
-export interface CreateMeetupResponse {
-  meetup: MeetupView;
-  adminToken: string;
-  participantId: string;
-  participantToken: string;
-}
-
-export interface JoinResponse {
-  participant: Participant;
-  token: string;
-}
-
-export interface ParticipantPatch {
-  name?: string;
-  timeZone?: string;
-  availability?: Record<string, Availability>;
-  placeVotes?: string[];
-  note?: string;
-}
-
-export interface MeetupPatch {
-  title?: string;
-  description?: string;
-  deadline?: string | null;
-  allowParticipantPlaces?: boolean;
-  status?: 'open' | 'closed';
-}
-
-export interface FinalizeInput {
-  startSlotId: string;
-  endSlotId?: string;
-  placeId?: string;
-  note?: string;
-}
+/** Request bodies: sent as the app builds them (no nulls except where null means "remove"). */
+export type PlaceInput = Served<S['PlaceInput']>;
+export type CreateMeetup = Omit<Served<S['CreateMeetup']>, 'slotMinutes'> & { slotMinutes?: SlotMinutes };
+export type CreateMeetupResponse = Omit<Served<S['CreatedMeetup']>, 'meetup'> & { meetup: MeetupView };
+export type JoinResponse = Served<S['JoinedParticipant']>;
+export type ParticipantPatch = Served<S['ParticipantPatch']>;
+/** `deadline: null` removes the deadline. */
+export type MeetupPatch = Omit<Served<S['MeetupPatch']>, 'deadline'> & { deadline?: string | null };
+export type FinalizeInput = Served<S['FinalizeInput']>;
 
 export type LiveEvent =
   | { kind: 'participantJoined'; participant: Participant }
