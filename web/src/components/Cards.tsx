@@ -17,7 +17,8 @@ function useFocusOnMount<T extends HTMLElement>(when = true) {
   const ref = useRef<T>(null);
   useEffect(() => {
     if (!when || !ref.current) return;
-    ref.current.scrollIntoView?.({ block: 'start' });
+    // The whole card from its top (with a little air, see scroll-margin in styles.css).
+    (ref.current.closest('section') ?? ref.current).scrollIntoView?.({ block: 'start' });
     ref.current.focus({ preventScroll: true });
   }, [when]);
   return ref;
