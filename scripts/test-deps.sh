@@ -14,6 +14,7 @@ KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.5
 COREDNS_VERSION=v1.14.7
 CRICTL_VERSION=v1.34.0
+KUBE_NETWORK_POLICIES_VERSION=v0.8.0
 ZINCSEARCH_VERSION=v0.4.10
 
 log() { printf '[test-deps] %s\n' "$*" >&2; }
@@ -22,7 +23,7 @@ fail() { printf '[test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 # ---- Debian packages --------------------------------------------------------------------------
 apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core openssl
   # The real node: container runtime, CNI plugins, kube-proxy's and the fixture's network tools.
-  containerd runc containernetworking-plugins iptables conntrack iproute2 socat
+  containerd runc containernetworking-plugins iptables conntrack iproute2 socat nftables
   # Container images without a daemon (scripts/images.sh).
   buildah mmdebstrap uidmap)
 missing=()
@@ -111,6 +112,13 @@ build_tool kubernetes "$KUBERNETES_VERSION-$(content_key "$tools/kube")" \
 build_tool coredns "$COREDNS_VERSION" coredns -- build_installed "github.com/coredns/coredns@$COREDNS_VERSION"
 # The CRI client: the real node's teardown stops and removes pods through it (CNI DEL runs then).
 build_tool crictl "$CRICTL_VERSION" crictl -- build_installed "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+# NetworkPolicy enforcement on the real node (nftables + nfqueue; the CNI bridge enforces none).
+build_network_policies() {
+  GOBIN="$out" go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/kube-network-policies/cmd/kube-network-policies/standard@$KUBE_NETWORK_POLICIES_VERSION"
+  mv "$out/standard" "$out/kube-network-policies"
+}
+build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies -- build_network_policies
 
 # The HAProxy Kubernetes Ingress controller of the e2e's image (tests/images/haproxy-ingress). Its
 # module path has no /v3 suffix, so the module proxy serves only its v1 tags: 1.11 is the newest.
