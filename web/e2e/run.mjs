@@ -353,6 +353,11 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await org.locator('.comment-list', { hasText: text }).waitFor();
     }],
     ['the organizer finalizes; both see the celebration', async () => {
+      // The Decide dropdowns fit the screen (they were cut off on phones).
+      for (const sel of ['#final-start', '#final-end', '#final-place']) {
+        const box = await org.locator(sel).boundingBox();
+        expect(box && box.x >= 0 && box.x + box.width <= viewport.width, `${sel} is cut off: ${JSON.stringify(box)}`);
+      }
       await org.locator('#finalize button[type="submit"]').click();
       await org.locator('section.final').waitFor();
       await org.locator('section.final', { hasText: 'Hop House' }).waitFor();
