@@ -231,7 +231,12 @@ build_web() {
 if ((build_inputs)); then
   if want api-server || want operator; then timed "cargo build ($profile)" build_rust; fi
   if want web; then timed "web build" build_web; fi
-  if want haproxy-ingress || want ferretdb; then timed "test tools" bash "$root/scripts/test-deps.sh"; fi
+  # test-deps.sh only when a tool is missing: it may be running already (make test-deps), and two
+  # runs must not build the same tool at once.
+  if { want haproxy-ingress && [[ ! -x $root/.tools/bin/haproxy-ingress-controller ]]; } \
+    || { want ferretdb && [[ ! -x $root/.tools/bin/ferretdb ]]; }; then
+    timed "test tools" bash "$root/scripts/test-deps.sh"
+  fi
 fi
 
 # ---- staging ------------------------------------------------------------------------------------
