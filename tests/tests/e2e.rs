@@ -41,7 +41,10 @@ fn build_images() -> Result<PathBuf> {
         .stdin(Stdio::null())
         .status()
         .context("running scripts/images.sh")?;
-    ensure!(status.success(), "scripts/images.sh --profile debug failed ({status})");
+    ensure!(
+        status.success(),
+        "scripts/images.sh --profile debug failed ({status})"
+    );
     eprintln!(
         "[e2e] images ready in {:.0}s",
         started.elapsed().as_secs_f64()
@@ -122,7 +125,9 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<()>
         match check() {
             Ok(()) => return Ok(()),
             Err(error) if Instant::now() >= deadline => {
-                return Err(error.context(format!("timed out after {timeout:?} waiting for {what}")));
+                return Err(
+                    error.context(format!("timed out after {timeout:?} waiting for {what}"))
+                );
             }
             Err(_) => std::thread::sleep(Duration::from_secs(1)),
         }
@@ -275,14 +280,23 @@ async fn a_platform_runs_for_real_from_helm_install_to_a_live_vote() -> Result<(
         ..ClusterOptions::default()
     })
     .await?;
-    let node_dir = cluster.real_node().context("no real node")?.dir().to_owned();
+    let node_dir = cluster
+        .real_node()
+        .context("no real node")?
+        .dir()
+        .to_owned();
     let outcome = {
         let kube = Kube { cluster: &cluster };
         let result = scenario(&kube, &images).await;
         if let Err(error) = &result {
             eprintln!(
                 "[e2e] FAILED: {error:#}\n{}",
-                kube.diagnostics(&[OPERATOR_NAMESPACE, DATA_NAMESPACE, FRIENDS_NAMESPACE, "plain"])
+                kube.diagnostics(&[
+                    OPERATOR_NAMESPACE,
+                    DATA_NAMESPACE,
+                    FRIENDS_NAMESPACE,
+                    "plain"
+                ])
             );
         }
         result
@@ -317,16 +331,34 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     let chart = repo_root().join("charts/beer-meetup-operator");
     let mut helm = Command::new(tool("helm"));
     helm.env("KUBECONFIG", kube.cluster.kubeconfig_path())
-        .env("HELM_CACHE_HOME", std::env::temp_dir().join("beer-meetup-helm-home/cache"))
-        .env("HELM_CONFIG_HOME", std::env::temp_dir().join("beer-meetup-helm-home/config"))
-        .env("HELM_DATA_HOME", std::env::temp_dir().join("beer-meetup-helm-home/data"))
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("beer-meetup-helm-home/cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("beer-meetup-helm-home/config"),
+        )
+        .env(
+            "HELM_DATA_HOME",
+            std::env::temp_dir().join("beer-meetup-helm-home/data"),
+        )
         .args(["install", "beer-meetup-operator"])
         .arg(&chart)
         .args(["-n", OPERATOR_NAMESPACE, "--create-namespace"])
         .args(["--set", "image.pullPolicy=Never"])
-        .args(["--set-string", &format!("nodeSelector.{}=true", REAL_NODE_LABEL.0.replace('.', "\\."))])
+        .args([
+            "--set-string",
+            &format!(
+                "nodeSelector.{}=true",
+                REAL_NODE_LABEL.0.replace('.', "\\.")
+            ),
+        ])
         .args(["--set", "logFormat=json"])
-        .args(["--set-json", &format!("allowedIngressControllerImages=[\"{INGRESS_IMAGE}\"]")])
+        .args([
+            "--set-json",
+            &format!("allowedIngressControllerImages=[\"{INGRESS_IMAGE}\"]"),
+        ])
         .args(["--wait", "--timeout", "180s"]);
     run(&mut helm, None).context("step 3: helm install of the operator chart")?;
     step("operator installed and Available");
@@ -360,12 +392,16 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
         .and_then(|p| p["nodePort"].as_u64())
         .context("step 5: no NodePort http port on the ingress controller's Service")?;
     let base = format!("http://{HOST}:{node_port}");
-    wait_for("the app through the ingress", Duration::from_secs(60), || {
-        let (status, _) = http_get_via_loopback(node_port as u16, HOST, "/api/v1/healthz")
-            .or_else(|_| http_get_via_loopback(node_port as u16, HOST, "/"))?;
-        ensure!(status == 200, "status {status}");
-        Ok(())
-    })
+    wait_for(
+        "the app through the ingress",
+        Duration::from_secs(60),
+        || {
+            let (status, _) = http_get_via_loopback(node_port as u16, HOST, "/api/v1/healthz")
+                .or_else(|_| http_get_via_loopback(node_port as u16, HOST, "/"))?;
+            ensure!(status == 200, "status {status}");
+            Ok(())
+        },
+    )
     .context("step 5: the app answers through the ingress on 127.0.0.1")?;
     step("ingress answers on 127.0.0.1");
 
@@ -393,12 +429,82 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     let pod = api_pods.first().context("step 7: no API pod")?;
     let logs = kube.kubectl(&["logs", "-n", FRIENDS_NAMESPACE, pod, "--tail=20"])?;
     let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
-    ensure!(!lines.is_empty(), "step 7: the API pod {pod} logged nothing");
+    ensure!(
+        !lines.is_empty(),
+        "step 7: the API pod {pod} logged nothing"
+    );
     for line in &lines {
         serde_json::from_str::<Value>(line)
             .with_context(|| format!("step 7: an API log line is not JSON: {line}"))?;
     }
     step("API logs are JSON");
+
+    // 7b. NetworkPolicies are enforced: Redis answers the API pod and refuses a stray pod.
+    let redis = format!("{PLATFORM}-redis.{FRIENDS_NAMESPACE}.svc.cluster.local");
+    let probe = format!("timeout 8 redis-cli -h {redis} -p 6379 ping; echo exit=$?");
+    let redis_image = &refs["redis"];
+    kube.kubectl(&[
+        "debug",
+        "-n",
+        FRIENDS_NAMESPACE,
+        pod,
+        "--container=redis-probe",
+        "--image",
+        redis_image,
+        "--image-pull-policy=Never",
+        "--",
+        "sh",
+        "-c",
+        &probe,
+    ])
+    .context("step 7b: an ephemeral probe container in the API pod")?;
+    let mut allowed = String::new();
+    wait_for("the probe in the API pod", Duration::from_secs(60), || {
+        allowed = kube.kubectl(&["logs", "-n", FRIENDS_NAMESPACE, pod, "-c", "redis-probe"])?;
+        ensure!(allowed.contains("exit="), "not done: {allowed}");
+        Ok(())
+    })
+    .context("step 7b: probing Redis from the API pod")?;
+    ensure!(
+        allowed.contains("NOAUTH") || allowed.contains("PONG"),
+        "step 7b: Redis did not answer the API pod: {allowed}"
+    );
+    let stray = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": "stray", "labels": { "app": "stray" } },
+        "spec": {
+            "nodeSelector": real_node_selector(),
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "probe",
+                "image": redis_image,
+                "imagePullPolicy": "Never",
+                "command": ["sh", "-c", probe],
+            }],
+        },
+    });
+    kube.apply(FRIENDS_NAMESPACE, &stray)?;
+    let mut refused = String::new();
+    wait_for("the stray pod's probe", Duration::from_secs(60), || {
+        refused = kube.kubectl(&["logs", "-n", FRIENDS_NAMESPACE, "stray"])?;
+        ensure!(refused.contains("exit="), "not done: {refused}");
+        Ok(())
+    })
+    .context("step 7b: probing Redis from a stray pod")?;
+    ensure!(
+        !refused.contains("NOAUTH") && !refused.contains("PONG") && !refused.contains("exit=0"),
+        "step 7b: a stray pod reached Redis despite the NetworkPolicies: {refused}"
+    );
+    kube.kubectl(&[
+        "delete",
+        "pod",
+        "stray",
+        "-n",
+        FRIENDS_NAMESPACE,
+        "--wait=false",
+    ])?;
+    step("Redis answers the API pod and refuses a stray pod");
 
     // 8. A platform without an ingress serves a working app at its web Service.
     kube.kubectl(&["create", "namespace", "plain"])?;
@@ -406,19 +512,29 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     kube.apply("plain", &plain_platform("mongodb"))?;
     wait_for("the plain platform Ready", Duration::from_secs(240), || {
         let platform = kube.json(&["get", "bmp", "plain", "-n", "plain"])?;
-        ensure!(condition_true(&platform, "Ready"), "not Ready: {}", platform["status"]);
+        ensure!(
+            condition_true(&platform, "Ready"),
+            "not Ready: {}",
+            platform["status"]
+        );
         Ok(())
     })
     .context("step 8: the platform without an ingress becomes Ready")?;
     let platform = kube.json(&["get", "bmp", "plain", "-n", "plain"])?;
-    let url = platform["status"]["url"].as_str().unwrap_or_default().to_owned();
+    let url = platform["status"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let service = url
         .trim_start_matches("http://")
         .split(['.', ':', '/'])
         .next()
         .unwrap_or_default()
         .to_owned();
-    ensure!(!service.is_empty(), "step 8: status.url {url:?} names no Service");
+    ensure!(
+        !service.is_empty(),
+        "step 8: status.url {url:?} names no Service"
+    );
     let (forward, local_port) = port_forward(kube, "plain", &format!("svc/{service}"), 8080)?;
     let created = wait_for_value("a meetup created through the web Service", || {
         http_post_json(
@@ -428,7 +544,8 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
         )
     });
     drop(forward);
-    let (status, body) = created.context("step 8: POST /api/v1/meetups through the web Service's nginx")?;
+    let (status, body) =
+        created.context("step 8: POST /api/v1/meetups through the web Service's nginx")?;
     ensure!(
         status == 201 || status == 200,
         "step 8: creating a meetup through {url} answered {status}: {body}"
@@ -440,20 +557,46 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     step("the platform without an ingress works at status.url");
 
     // 9. Uninstall: platforms deleted, helm uninstall, nothing left running.
-    kube.kubectl(&["delete", "bmp", "--all", "-n", FRIENDS_NAMESPACE, "--wait=true", "--timeout=120s"])?;
-    kube.kubectl(&["delete", "bmp", "--all", "-n", "plain", "--wait=true", "--timeout=120s"])?;
+    kube.kubectl(&[
+        "delete",
+        "bmp",
+        "--all",
+        "-n",
+        FRIENDS_NAMESPACE,
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    kube.kubectl(&[
+        "delete",
+        "bmp",
+        "--all",
+        "-n",
+        "plain",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
     let mut uninstall = Command::new(tool("helm"));
     uninstall
         .env("KUBECONFIG", kube.cluster.kubeconfig_path())
-        .args(["uninstall", "beer-meetup-operator", "-n", OPERATOR_NAMESPACE, "--wait"]);
+        .args([
+            "uninstall",
+            "beer-meetup-operator",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--wait",
+        ]);
     run(&mut uninstall, None).context("step 9: helm uninstall")?;
-    wait_for("no pods left in the platform namespaces", Duration::from_secs(120), || {
-        for namespace in [FRIENDS_NAMESPACE, "plain", OPERATOR_NAMESPACE] {
-            let left = pod_names(kube, namespace, "!beermeetup.test/none")?;
-            ensure!(left.is_empty(), "pods left in {namespace}: {left:?}");
-        }
-        Ok(())
-    })
+    wait_for(
+        "no pods left in the platform namespaces",
+        Duration::from_secs(120),
+        || {
+            for namespace in [FRIENDS_NAMESPACE, "plain", OPERATOR_NAMESPACE] {
+                let left = pod_names(kube, namespace, "!beermeetup.test/none")?;
+                ensure!(left.is_empty(), "pods left in {namespace}: {left:?}");
+            }
+            Ok(())
+        },
+    )
     .context("step 9: deleting the platforms and uninstalling leaves nothing running")?;
     step("uninstalled, nothing left running");
     Ok(())
@@ -483,7 +626,12 @@ impl Drop for PortForward {
     }
 }
 
-fn port_forward(kube: &Kube, namespace: &str, target: &str, port: u16) -> Result<(PortForward, u16)> {
+fn port_forward(
+    kube: &Kube,
+    namespace: &str,
+    target: &str,
+    port: u16,
+) -> Result<(PortForward, u16)> {
     let local = free_port();
     let child = kube
         .cluster
@@ -522,7 +670,10 @@ fn wait_for_value<T>(what: &str, mut attempt: impl FnMut() -> Result<T>) -> Resu
 }
 
 fn http_get_via_loopback(port: u16, host: &str, path: &str) -> Result<(u16, String)> {
-    http_request(port, &format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"))
+    http_request(
+        port,
+        &format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"),
+    )
 }
 
 fn http_post_json(port: u16, path: &str, body: &Value) -> Result<(u16, String)> {
