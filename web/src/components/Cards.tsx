@@ -334,7 +334,7 @@ export function FinalizedCard() {
             <dt>{t('final.coming')}</dt>
             <dd className="who-names">
               {coming.map((p) => (
-                <span key={p.id} className="name-chip">
+                <span key={p.id} className="name-chip" title={p.name}>
                   {p.name}
                 </span>
               ))}

@@ -76,6 +76,18 @@ describe('HeatGrid', () => {
     expect(onSelect).toHaveBeenCalledWith('s2');
   });
 
+  it('a crowded cell shows two initials (or one and +n) and three names (or two and +n)', () => {
+    const mm = meetup({
+      participants: ['Anna', 'Bob', 'Carl', 'Dana'].map((n, i) => person(`p${i}`, n, { s1: 'yes' })),
+    });
+    render(
+      <HeatGrid grid={grid} tallies={slotTallies(mm)} total={4} best={new Set()} fits={null} selected={null} locale="en" onSelect={() => {}} />,
+    );
+    const c = cell(0, 0);
+    expect([...c.querySelectorAll('.initials .ini')].map((x) => x.textContent)).toEqual(['A', '+3']);
+    expect([...c.querySelectorAll('.names .nm')].map((x) => x.textContent)).toEqual(['Anna', 'Bob', '+2']);
+  });
+
   it('dims cells the filter leaves out', () => {
     const tallies = slotTallies(m);
     render(<HeatGrid grid={grid} tallies={tallies} total={0} best={new Set()} fits={new Set(['s1'])} selected={null} locale="en" onSelect={() => {}} />);

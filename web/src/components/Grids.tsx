@@ -223,15 +223,21 @@ export function nameHue(name: string): number {
   return h;
 }
 
+/** The first `max` entries, or `max - 1` and a "+n" when there are more. */
+function fit<T>(all: T[], max: number): { shown: T[]; more: number } {
+  const shown = all.slice(0, all.length > max ? max - 1 : max);
+  return { shown, more: all.length - shown.length };
+}
+
 function CellNames({ yes, maybe }: { yes: string[]; maybe: string[] }) {
   const all = [...yes.map((n) => ({ n, maybe: false })), ...maybe.map((n) => ({ n, maybe: true }))];
-  const max = 3;
-  const shown = all.slice(0, all.length > max ? max - 1 : max);
-  const more = all.length - shown.length;
+  // A phone cell is ~44 px wide: two initials (or one and "+n"); a desktop cell has three lines.
+  const ini = fit(all, 2);
+  const { shown, more } = fit(all, 3);
   return (
     <>
       <span className="initials">
-        {shown.map((x) => (
+        {ini.shown.map((x) => (
           <span
             key={x.n}
             className={`ini${x.maybe ? ' maybe' : ''}`}
@@ -240,7 +246,7 @@ function CellNames({ yes, maybe }: { yes: string[]; maybe: string[] }) {
             {initials(x.n)}
           </span>
         ))}
-        {more > 0 && <span className="ini more">+{more}</span>}
+        {ini.more > 0 && <span className="ini more">+{ini.more}</span>}
       </span>
       <span className="names">
         {shown.map((x) => (

@@ -60,7 +60,7 @@ export function PlacesSection() {
                 <div className="voters">
                   <span className="vote-count">{t('where.votes', { count: vs.length })}</span>
                   {vs.map((n) => (
-                    <span key={n} className="name-chip">
+                    <span key={n} className="name-chip" title={n}>
                       {n}
                     </span>
                   ))}

@@ -148,6 +148,7 @@ export function WhenSection() {
                   className={`chip${filterNames.includes(p.name) ? ' on' : ''}`}
                   aria-pressed={filterNames.includes(p.name)}
                   onClick={() => toggleName(p.name)}
+                  title={p.name}
                 >
                   {p.name}
                 </button>
@@ -249,7 +250,7 @@ function WhoList({ icon, label, names }: { icon: string; label: string; names: s
         <span aria-hidden="true">{icon}</span> {label} ({names.length})
       </span>
       <span className="who-names">
-        {names.length ? names.map((n) => <span key={n} className="name-chip">{n}</span>) : <em>{t('when.nobody')}</em>}
+        {names.length ? names.map((n) => <span key={n} className="name-chip" title={n}>{n}</span>) : <em>{t('when.nobody')}</em>}
       </span>
     </div>
   );
