@@ -155,30 +155,36 @@ image_id() {
 # ---- Debian base image --------------------------------------------------------------------------
 base_ref="docker.io/library/debian:$SUITE-slim"
 
-# The newest cached minbase root filesystem of the suite, made anew when none is young enough.
+# How the base is made, like the official slim images: no documentation or translations (the dpkg
+# options stay in the image, so packages the Dockerfiles install later are slim too), apt keeps no
+# .deb files or package caches after an install, no services started by package scripts, no device
+# nodes (the runtime provides /dev).
+apt_clean='rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true'
+base_options=(--variant=minbase --format=tar --skip=output/dev
+  --dpkgopt='path-exclude=/usr/share/man/*'
+  --dpkgopt='path-exclude=/usr/share/doc/*'
+  --dpkgopt='path-include=/usr/share/doc/*/copyright'
+  --dpkgopt='path-exclude=/usr/share/info/*'
+  --dpkgopt='path-exclude=/usr/share/locale/*'
+  --dpkgopt='path-include=/usr/share/locale/locale.alias'
+  --customize-hook="printf '%s\n' 'DPkg::Post-Invoke { \"$apt_clean\"; };' 'APT::Update::Post-Invoke { \"$apt_clean\"; };' 'Dir::Cache::pkgcache \"\";' 'Dir::Cache::srcpkgcache \"\";' >\"\$1/etc/apt/apt.conf.d/docker-clean\""
+  --customize-hook="printf '%s\n' 'Acquire::Languages \"none\";' >\"\$1/etc/apt/apt.conf.d/docker-no-languages\""
+  --customize-hook="printf '#!/bin/sh\nexit 101\n' >\"\$1/usr/sbin/policy-rc.d\" && chmod 0755 \"\$1/usr/sbin/policy-rc.d\""
+  --customize-hook='rm -f "$1/etc/resolv.conf" "$1/etc/hostname" "$1"/var/cache/apt/*.bin')
+# Changing the options above makes a new root filesystem.
+base_recipe=$(printf '%s\n' "${base_options[@]}" | sha256sum | cut -c1-8)
+
+# The newest cached root filesystem of the suite and recipe, made anew when none is young enough.
 base_rootfs() {
-  local dir="$cache/images" tarball
+  local dir="$cache/images" tarball prefix="debian-$SUITE-minbase-$base_recipe"
   mkdir -p "$dir"
-  tarball=$(find "$dir" -maxdepth 1 -name "debian-$SUITE-minbase-*.tar" -mtime "-$BASE_MAX_AGE_DAYS" \
-    | sort | tail -n 1)
+  tarball=$(find "$dir" -maxdepth 1 -name "$prefix-*.tar" -mtime "-$BASE_MAX_AGE_DAYS" | sort | tail -n 1)
   if [[ -z $tarball ]]; then
     command -v mmdebstrap >/dev/null || fail "mmdebstrap is not installed (scripts/test-deps.sh installs it)"
-    tarball="$dir/debian-$SUITE-minbase-$(date -u +%Y%m%d).tar"
+    tarball="$dir/$prefix-$(date -u +%Y%m%d).tar"
     log "making the Debian $SUITE root filesystem with mmdebstrap (a few minutes) ..."
     local start=$SECONDS
-    # Like the official slim images: no documentation or translations (also for packages the
-    # Dockerfiles install later: the dpkg options stay in the image), no services started by
-    # package scripts, no device nodes (the runtime provides /dev).
-    if ! mmdebstrap --variant=minbase --format=tar --skip=output/dev \
-      --dpkgopt='path-exclude=/usr/share/man/*' \
-      --dpkgopt='path-exclude=/usr/share/doc/*' \
-      --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-      --dpkgopt='path-exclude=/usr/share/info/*' \
-      --dpkgopt='path-exclude=/usr/share/locale/*' \
-      --dpkgopt='path-include=/usr/share/locale/locale.alias' \
-      --customize-hook='printf "#!/bin/sh\nexit 101\n" >"$1/usr/sbin/policy-rc.d" && chmod 0755 "$1/usr/sbin/policy-rc.d"' \
-      --customize-hook='rm -f "$1/etc/resolv.conf" "$1/etc/hostname"' \
-      "$SUITE" "$tarball.tmp" >"$dir/mmdebstrap-$SUITE.log" 2>&1; then
+    if ! mmdebstrap "${base_options[@]}" "$SUITE" "$tarball.tmp" >"$dir/mmdebstrap-$SUITE.log" 2>&1; then
       tail -20 "$dir/mmdebstrap-$SUITE.log" >&2
       rm -f "$tarball.tmp"
       fail "mmdebstrap failed (log: $dir/mmdebstrap-$SUITE.log)"
