@@ -86,24 +86,7 @@ pub fn workspace_binary(package: &str, bin: &str, env_override: &str) -> Result<
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    // What `cargo test` tells this test about its own package must not reach the inner build:
-    // it would see changed environment and rebuild the binary's dependencies every time.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_PKG_")
-            || key.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                key.as_ref(),
-                "CARGO_CRATE_NAME"
-                    | "CARGO_BIN_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_TMPDIR"
-                    | "OUT_DIR"
-            )
-        {
-            cmd.env_remove(key.as_ref());
-        }
-    }
+    without_test_cargo_env(&mut cmd);
     cmd.current_dir(repo_root()).args([
         "build",
         "-p",
@@ -140,4 +123,26 @@ pub fn yaml_documents(text: &str) -> Result<Vec<serde_yaml::Value>> {
         }
     }
     Ok(docs)
+}
+
+/// Removes what `cargo test` tells a test about its own package from a command's environment, so
+/// a cargo build it runs (directly or through a script) stays fresh instead of rebuilding the
+/// dependencies every time.
+pub fn without_test_cargo_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
 }

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use beer_meetup_tests::{repo_root, run, tool};
+use beer_meetup_tests::{repo_root, run, tool, without_test_cargo_env};
 use serde_json::{Value, json};
 use test_fixtures::node::{self, REAL_NODE_LABEL};
 use test_fixtures::{ClusterOptions, TestCluster, free_port};
@@ -34,13 +34,13 @@ const INGRESS_IMAGE: &str = "haproxytech/kubernetes-ingress:1.11.12";
 fn build_images() -> Result<PathBuf> {
     let out = repo_root().join(".tools/images");
     let started = Instant::now();
-    let status = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .arg(repo_root().join("scripts/images.sh"))
         .args(["--profile", "debug"])
-        .env_remove("CARGO_TARGET_DIR")
-        .stdin(Stdio::null())
-        .status()
-        .context("running scripts/images.sh")?;
+        .stdin(Stdio::null());
+    without_test_cargo_env(&mut command);
+    let status = command.status().context("running scripts/images.sh")?;
     ensure!(
         status.success(),
         "scripts/images.sh --profile debug failed ({status})"
