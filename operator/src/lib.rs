@@ -14,4 +14,4 @@ pub mod render;
 pub mod status;
 pub mod validate;
 
-pub use controller::{ControllerConfig, run_controller};
+pub use controller::{ControllerConfig, run_controller, run_controller_until};

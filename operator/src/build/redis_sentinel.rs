@@ -399,7 +399,7 @@ mod tests {
         assert!(script.contains("--replicaof \"$PRIMARY\" 6379"));
         assert!(script.contains("--masterauth \"$REDIS_PASSWORD\""));
         assert!(script.contains("demo-redis-0.demo-redis-headless.team-a.svc.cluster.local"));
-        assert!(script.contains("--maxmemory-policy allkeys-lru"));
+        assert!(script.contains("--maxmemory-policy volatile-lru"));
         assert!(!script.contains("generated"), "no password in the script");
         let sentinel = sentinel_script(&crate::build::common::BuildContext {
             spec: &replicated(),
