@@ -7,7 +7,7 @@
 use kube::ResourceExt;
 use serde::Deserialize;
 
-use crate::build::{self, BuildInputs, Child};
+use crate::children::{self, BuildInputs, Child};
 use crate::crd::BeerMeetupPlatform;
 use crate::validate;
 
@@ -30,7 +30,7 @@ pub enum RenderError {
     Build {
         name: String,
         #[source]
-        source: build::BuildError,
+        source: children::BuildError,
     },
     #[error("encoding JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -87,7 +87,7 @@ fn render_platform(
         service_monitors: options.service_monitors && platform.spec.thanos.enabled,
         ..BuildInputs::placeholders()
     };
-    let set = build::build_children(platform, &inputs).map_err(|source| RenderError::Build {
+    let set = children::build_children(platform, &inputs).map_err(|source| RenderError::Build {
         name: name.clone(),
         source,
     })?;

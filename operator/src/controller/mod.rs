@@ -47,10 +47,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, instrument, warn};
 
-use crate::build::credentials::{
+use crate::children::credentials::{
     self, MongoCredentials, Origin, PasswordCredentials, RedisCredentials,
 };
-use crate::build::{self, BuildInputs, Child, ChildSet};
+use crate::children::{self, BuildInputs, Child, ChildSet};
 use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformStatus, Phase, PlatformObject, RedisMode};
 use crate::metrics::Metrics;
 use crate::names::{self, Component, FIELD_MANAGER, Names};
@@ -89,7 +89,7 @@ pub enum ReconcileError {
     #[error("updating status: {0}")]
     Status(#[source] kube::Error),
     #[error("building children: {0}")]
-    Build(#[from] build::BuildError),
+    Build(#[from] children::BuildError),
     #[error("serializing status: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -217,7 +217,7 @@ impl Context {
             return present;
         }
         let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let present = match crds.get_opt(build::thanos::SERVICE_MONITOR_CRD).await {
+        let present = match crds.get_opt(children::thanos::SERVICE_MONITOR_CRD).await {
             Ok(crd) => {
                 crd.is_some_and(|crd| crd.spec.versions.iter().any(|v| v.name == "v1" && v.served))
             }
@@ -615,7 +615,7 @@ async fn reconcile_inner(
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let Some(namespace) = platform.namespace() else {
-        return Err(build::BuildError::MissingNamespace.into());
+        return Err(children::BuildError::MissingNamespace.into());
     };
     if platform.metadata.deletion_timestamp.is_some() {
         // Namespaced children go with the garbage collector (owner references); cluster-scoped
@@ -784,7 +784,7 @@ async fn reconcile_inner(
     let service_monitor_crd = ctx.service_monitors_available().await;
     let service_monitors = platform.spec.thanos.enabled && service_monitor_crd;
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    let init_job_name = build::init_job_name(platform)?;
+    let init_job_name = children::init_job_name(platform)?;
     let current_job = get_opt(&jobs, &init_job_name).await?;
     let inputs = BuildInputs {
         mongodb_credentials,
@@ -801,7 +801,7 @@ async fn reconcile_inner(
     };
 
     // Build.
-    let child_set = build::build_children(platform, &inputs)?;
+    let child_set = children::build_children(platform, &inputs)?;
 
     // Apply.
     let applied = apply_all(ctx, &namespace, &child_set).await?;
@@ -837,7 +837,7 @@ async fn reconcile_inner(
 
     // Update status.
     let observed = observe(platform, &names, &applied, &child_set);
-    let url = build::ingress::url(&platform.spec.ingress).unwrap_or_else(|| names.web_url());
+    let url = children::ingress::url(&platform.spec.ingress).unwrap_or_else(|| names.web_url());
     let new_status = status::compute(previous, generation, &observed, &url, &now());
     let old_phase = previous.and_then(|p| p.phase);
     if new_status.phase != old_phase
@@ -1108,7 +1108,7 @@ async fn apply_all(
                 apply_one(ctx, namespace, o).await?;
             }
             Child::ServiceMonitor(o) => {
-                let resource = build::thanos::service_monitor_resource();
+                let resource = children::thanos::service_monitor_resource();
                 let api: Api<DynamicObject> =
                     Api::namespaced_with(client.clone(), namespace, &resource);
                 let name = o.name_any();
@@ -1157,7 +1157,7 @@ fn observe(
             .map(status::statefulset_health)
             .unwrap_or_else(missing)
     };
-    let components = build::components(spec)
+    let components = children::components(spec)
         .into_iter()
         .map(|component| {
             let health = match component {
@@ -1205,7 +1205,7 @@ fn observe(
                         spec.ingress.class_name
                     ),
                 ),
-                Component::Ingress => deployment(&build::ingress::controller_name_of(names)),
+                Component::Ingress => deployment(&children::ingress::controller_name_of(names)),
                 Component::Elasticsearch => statefulset(&names.component(Component::Elasticsearch)),
                 Component::Prometheus => status::combine(&[
                     (
@@ -1361,7 +1361,7 @@ async fn delete_orphans(
     owned_kinds!(sweep_owned);
     deleted.extend(delete_orphans_of::<Secret>(client, namespace, &selector, &uid, &wanted).await?);
     if service_monitor_crd {
-        let resource = build::thanos::service_monitor_resource();
+        let resource = children::thanos::service_monitor_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
         match delete_unwanted(api, "ServiceMonitor", &selector, Some(&uid), &wanted).await {
             Ok(gone) => deleted.extend(gone),
@@ -1514,7 +1514,7 @@ mod tests {
     fn finalizer_only_while_cluster_scoped_children_are_wanted() {
         let mut spec = crate::crd::BeerMeetupPlatformSpec::default();
         let platform = |spec: &crate::crd::BeerMeetupPlatformSpec| {
-            crate::build::test_support::platform(spec.clone())
+            crate::children::test_support::platform(spec.clone())
         };
         assert!(!wants_cluster_scoped(&platform(&spec)));
         spec.ingress.enabled = true;
@@ -1558,7 +1558,7 @@ mod tests {
 
     #[test]
     fn every_namespaced_child_kind_is_watched_and_swept() {
-        use crate::build::{BuildInputs, build_children, test_support};
+        use crate::children::{BuildInputs, build_children, test_support};
         use crate::crd::{BeerMeetupPlatformSpec, RedisMode};
         // Every option on, so every kind the builders can make shows up.
         let mut spec = BeerMeetupPlatformSpec::default();

@@ -435,7 +435,7 @@ pub fn api_service_monitor(ctx: &BuildContext<'_>) -> DynamicObject {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::{BuildInputs, build_children};
+    use crate::children::{BuildInputs, build_children};
     use crate::crd::{BeerMeetupPlatformSpec, SecretKeyRef};
 
     fn enabled() -> BeerMeetupPlatformSpec {

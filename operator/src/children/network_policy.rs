@@ -98,7 +98,7 @@ fn policy(
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::{BeerMeetupPlatformSpec, ExternalRef};
 
     fn policies(spec: BeerMeetupPlatformSpec) -> Vec<NetworkPolicy> {

@@ -522,7 +522,7 @@ fn init_job(ctx: &BuildContext<'_>, name: &str, image: &str, hosts: &[String]) -
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::{BuildInputs, build_children};
+    use crate::children::{BuildInputs, build_children};
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn spec_with_members(members: i32) -> BeerMeetupPlatformSpec {

@@ -279,7 +279,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn api_children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {

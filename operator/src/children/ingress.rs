@@ -467,7 +467,7 @@ fn container_security() -> SecurityContext {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::{BeerMeetupPlatformSpec, IngressTlsSpec, RateLimitSpec, ServiceType};
 
     fn ingress_spec() -> BeerMeetupPlatformSpec {
