@@ -245,7 +245,7 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
                 "mongodb": { "members": 3 },
                 "apiServer": { "replicas": 3 },
                 "web": { "replicas": 1 },
-                "redis": { "maxMemoryPolicy": "allkeys-lfu" },
+                "redis": { "maxMemoryPolicy": "volatile-lfu" },
             } })),
         )
         .await?;
@@ -267,7 +267,7 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
         .and_then(|s| s.template.spec)
         .map(|p| p.containers[0].args.clone().unwrap_or_default())
         .unwrap_or_default();
-    assert!(args.contains(&"allkeys-lfu".to_owned()), "{args:?}");
+    assert!(args.contains(&"volatile-lfu".to_owned()), "{args:?}");
     eventually(
         "the old init Job and the web PDB to be deleted",
         CONVERGE,

@@ -175,8 +175,8 @@ fn selected_component(
 }
 
 /// Every pod template of the platform runs hardened: non-root, RuntimeDefault seccomp, no
-/// privilege escalation except where the image needs a file capability, capabilities dropped,
-/// resource requests.
+/// privilege escalation (the HAProxy controller included), capabilities dropped, resource
+/// requests.
 fn assert_hardened(what: &str, pod: &PodSpec) -> Result<()> {
     let security = pod
         .security_context
@@ -200,6 +200,10 @@ fn assert_hardened(what: &str, pod: &PodSpec) -> Result<()> {
             .security_context
             .clone()
             .with_context(|| format!("{name}: securityContext"))?;
+        ensure!(
+            sc.allow_privilege_escalation == Some(false),
+            "{name}: allowPrivilegeEscalation false"
+        );
         let drops = sc.capabilities.and_then(|c| c.drop).unwrap_or_default();
         ensure!(drops == ["ALL"], "{name}: drops ALL capabilities");
         ensure!(
