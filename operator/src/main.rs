@@ -40,6 +40,10 @@ enum Command {
         /// controller looks it up; render cannot).
         #[arg(long)]
         service_monitors: bool,
+        /// Namespace of CRs that name none, as `kubectl apply -n` would use (default: `default`);
+        /// names and the init Job's hash depend on it.
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
     },
 }
 
@@ -107,6 +111,7 @@ async fn main() -> Result<()> {
         Command::Render {
             file,
             service_monitors,
+            namespace,
         } => {
             let input = if file.as_os_str() == "-" {
                 let mut buffer = String::new();
@@ -118,7 +123,13 @@ async fn main() -> Result<()> {
             };
             print!(
                 "{}",
-                render::render_with(&input, render::RenderOptions { service_monitors })?
+                render::render_with(
+                    &input,
+                    render::RenderOptions {
+                        service_monitors,
+                        namespace,
+                    }
+                )?
             );
             Ok(())
         }
