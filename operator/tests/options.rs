@@ -567,7 +567,11 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
             "redis-sentinel",
             vec!["api", "redis", "redis-sentinel"],
         ),
-        ("all-mongodb", "mongodb", vec!["api", "mongodb"]),
+        (
+            "all-mongodb",
+            "mongodb",
+            vec!["api", "mongodb", "mongodb-init"],
+        ),
     ] {
         let spec = policies.get(name).await?.spec.context("policy spec")?;
         assert_eq!(selected_component(spec.pod_selector.as_ref()), target);
