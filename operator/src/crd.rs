@@ -27,6 +27,25 @@ pub const MAX_NAME_LENGTH: usize = 40;
 /// Kept in sync with the CEL rules below by a unit test.
 pub const IMAGE_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$";
 
+/// A storage size: a positive Kubernetes quantity in bytes such as `10Gi`, `500Mi` or `1.5Ti`
+/// (no sign, no exponent, no milli-units). Kept in sync with the schema by a unit test.
+pub const STORAGE_SIZE_PATTERN: &str =
+    r"^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$";
+
+/// Schema of a storage size: an integer or a string matching [`STORAGE_SIZE_PATTERN`], never null.
+///
+/// `Quantity`'s own schema is a bare `x-kubernetes-int-or-string`, which kube marks `nullable`
+/// when the field has a default; the API server then stores `size: null` (server-side apply of a
+/// null) that the operator cannot decode, and accepts `banana`. `nullable: false` makes the API
+/// server prune a null (the schema default applies instead); the pattern refuses non-quantities.
+fn storage_size_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "pattern": STORAGE_SIZE_PATTERN,
+        "nullable": false,
+        "x-kubernetes-int-or-string": true,
+    })
+}
+
 /// The desired state of one meetup platform: API, web, a MongoDB replica set and a Redis cache.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
@@ -98,6 +117,11 @@ pub struct ApiServerSpec {
     #[serde(default = "default_log_level")]
     #[schemars(length(min = 1, max = 200))]
     pub log_level: String,
+    /// Days a meetup is kept after its last slot or decision; then the API server deletes it
+    /// (`MEETUP_RETENTION_DAYS`).
+    #[serde(default = "default_retention_days")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub retention_days: i32,
     /// Pod scheduling and resources.
     #[serde(flatten)]
     pub pod: PodOverrides,
@@ -203,6 +227,7 @@ const STORAGE_IMMUTABLE_RULE: &str = "self.size == oldSelf.size && has(self.stor
 pub struct MongoDbStorageSpec {
     /// Size of each member's volume.
     #[serde(default = "default_mongodb_storage_size")]
+    #[schemars(schema_with = "storage_size_schema")]
     pub size: Quantity,
     /// StorageClass of the volumes; the cluster default when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,7 +273,8 @@ pub struct RedisSpec {
     #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]*(kb|mb|gb)$')").message("redis.maxMemory must be a whole number with kb, mb or gb, e.g. 256mb"))]
     pub max_memory: String,
-    /// What Redis evicts when `maxMemory` is reached; an LRU policy suits a cache.
+    /// What Redis evicts when `maxMemory` is reached: only keys with a TTL (cached views), never
+    /// the revision keys that tell a current view from a stale one.
     #[serde(default)]
     pub max_memory_policy: RedisEvictionPolicy,
     /// Optional persistence of the cache (append-only file on a volume).
@@ -274,24 +300,29 @@ pub enum RedisMode {
     Replicated,
 }
 
-/// Redis `maxmemory-policy` values.
+/// Redis `maxmemory-policy` values the platform can live with.
+///
+/// Only `volatile-*` policies and `noeviction`: the API server writes cached meetup views with a
+/// TTL, but the revision/floor keys that make a cached view trustworthy have none — an
+/// `allkeys-*` policy could evict those and let a stale view be served as current. The former
+/// `allkeys-*` values still decode (objects stored before) and mean their `volatile-*` twin.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum RedisEvictionPolicy {
-    /// Evict the least recently used keys (the right choice for a cache).
+    /// Evict the least recently used keys that have a TTL (cached views), never the
+    /// revision keys (the right choice for this cache).
     #[default]
-    AllkeysLru,
-    /// Evict the least frequently used keys.
-    AllkeysLfu,
-    /// Evict random keys.
-    AllkeysRandom,
-    /// Evict least recently used keys that have a TTL.
+    #[serde(alias = "allkeys-lru")]
     VolatileLru,
-    /// Evict least frequently used keys that have a TTL.
+    /// Evict the least frequently used keys that have a TTL.
+    #[serde(alias = "allkeys-lfu")]
     VolatileLfu,
+    /// Evict keys with a TTL at random.
+    #[serde(alias = "allkeys-random")]
+    VolatileRandom,
     /// Evict keys with the nearest expiry.
     VolatileTtl,
-    /// Refuse writes when memory is full.
+    /// Refuse writes when memory is full (the API then works without the cache).
     Noeviction,
 }
 
@@ -299,10 +330,8 @@ impl RedisEvictionPolicy {
     /// The value Redis expects in `--maxmemory-policy`.
     pub fn as_redis_arg(self) -> &'static str {
         match self {
-            Self::AllkeysLru => "allkeys-lru",
-            Self::AllkeysLfu => "allkeys-lfu",
-            Self::AllkeysRandom => "allkeys-random",
             Self::VolatileLru => "volatile-lru",
+            Self::VolatileRandom => "volatile-random",
             Self::VolatileLfu => "volatile-lfu",
             Self::VolatileTtl => "volatile-ttl",
             Self::Noeviction => "noeviction",
@@ -320,6 +349,7 @@ pub struct RedisStorageSpec {
     pub persistent: bool,
     /// Size of the volume when `persistent` is true.
     #[serde(default = "default_redis_storage_size")]
+    #[schemars(schema_with = "storage_size_schema")]
     pub size: Quantity,
     /// StorageClass of the volume; the cluster default when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -476,6 +506,7 @@ const DATA_STORAGE_IMMUTABLE_RULE: &str = "self.size == oldSelf.size && has(self
 pub struct DataStorageSpec {
     /// Size of the volume.
     #[serde(default = "default_data_storage_size")]
+    #[schemars(schema_with = "storage_size_schema")]
     pub size: Quantity,
     /// StorageClass of the volume; the cluster default when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -675,6 +706,9 @@ fn default_api_replicas() -> i32 {
 fn default_web_replicas() -> i32 {
     2
 }
+fn default_retention_days() -> i32 {
+    90
+}
 fn default_log_level() -> String {
     "info".to_owned()
 }
@@ -823,6 +857,7 @@ impl Default for ApiServerSpec {
             replicas: default_api_replicas(),
             image: None,
             log_level: default_log_level(),
+            retention_days: default_retention_days(),
             pod: PodOverrides::default(),
         }
     }
@@ -875,7 +910,7 @@ impl Default for RedisSpec {
             replicas: default_redis_replicas(),
             version: default_redis_version(),
             max_memory: default_redis_max_memory(),
-            max_memory_policy: RedisEvictionPolicy::AllkeysLru,
+            max_memory_policy: RedisEvictionPolicy::VolatileLru,
             storage: RedisStorageSpec::default(),
             resources: None,
             external: None,
@@ -906,6 +941,38 @@ impl WebSpec {
     /// The image to run: the CR's override or the operator's default.
     pub fn effective_image(&self) -> String {
         self.image.clone().unwrap_or_else(images::default_web_image)
+    }
+}
+
+/// A platform as the watches see it: metadata plus the raw spec and status.
+///
+/// Decoding into [`BeerMeetupPlatform`] happens per object in the reconciler, so one object the
+/// operator cannot read (stored under another schema version, or written around the schema)
+/// degrades only itself; with the typed watch it failed every list, and with it every platform.
+#[derive(kube::Resource, Serialize, Deserialize, Clone, Debug)]
+#[resource(inherit = BeerMeetupPlatform)]
+pub struct PlatformObject {
+    pub metadata: kube::api::ObjectMeta,
+    #[serde(default)]
+    pub spec: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
+}
+
+impl PlatformObject {
+    /// The typed platform, or why this object cannot be one. A status the operator cannot read
+    /// is treated as absent (it is recomputed anyway).
+    pub fn decode(&self) -> Result<BeerMeetupPlatform, serde_json::Error> {
+        let spec = serde_json::from_value(self.spec.clone())?;
+        let status = self
+            .status
+            .clone()
+            .and_then(|status| serde_json::from_value(status).ok());
+        Ok(BeerMeetupPlatform {
+            metadata: self.metadata.clone(),
+            spec,
+            status,
+        })
     }
 }
 
@@ -980,7 +1047,13 @@ mod tests {
         let policies = spec["redis"]["properties"]["maxMemoryPolicy"]["enum"]
             .as_array()
             .expect("enum");
-        assert!(policies.iter().any(|p| p == "allkeys-lru"));
+        assert!(policies.iter().any(|p| p == "volatile-lru"));
+        // allkeys-* could evict the revision keys that carry correctness.
+        assert!(
+            !policies
+                .iter()
+                .any(|p| p.as_str().is_some_and(|p| p.starts_with("allkeys")))
+        );
         let retention = &spec["mongodb"]["properties"]["storage"]["properties"]["retentionPolicy"];
         assert_eq!(retention["enum"], serde_json::json!(["Retain", "Delete"]));
     }
@@ -1059,7 +1132,60 @@ mod tests {
         assert!(platform.spec.placement.separate_nodes);
         assert_eq!(
             platform.spec.redis.max_memory_policy.as_redis_arg(),
-            "allkeys-lru"
+            "volatile-lru"
         );
+        assert_eq!(platform.spec.api_server.retention_days, 90);
+    }
+
+    #[test]
+    fn an_undecodable_spec_is_an_error_of_that_object_only() {
+        let object: PlatformObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "beermeetup.io/v1alpha1",
+            "kind": "BeerMeetupPlatform",
+            "metadata": {"name": "bad", "namespace": "ns"},
+            "spec": {"mongodb": {"storage": {"size": null}}},
+            "status": {"phase": "NoSuchPhase"},
+        }))
+        .expect("any object decodes as a PlatformObject");
+        let error = object.decode().expect_err("null size");
+        assert!(error.to_string().contains("null"), "{error}");
+        let good: PlatformObject = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "good", "namespace": "ns"},
+            "spec": {},
+            "status": {"phase": "NoSuchPhase"},
+        }))
+        .expect("decodes");
+        let platform = good.decode().expect("a minimal spec decodes");
+        assert_eq!(platform.spec, BeerMeetupPlatformSpec::default());
+        assert!(platform.status.is_none(), "an unreadable status is dropped");
+    }
+
+    #[test]
+    fn stored_allkeys_policies_decode_as_their_volatile_twin() {
+        let policy: RedisEvictionPolicy = serde_json::from_str("\"allkeys-lru\"").expect("decodes");
+        assert_eq!(policy, RedisEvictionPolicy::VolatileLru);
+    }
+
+    #[test]
+    fn storage_sizes_are_non_null_quantities() {
+        let s = schema();
+        let spec = &s["properties"]["spec"]["properties"];
+        for size in [
+            &spec["mongodb"]["properties"]["storage"]["properties"]["size"],
+            &spec["redis"]["properties"]["storage"]["properties"]["size"],
+            &spec["elasticsearch"]["properties"]["storage"]["properties"]["size"],
+            &spec["thanos"]["properties"]["storage"]["properties"]["size"],
+        ] {
+            assert_eq!(size["nullable"], false, "{size}");
+            assert_eq!(size["pattern"], STORAGE_SIZE_PATTERN, "{size}");
+            assert_eq!(size["x-kubernetes-int-or-string"], true, "{size}");
+        }
+        let pattern = regex::Regex::new(STORAGE_SIZE_PATTERN).expect("regex");
+        for good in ["10Gi", "500Mi", "1.5Ti", "0.5Gi", "1000000", "2G"] {
+            assert!(pattern.is_match(good), "{good}");
+        }
+        for bad in ["banana", "", "-1Gi", "0", "10gi", "1e9", "10 Gi", "100m"] {
+            assert!(!pattern.is_match(bad), "{bad}");
+        }
     }
 }

@@ -39,6 +39,49 @@ pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v3.5.0";
 pub const THANOS_IMAGE: &str = "thanosio/thanos:v0.41.0";
 
 /// The default HAProxy ingress controller image.
+/// Which ingress-controller images a platform may run, as the operator's installer decides
+/// (chart value `ingressController.allowedImages`, flag `--allowed-ingress-controller-image`).
+///
+/// The controller is the platform's internet-facing pod and runs under a ServiceAccount that may
+/// read the platform's TLS Secret and Ingresses, so "any image in a CR" would let whoever may
+/// create a platform run arbitrary code with those rights. The pinned default is always allowed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageAllowList {
+    /// Exact references, or prefixes ending in `*` (e.g. `registry.example/haproxy/*`).
+    entries: Vec<String>,
+}
+
+impl ImageAllowList {
+    pub fn new(entries: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            entries: entries
+                .into_iter()
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .collect(),
+        }
+    }
+
+    pub fn allows(&self, image: &str) -> bool {
+        image == HAPROXY_INGRESS_IMAGE
+            || self
+                .entries
+                .iter()
+                .any(|entry| match entry.strip_suffix('*') {
+                    Some(prefix) => image.starts_with(prefix),
+                    None => entry == image,
+                })
+    }
+
+    /// The allowed images, for messages.
+    pub fn describe(&self) -> String {
+        std::iter::once(HAPROXY_INGRESS_IMAGE)
+            .chain(self.entries.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 pub fn default_haproxy_ingress_image() -> String {
     HAPROXY_INGRESS_IMAGE.to_owned()
 }
@@ -71,6 +114,23 @@ pub fn redis_image(version: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_allow_listed_controller_images_run() {
+        let none = ImageAllowList::default();
+        assert!(none.allows(HAPROXY_INGRESS_IMAGE));
+        assert!(!none.allows("evil.example/miner:1"));
+        let list = ImageAllowList::new([
+            "registry.example/haproxy/*".to_owned(),
+            " mirror.example/kubernetes-ingress:3.2.11 ".to_owned(),
+            String::new(),
+        ]);
+        assert!(list.allows("registry.example/haproxy/kubernetes-ingress:3.2.11"));
+        assert!(list.allows("mirror.example/kubernetes-ingress:3.2.11"));
+        assert!(!list.allows("mirror.example/kubernetes-ingress:latest"));
+        assert!(!list.allows("registry.example/other:1"));
+        assert!(list.describe().contains("registry.example/haproxy/*"));
+    }
 
     #[test]
     fn platform_images_follow_the_crate_version() {

@@ -2,9 +2,9 @@
 //! server, a web app, a MongoDB replica set and a Redis cache.
 //!
 //! Reconcile is dereference → validate → build (pure) → apply → update status; see
-//! [`controller`] for the driver and [`build`] for the pure builders.
+//! [`controller`] for the driver and [`children`] for the pure builders of the child objects.
 
-pub mod build;
+pub mod children;
 pub mod controller;
 pub mod crd;
 pub mod images;
@@ -14,4 +14,4 @@ pub mod render;
 pub mod status;
 pub mod validate;
 
-pub use controller::{ControllerConfig, run_controller};
+pub use controller::{ControllerConfig, run_controller, run_controller_until};

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use beer_meetup_operator::metrics::{self, Metrics};
-use beer_meetup_operator::{ControllerConfig, crd, render, run_controller};
+use beer_meetup_operator::{ControllerConfig, crd, render, run_controller_until};
 use clap::{Parser, Subcommand};
 use kube_lease_manager::LeaseManagerBuilder;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +40,10 @@ enum Command {
         /// controller looks it up; render cannot).
         #[arg(long)]
         service_monitors: bool,
+        /// Namespace of CRs that name none, as `kubectl apply -n` would use (default: `default`);
+        /// names and the init Job's hash depend on it.
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
     },
 }
 
@@ -66,6 +70,15 @@ struct RunArgs {
     /// Platforms reconciled concurrently.
     #[arg(long, default_value_t = 8)]
     concurrency: u16,
+    /// Ingress-controller image a platform may run besides the pinned default (repeatable or
+    /// comma-separated; an entry ending in `*` is a prefix). A platform asking for another image
+    /// is reported Degraded (ImageNotAllowed).
+    #[arg(
+        long = "allowed-ingress-controller-image",
+        env = "ALLOWED_INGRESS_CONTROLLER_IMAGES",
+        value_delimiter = ','
+    )]
+    allowed_ingress_controller_images: Vec<String>,
 }
 
 fn init_logging() {
@@ -98,6 +111,7 @@ async fn main() -> Result<()> {
         Command::Render {
             file,
             service_monitors,
+            namespace,
         } => {
             let input = if file.as_os_str() == "-" {
                 let mut buffer = String::new();
@@ -109,7 +123,13 @@ async fn main() -> Result<()> {
             };
             print!(
                 "{}",
-                render::render_with(&input, render::RenderOptions { service_monitors })?
+                render::render_with(
+                    &input,
+                    render::RenderOptions {
+                        service_monitors,
+                        namespace,
+                    }
+                )?
             );
             Ok(())
         }
@@ -134,6 +154,9 @@ async fn run(args: RunArgs) -> Result<()> {
         namespaces: args.namespaces.clone(),
         concurrency: args.concurrency,
         instance: Some(identity.clone()),
+        allowed_ingress_images: beer_meetup_operator::images::ImageAllowList::new(
+            args.allowed_ingress_controller_images.clone(),
+        ),
         ..ControllerConfig::default()
     };
     info!(
@@ -143,9 +166,24 @@ async fn run(args: RunArgs) -> Result<()> {
         "starting"
     );
 
+    // SIGTERM/SIGINT flips this once; every waiter below sees it.
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down: finishing reconciliations in flight");
+        let _ = stop_sender.send(true);
+    });
+    let stopping = move || {
+        let mut receiver = stop_receiver.clone();
+        async move {
+            // An error means the sender is gone, which only happens at exit: stop as well.
+            let _ = receiver.wait_for(|stop| *stop).await;
+        }
+    };
+
     let controller = async {
         if args.no_leader_election {
-            return run_controller(client.clone(), config, metrics.clone()).await;
+            return run_controller_until(client.clone(), config, metrics.clone(), stopping()).await;
         }
         let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
             .with_namespace(&args.lease_namespace)
@@ -157,27 +195,47 @@ async fn run(args: RunArgs) -> Result<()> {
             .context("creating the leader-election Lease manager")?;
         let (mut leader, lease_task) = manager.watch().await;
         info!(lease = %args.lease_name, namespace = %args.lease_namespace, "waiting for leadership");
-        while !*leader.borrow_and_update() {
-            leader
-                .changed()
-                .await
-                .context("the leader-election task stopped")?;
-        }
-        info!("acquired leadership");
-        let result = tokio::select! {
-            result = run_controller(client.clone(), config, metrics.clone()) => result,
-            // Losing the Lease means another replica may already be reconciling: stop at once
-            // (the pod restarts and queues up for the Lease again), as controller-runtime does.
-            _ = async {
-                loop {
-                    if leader.changed().await.is_err() || !*leader.borrow() {
-                        break;
-                    }
+        let became_leader = tokio::select! {
+            led = async {
+                while !*leader.borrow_and_update() {
+                    leader.changed().await?;
                 }
-            } => Err(anyhow::anyhow!("lost leadership")),
+                anyhow::Ok(())
+            } => {
+                led.context("the leader-election task stopped")?;
+                true
+            }
+            _ = stopping() => false,
         };
+        let result = if became_leader {
+            info!("acquired leadership");
+            tokio::select! {
+                result = run_controller_until(client.clone(), config, metrics.clone(), stopping()) => result,
+                // Losing the Lease means another replica may already be reconciling: stop at
+                // once (the pod restarts and queues up for the Lease again), as
+                // controller-runtime does.
+                _ = async {
+                    loop {
+                        if leader.changed().await.is_err() || !*leader.borrow() {
+                            break;
+                        }
+                    }
+                } => Err(anyhow::anyhow!("lost leadership")),
+            }
+        } else {
+            Ok(())
+        };
+        // Dropping the receiver makes the lease task release the Lease (holder cleared) and end,
+        // so the next replica takes over at once instead of after the Lease expires.
         drop(leader);
-        lease_task.abort();
+        match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease_task).await {
+            Ok(Ok(Ok(_))) => info!("released the leader-election Lease"),
+            Ok(Ok(Err(error))) => {
+                warn!(%error, "could not release the Lease; it expires by itself")
+            }
+            Ok(Err(error)) => warn!(%error, "the lease task failed"),
+            Err(_) => warn!("releasing the Lease timed out; it expires by itself"),
+        }
         result
     };
 
@@ -195,12 +253,11 @@ async fn run(args: RunArgs) -> Result<()> {
                 Err(error) => Err(error).context("the metrics server task"),
             }
         }
-        _ = shutdown_signal() => {
-            info!("shutting down");
-            Ok(())
-        }
     }
 }
+
+/// How long shutdown waits for the Lease to be released.
+const LEASE_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -223,6 +280,4 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
-    // Give in-flight applies a moment; they are idempotent anyway.
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }

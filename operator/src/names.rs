@@ -56,6 +56,10 @@ pub enum Component {
     ThanosQuery,
     /// Redis Sentinels (reported under `RedisReady`).
     RedisSentinel,
+    /// Pods of the replica-set init Job (reported under `MongoDBReady`). A label of their own so
+    /// the MongoDB PodDisruptionBudget never selects them: a Job has no scale subresource, so a
+    /// budget covering its pod would allow no disruption at all and block node drains.
+    MongoDbInit,
 }
 
 impl Component {
@@ -84,6 +88,7 @@ impl Component {
             Self::Prometheus => "prometheus",
             Self::ThanosQuery => "thanos-query",
             Self::RedisSentinel => "redis-sentinel",
+            Self::MongoDbInit => "mongodb-init",
         }
     }
 
@@ -92,7 +97,7 @@ impl Component {
         match self {
             Self::ApiServer => "ApiServerReady",
             Self::Web => "WebReady",
-            Self::MongoDb => "MongoDBReady",
+            Self::MongoDb | Self::MongoDbInit => "MongoDBReady",
             Self::Redis | Self::RedisSentinel => "RedisReady",
             Self::Ingress => "IngressReady",
             Self::Elasticsearch => "ElasticsearchReady",
@@ -112,6 +117,7 @@ impl Component {
             Self::Prometheus => "metrics",
             Self::ThanosQuery => "Thanos Query",
             Self::RedisSentinel => "Redis Sentinel",
+            Self::MongoDbInit => "MongoDB replica-set init",
         }
     }
 }

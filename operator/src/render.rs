@@ -7,7 +7,7 @@
 use kube::ResourceExt;
 use serde::Deserialize;
 
-use crate::build::{self, BuildInputs, Child};
+use crate::children::{self, BuildInputs, Child};
 use crate::crd::BeerMeetupPlatform;
 use crate::validate;
 
@@ -30,17 +30,20 @@ pub enum RenderError {
     Build {
         name: String,
         #[source]
-        source: build::BuildError,
+        source: children::BuildError,
     },
     #[error("encoding JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
 
 /// What `render` assumes about the cluster it cannot see.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RenderOptions {
     /// Render as if the Prometheus Operator's ServiceMonitor CRD were installed.
     pub service_monitors: bool,
+    /// Namespace of CRs that name none (as `kubectl apply -n` would put them); `default` when
+    /// unset. Child names, hosts and the init Job's hashed name depend on it.
+    pub namespace: Option<String>,
 }
 
 /// Render every BeerMeetupPlatform in a (multi-document) YAML string.
@@ -66,17 +69,22 @@ pub fn render_with(input: &str, options: RenderOptions) -> Result<String, Render
         }
         let mut platform: BeerMeetupPlatform = serde_yaml::from_value(value)?;
         if platform.metadata.namespace.is_none() {
-            platform.metadata.namespace = Some("default".to_owned());
+            platform.metadata.namespace = Some(
+                options
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+            );
         }
         platform.metadata.uid = Some(PLACEHOLDER_UID.to_owned());
-        out.push_str(&render_platform(&platform, options)?);
+        out.push_str(&render_platform(&platform, &options)?);
     }
     Ok(out)
 }
 
 fn render_platform(
     platform: &BeerMeetupPlatform,
-    options: RenderOptions,
+    options: &RenderOptions,
 ) -> Result<String, RenderError> {
     let name = platform.name_any();
     validate::validate(platform).map_err(|source| RenderError::Invalid {
@@ -87,7 +95,7 @@ fn render_platform(
         service_monitors: options.service_monitors && platform.spec.thanos.enabled,
         ..BuildInputs::placeholders()
     };
-    let set = build::build_children(platform, &inputs).map_err(|source| RenderError::Build {
+    let set = children::build_children(platform, &inputs).map_err(|source| RenderError::Build {
         name: name.clone(),
         source,
     })?;
@@ -171,6 +179,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cr_without_namespace_renders_in_the_given_one() {
+        let here = render_with(
+            MINIMAL,
+            RenderOptions {
+                namespace: Some("team-a".into()),
+                ..RenderOptions::default()
+            },
+        )
+        .expect("renders");
+        assert!(here.contains("namespace: team-a"));
+        assert!(!here.contains("namespace: default"));
+        let default = render(MINIMAL).expect("renders");
+        assert!(default.contains("namespace: default"));
+    }
+
+    #[test]
     fn every_option_renders() {
         let input = MINIMAL.replace(
             "spec: {}",
@@ -180,6 +204,7 @@ mod tests {
             &input,
             RenderOptions {
                 service_monitors: true,
+                ..RenderOptions::default()
             },
         )
         .expect("renders");

@@ -379,10 +379,22 @@ pub fn invalid(
     message: &str,
     now: &str,
 ) -> BeerMeetupPlatformStatus {
+    degraded(previous, generation, "InvalidSpec", message, now)
+}
+
+/// Degraded with Ready=False for `reason` (an invalid or undecodable spec, a failed step); the
+/// component conditions stay as they were last seen.
+pub fn degraded(
+    previous: Option<&BeerMeetupPlatformStatus>,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+    now: &str,
+) -> BeerMeetupPlatformStatus {
     let mut status = previous.cloned().unwrap_or_default();
     set_condition(
         &mut status.conditions,
-        condition(READY, false, "InvalidSpec", message, generation, now),
+        condition(READY, false, reason, message, generation, now),
     );
     sort_conditions(&mut status.conditions);
     status.observed_generation = generation;

@@ -278,7 +278,7 @@ pub fn is_image_reference(image: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::test_support::platform;
+    use crate::children::test_support::platform;
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn problems(spec: BeerMeetupPlatformSpec) -> Vec<String> {

@@ -194,7 +194,10 @@ async fn minimal_platform_becomes_ready_restores_children_and_is_collected() -> 
         let left = child_versions(&client, &ns, "demo").await?;
         let unexpected: Vec<_> = left
             .keys()
-            .filter(|k| *k != "Secret/demo-mongodb-credentials")
+            .filter(|k| {
+                *k != "Secret/demo-mongodb-credentials"
+                    && *k != "Secret/demo-mongodb-credentials-backup"
+            })
             .collect();
         ensure!(unexpected.is_empty(), "still there: {unexpected:?}");
         Ok(())
@@ -209,6 +212,11 @@ async fn minimal_platform_becomes_ready_restores_children_and_is_collected() -> 
     assert_eq!(
         kept.data, mongo_secret.data,
         "credentials kept with the data"
+    );
+    let kept_backup = secrets.get("demo-mongodb-credentials-backup").await?;
+    assert_eq!(
+        kept_backup.data, mongo_secret.data,
+        "and so is their backup copy"
     );
     drop(operator);
     Ok(())
@@ -245,7 +253,7 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
                 "mongodb": { "members": 3 },
                 "apiServer": { "replicas": 3 },
                 "web": { "replicas": 1 },
-                "redis": { "maxMemoryPolicy": "allkeys-lfu" },
+                "redis": { "maxMemoryPolicy": "volatile-lfu" },
             } })),
         )
         .await?;
@@ -267,7 +275,7 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
         .and_then(|s| s.template.spec)
         .map(|p| p.containers[0].args.clone().unwrap_or_default())
         .unwrap_or_default();
-    assert!(args.contains(&"allkeys-lfu".to_owned()), "{args:?}");
+    assert!(args.contains(&"volatile-lfu".to_owned()), "{args:?}");
     eventually(
         "the old init Job and the web PDB to be deleted",
         CONVERGE,

@@ -175,8 +175,8 @@ fn selected_component(
 }
 
 /// Every pod template of the platform runs hardened: non-root, RuntimeDefault seccomp, no
-/// privilege escalation except where the image needs a file capability, capabilities dropped,
-/// resource requests.
+/// privilege escalation (the HAProxy controller included), capabilities dropped, resource
+/// requests.
 fn assert_hardened(what: &str, pod: &PodSpec) -> Result<()> {
     let security = pod
         .security_context
@@ -200,6 +200,10 @@ fn assert_hardened(what: &str, pod: &PodSpec) -> Result<()> {
             .security_context
             .clone()
             .with_context(|| format!("{name}: securityContext"))?;
+        ensure!(
+            sc.allow_privilege_escalation == Some(false),
+            "{name}: allowPrivilegeEscalation false"
+        );
         let drops = sc.capabilities.and_then(|c| c.drop).unwrap_or_default();
         ensure!(drops == ["ALL"], "{name}: drops ALL capabilities");
         ensure!(
@@ -563,7 +567,11 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
             "redis-sentinel",
             vec!["api", "redis", "redis-sentinel"],
         ),
-        ("all-mongodb", "mongodb", vec!["api", "mongodb"]),
+        (
+            "all-mongodb",
+            "mongodb",
+            vec!["api", "mongodb", "mongodb-init"],
+        ),
     ] {
         let spec = policies.get(name).await?.spec.context("policy spec")?;
         assert_eq!(selected_component(spec.pod_selector.as_ref()), target);

@@ -270,6 +270,8 @@ pub fn stateless_pod_spec(
         node_selector: node_selector(overrides),
         tolerations: tolerations(overrides),
         volumes: Some(vec![empty_dir("tmp")]),
+        // API and web never talk to the Kubernetes API: no token to steal from them.
+        automount_service_account_token: Some(false),
         ..PodSpec::default()
     }
 }

@@ -140,6 +140,10 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
         "$(REDIS_PASSWORD)".to_owned(),
         "--maxmemory".to_owned(),
         spec.max_memory.clone(),
+        // volatile-lru by default (only volatile-* or noeviction are accepted): the API server
+        // writes cached views with a TTL and its revision/floor keys without one, so under memory
+        // pressure Redis drops views (a cache miss) and never the keys that tell a current view
+        // from a stale one.
         "--maxmemory-policy".to_owned(),
         spec.max_memory_policy.as_redis_arg().to_owned(),
     ];
@@ -234,7 +238,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::{BeerMeetupPlatformSpec, RedisEvictionPolicy};
 
     fn redis_children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {
@@ -267,7 +271,7 @@ mod tests {
         let args = c.args.expect("args");
         assert!(
             args.windows(2)
-                .any(|w| w == ["--maxmemory-policy", "allkeys-lru"])
+                .any(|w| w == ["--maxmemory-policy", "volatile-lru"])
         );
         assert!(args.windows(2).any(|w| w == ["--maxmemory", "256mb"]));
         assert!(

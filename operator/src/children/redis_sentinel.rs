@@ -335,7 +335,7 @@ fn sentinel_statefulset(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::{BeerMeetupPlatformSpec, RedisMode};
 
     fn replicated() -> BeerMeetupPlatformSpec {
@@ -399,9 +399,9 @@ mod tests {
         assert!(script.contains("--replicaof \"$PRIMARY\" 6379"));
         assert!(script.contains("--masterauth \"$REDIS_PASSWORD\""));
         assert!(script.contains("demo-redis-0.demo-redis-headless.team-a.svc.cluster.local"));
-        assert!(script.contains("--maxmemory-policy allkeys-lru"));
+        assert!(script.contains("--maxmemory-policy volatile-lru"));
         assert!(!script.contains("generated"), "no password in the script");
-        let sentinel = sentinel_script(&crate::build::common::BuildContext {
+        let sentinel = sentinel_script(&crate::children::common::BuildContext {
             spec: &replicated(),
             names: &crate::names::Names::new("demo", "team-a"),
             owner: None,

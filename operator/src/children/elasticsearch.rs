@@ -181,7 +181,7 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn enabled() -> BeerMeetupPlatformSpec {

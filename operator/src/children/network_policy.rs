@@ -1,7 +1,7 @@
 //! NetworkPolicies: only the API server reaches the data services.
 //!
-//! - MongoDB (27017): from the API server and from MongoDB pods — the members among themselves
-//!   and the replica-set init Job, whose pods carry the MongoDB component label.
+//! - MongoDB (27017): from the API server, the members among themselves and the replica-set init
+//!   Job's pods (labelled `mongodb-init`, apart from the members so no PDB selects them).
 //! - Redis (6379): from the API server, Redis pods (replication) and Sentinels.
 //! - Sentinel (26379): from the API server, Redis pods (they ask who the primary is) and Sentinels.
 //! - Elasticsearch (9200): from the API server only.
@@ -31,7 +31,11 @@ pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
             ctx,
             Component::MongoDb,
             super::mongodb::PORT,
-            &[Component::ApiServer, Component::MongoDb],
+            &[
+                Component::ApiServer,
+                Component::MongoDb,
+                Component::MongoDbInit,
+            ],
         ));
     }
     if spec.redis.external.is_none() {
@@ -94,7 +98,7 @@ fn policy(
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::{BeerMeetupPlatformSpec, ExternalRef};
 
     fn policies(spec: BeerMeetupPlatformSpec) -> Vec<NetworkPolicy> {
@@ -146,7 +150,7 @@ mod tests {
             [
                 (
                     "mongodb".into(),
-                    vec!["api".into(), "mongodb".into()],
+                    vec!["api".into(), "mongodb".into(), "mongodb-init".into()],
                     27017
                 ),
                 ("redis".into(), vec!["api".into(), "redis".into()], 6379),

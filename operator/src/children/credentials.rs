@@ -2,6 +2,11 @@
 //! rotated by accident (a new root password would lock the operator out of existing data).
 //!
 //! The types have a redacting `Debug` so a stray `{:?}` in a log line cannot leak them.
+//!
+//! Every generated Secret has a backup copy (`<name>-backup`, same owner as the original) that the
+//! operator keeps in sync. When the original is deleted while the databases still run with its
+//! values, the operator restores it from the backup; when both are gone it refuses to generate new
+//! values for a running data service (Degraded with what to do) instead of locking it out.
 
 use std::fmt;
 
@@ -101,6 +106,27 @@ impl fmt::Debug for RedisCredentials {
 pub enum Origin {
     Existing,
     Generated,
+}
+
+/// Annotation of a backup Secret naming the Secret it copies.
+pub const BACKUP_OF_ANNOTATION: &str = "beermeetup.io/backup-of";
+
+/// Name of the backup copy of the generated Secret `primary`.
+pub fn backup_name(primary: &str) -> String {
+    format!("{primary}-backup")
+}
+
+/// The backup copy of a generated credentials Secret: same data, labels and owner (so it goes
+/// with the original when the platform is deleted, and stays when the original stays).
+pub fn backup(primary: &Secret) -> Secret {
+    let mut copy = primary.clone();
+    let primary_name = primary.metadata.name.clone().unwrap_or_default();
+    copy.metadata.name = Some(backup_name(&primary_name));
+    copy.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(BACKUP_OF_ANNOTATION.to_owned(), primary_name);
+    copy
 }
 
 fn random_alphanumeric(length: usize) -> String {
@@ -239,6 +265,30 @@ mod tests {
         assert_eq!(origin, Origin::Generated);
         assert_eq!(p.password.len(), PASSWORD_LENGTH);
         assert!(!format!("{p:?}").contains(&p.password));
+    }
+
+    #[test]
+    fn a_backup_copies_data_and_owner_under_its_own_name() {
+        let mut primary = secret(&[(PASSWORD_KEY, "kept")]);
+        primary.metadata.name = Some("demo-redis-credentials".into());
+        primary.metadata.owner_references = Some(vec![Default::default()]);
+        let copy = backup(&primary);
+        assert_eq!(
+            copy.metadata.name.as_deref(),
+            Some("demo-redis-credentials-backup")
+        );
+        assert_eq!(copy.data, primary.data);
+        assert_eq!(
+            copy.metadata.owner_references,
+            primary.metadata.owner_references
+        );
+        assert_eq!(
+            copy.metadata.annotations.clone().expect("annotations")[BACKUP_OF_ANNOTATION],
+            "demo-redis-credentials"
+        );
+        // Resolving from the backup gives the same values.
+        let (p, origin) = PasswordCredentials::resolve(Some(&copy));
+        assert_eq!((p.password.as_str(), origin), ("kept", Origin::Existing));
     }
 
     #[test]

@@ -500,7 +500,9 @@ fn init_job(ctx: &BuildContext<'_>, name: &str, image: &str, hosts: &[String]) -
             backoff_limit: Some(10),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(ctx.names.labels(Component::MongoDb)),
+                    // Not the members' labels: the MongoDB PodDisruptionBudget must not select
+                    // the Job's pod (see `Component::MongoDbInit`).
+                    labels: Some(ctx.names.labels(Component::MongoDbInit)),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
@@ -520,7 +522,7 @@ fn init_job(ctx: &BuildContext<'_>, name: &str, image: &str, hosts: &[String]) -
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::{BuildInputs, build_children};
+    use crate::children::{BuildInputs, build_children};
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn spec_with_members(members: i32) -> BeerMeetupPlatformSpec {
@@ -757,6 +759,53 @@ mod tests {
             "scale-up is immediate"
         );
         assert_eq!(statefulset_replicas(3, &inputs()), 3, "first creation");
+    }
+
+    #[test]
+    fn disruption_budget_never_selects_the_init_job_pod() {
+        let children = build_for(spec_with_members(3), &inputs());
+        let pdb = children
+            .iter()
+            .find_map(|c| match c {
+                Child::PodDisruptionBudget(p)
+                    if p.metadata.name.as_deref() == Some("demo-mongodb") =>
+                {
+                    Some(p)
+                }
+                _ => None,
+            })
+            .expect("mongodb pdb");
+        let selector = pdb
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .and_then(|s| s.match_labels.clone())
+            .expect("match labels");
+        let job_pod_labels = job(&children)
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.labels.clone())
+            .expect("job pod labels");
+        let matches = selector
+            .iter()
+            .all(|(key, value)| job_pod_labels.get(key) == Some(value));
+        assert!(
+            !matches,
+            "PDB selector {selector:?} matches the init Job's pod labels {job_pod_labels:?}"
+        );
+        // The members themselves are covered.
+        let member_labels = sts(&children)
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.labels.clone())
+            .expect("member labels");
+        assert!(
+            selector
+                .iter()
+                .all(|(key, value)| member_labels.get(key) == Some(value))
+        );
     }
 
     #[test]

@@ -10,14 +10,20 @@
 //!   purely, so an unchanged world gives an identical status and no write.
 //!
 //! Errors: a spec the operator cannot act on is reported (condition + Event) and the operator
-//! waits for the next change; anything else is retried with exponential backoff.
+//! waits for the next change; anything else is reported the same way (Ready=False with the
+//! failed step as reason, a Warning Event when the message changes) and retried with exponential
+//! backoff. A platform the operator cannot even decode is reported as `Undecodable` and affects
+//! no other platform (see [`PlatformObject`]).
+
+pub mod watches;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::ClusterResourceScope;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -34,16 +40,18 @@ use kube::api::{
 };
 use kube::runtime::controller::{Action, Config as RuntimeConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, instrument, warn};
 
-use crate::build::credentials::{MongoCredentials, Origin, PasswordCredentials, RedisCredentials};
-use crate::build::{self, BuildInputs, Child, ChildSet};
-use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformStatus, Phase, RedisMode};
+use crate::children::credentials::{
+    self, MongoCredentials, Origin, PasswordCredentials, RedisCredentials,
+};
+use crate::children::{self, BuildInputs, Child, ChildSet};
+use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformStatus, Phase, PlatformObject, RedisMode};
 use crate::metrics::Metrics;
 use crate::names::{self, Component, FIELD_MANAGER, Names};
 use crate::status::{self, ComponentHealth, Observed};
@@ -72,10 +80,16 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    #[error(
+        "{kind} {name} already exists and does not belong to this platform; the operator never \
+         adopts cluster-scoped objects: choose another spec.ingress.className, or set \
+         spec.ingress.controller.createIngressClass to false to use the existing class"
+    )]
+    ForeignObject { kind: String, name: String },
     #[error("updating status: {0}")]
     Status(#[source] kube::Error),
     #[error("building children: {0}")]
-    Build(#[from] build::BuildError),
+    Build(#[from] children::BuildError),
     #[error("serializing status: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -87,12 +101,32 @@ impl ReconcileError {
             Self::Read { .. } => "read",
             Self::Apply { .. } => "apply",
             Self::DeleteOrphan { .. } => "delete_orphan",
+            Self::ForeignObject { .. } => "foreign_object",
             Self::Status(_) => "status",
             Self::Build(_) => "build",
             Self::Serialize(_) => "serialize",
         }
     }
+
+    /// Reason of the Ready condition and of the Warning Event when this failure stops a
+    /// reconciliation.
+    pub fn condition_reason(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "ReadFailed",
+            Self::Apply { .. } => "ApplyFailed",
+            Self::DeleteOrphan { .. } => "DeleteOrphanFailed",
+            Self::ForeignObject { .. } => "ForeignClusterObject",
+            Self::Status(_) => "StatusUpdateFailed",
+            Self::Build(_) => "BuildFailed",
+            Self::Serialize(_) => "SerializeFailed",
+        }
+    }
 }
+
+/// Reason of the Ready condition of a platform the operator cannot decode.
+pub const UNDECODABLE: &str = "Undecodable";
+/// Longest message the operator puts into a condition or Event.
+const MAX_MESSAGE: usize = 1024;
 
 /// Settings of the controller.
 #[derive(Clone, Debug)]
@@ -107,6 +141,8 @@ pub struct ControllerConfig {
     pub converging_requeue: Duration,
     /// Reporting instance of Events (pod name).
     pub instance: Option<String>,
+    /// Ingress-controller images platforms may run besides the pinned default.
+    pub allowed_ingress_images: crate::images::ImageAllowList,
 }
 
 impl Default for ControllerConfig {
@@ -117,18 +153,28 @@ impl Default for ControllerConfig {
             resync: Duration::from_secs(300),
             converging_requeue: Duration::from_secs(15),
             instance: None,
+            allowed_ingress_images: crate::images::ImageAllowList::default(),
         }
     }
 }
+
+/// A platform and an Event reason.
+type EventKey = (ObjectRef<PlatformObject>, String);
 
 /// Shared state of the reconcilers.
 pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
-    recorder: Recorder,
+    reporter: Reporter,
+    /// The Event recorder and note last used per platform and reason. kube's Recorder folds
+    /// Events with the same reason into a series that keeps the *first* note, so a new note gets
+    /// a fresh recorder (a new Event) and a repeated note the same one (a series).
+    recorders: Mutex<HashMap<EventKey, (String, Recorder)>>,
+    /// The resourceVersion each child had after the operator's last apply, to count changes.
+    applied_versions: Mutex<HashMap<(String, String, String), String>>,
     config: ControllerConfig,
     /// Consecutive failures per platform, for exponential backoff.
-    failures: Mutex<HashMap<ObjectRef<BeerMeetupPlatform>, u32>>,
+    failures: Mutex<HashMap<ObjectRef<PlatformObject>, u32>>,
     /// The generation of each platform whose orphans were last swept.
     swept: Mutex<HashMap<ObjectRef<BeerMeetupPlatform>, i64>>,
     /// Whether the ServiceMonitor CRD exists, and when that was last checked.
@@ -141,17 +187,16 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(60);
 
 impl Context {
     pub fn new(client: Client, metrics: Arc<Metrics>, config: ControllerConfig) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: names::MANAGED_BY.to_owned(),
-                instance: config.instance.clone(),
-            },
-        );
+        let reporter = Reporter {
+            controller: names::MANAGED_BY.to_owned(),
+            instance: config.instance.clone(),
+        };
         Self {
             client,
             metrics,
-            recorder,
+            reporter,
+            recorders: Mutex::default(),
+            applied_versions: Mutex::default(),
             config,
             failures: Mutex::default(),
             swept: Mutex::default(),
@@ -172,7 +217,7 @@ impl Context {
             return present;
         }
         let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let present = match crds.get_opt(build::thanos::SERVICE_MONITOR_CRD).await {
+        let present = match crds.get_opt(children::thanos::SERVICE_MONITOR_CRD).await {
             Ok(crd) => {
                 crd.is_some_and(|crd| crd.spec.versions.iter().any(|v| v.name == "v1" && v.served))
             }
@@ -188,13 +233,29 @@ impl Context {
         present
     }
 
-    async fn publish(
-        &self,
-        platform: &BeerMeetupPlatform,
-        type_: EventType,
-        reason: &str,
-        note: String,
-    ) {
+    async fn publish<K>(&self, platform: &K, type_: EventType, reason: &str, note: String)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let key = (
+            ObjectRef::<PlatformObject>::new(&platform.name_any())
+                .within(&platform.namespace().unwrap_or_default()),
+            reason.to_owned(),
+        );
+        let recorder = {
+            let mut recorders = self
+                .recorders
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match recorders.get(&key) {
+                Some((last_note, recorder)) if *last_note == note => recorder.clone(),
+                _ => {
+                    let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+                    recorders.insert(key, (note.clone(), recorder.clone()));
+                    recorder
+                }
+            }
+        };
         let event = Event {
             type_,
             reason: reason.to_owned(),
@@ -203,22 +264,66 @@ impl Context {
             secondary: None,
         };
         // An Event is information; failing to record one must not fail the reconciliation.
-        if let Err(error) = self
-            .recorder
-            .publish(&event, &platform.object_ref(&()))
-            .await
-        {
+        if let Err(error) = recorder.publish(&event, &platform.object_ref(&())).await {
             warn!(%error, reason, "could not record Event");
+        }
+    }
+
+    /// Forget what was kept per platform (Event recorders, applied versions) once it is gone.
+    fn forget(&self, namespace: &str, name: &str) {
+        self.recorders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(platform, _), _| {
+                platform.name != name || platform.namespace.as_deref() != Some(namespace)
+            });
+        let prefix = format!("{name}-");
+        self.applied_versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(ns, _, child), _| ns != namespace || !child.starts_with(&prefix));
+    }
+
+    /// Count a child as changed when the apply returned a new resourceVersion (a no-op apply
+    /// keeps it). The first apply after a start only records the version.
+    fn record_applied(&self, kind: &str, object: &impl Resource) {
+        let Some(version) = object.meta().resource_version.clone() else {
+            return;
+        };
+        let key = (
+            object.meta().namespace.clone().unwrap_or_default(),
+            kind.to_owned(),
+            object.meta().name.clone().unwrap_or_default(),
+        );
+        let previous = self
+            .applied_versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, version.clone());
+        if previous.is_some_and(|previous| previous != version) {
+            self.metrics.child_changed();
         }
     }
 }
 
-/// Run the controller until the stream ends (or the future is dropped).
+/// Run the controller until the future is dropped.
 pub async fn run_controller(
     client: Client,
     config: ControllerConfig,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
+    run_controller_until(client, config, metrics, futures::future::pending()).await
+}
+
+/// Run the controller until `shutdown` completes; then reconciliations in flight finish and no
+/// new ones start (`Controller::graceful_shutdown_on`).
+pub async fn run_controller_until(
+    client: Client,
+    config: ControllerConfig,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
     let ctx = Arc::new(Context::new(client.clone(), metrics, config.clone()));
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -230,7 +335,7 @@ pub async fn run_controller(
             namespace = namespace.as_deref().unwrap_or("<all>"),
             "watching BeerMeetupPlatforms"
         );
-        controller_for(client.clone(), namespace, ctx.clone())
+        controller_for(client.clone(), namespace, ctx.clone(), shutdown.clone())
     });
     futures::future::join_all(controllers).await;
     Ok(())
@@ -247,55 +352,111 @@ where
     }
 }
 
-async fn controller_for(client: Client, namespace: Option<String>, ctx: Arc<Context>) {
+/// Namespaced kinds the platform owns (owner reference with `controller: true`), in the order
+/// orphans are swept (workloads before what they use). This list alone drives both the `.owns()`
+/// watches and the orphan sweep; a unit test checks that every namespaced kind the builders make
+/// is in it (Secrets are handled apart: watched by label, see [`controller_for`]).
+macro_rules! owned_kinds {
+    ($callback:ident) => {
+        $callback!(
+            Deployment,
+            StatefulSet,
+            Job,
+            PodDisruptionBudget,
+            Service,
+            ConfigMap,
+            PersistentVolumeClaim,
+            Ingress,
+            NetworkPolicy,
+            RoleBinding,
+            Role,
+            ServiceAccount
+        )
+    };
+}
+
+macro_rules! kind_names {
+    ($($kind:ident),*) => {
+        &[$(stringify!($kind)),*]
+    };
+}
+
+/// Names of the kinds in [`owned_kinds`].
+pub const OWNED_KINDS: &[&str] = owned_kinds!(kind_names);
+
+/// One watch of children of kind `K` (operator's label only), with its own backoff.
+fn child_watch<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    config: &watcher::Config,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let kind: &'static str = match K::kind(&()) {
+        std::borrow::Cow::Borrowed(kind) => kind,
+        std::borrow::Cow::Owned(_) => "child",
+    };
+    let stream = watcher(scoped::<K>(client, namespace), config.clone())
+        .backoff(watches::WatchBackoff::default())
+        .touched_objects();
+    watches::logged(kind, stream)
+}
+
+async fn controller_for(
+    client: Client,
+    namespace: Option<String>,
+    ctx: Arc<Context>,
+    shutdown: Shared<BoxFuture<'static, ()>>,
+) {
     let namespace = namespace.as_deref();
     // Only objects carrying the operator's label are watched: less memory, fewer wake-ups.
     let children = watcher::Config::default().labels(&names::managed_selector());
-    let platforms = scoped::<BeerMeetupPlatform>(&client, namespace);
-    Controller::new(platforms, watcher::Config::default())
-        .with_config(RuntimeConfig::default().concurrency(ctx.config.concurrency))
-        .owns(scoped::<Deployment>(&client, namespace), children.clone())
-        .owns(scoped::<StatefulSet>(&client, namespace), children.clone())
-        .owns(scoped::<Service>(&client, namespace), children.clone())
-        .owns(scoped::<ConfigMap>(&client, namespace), children.clone())
-        .owns(scoped::<Job>(&client, namespace), children.clone())
-        .owns(
-            scoped::<PodDisruptionBudget>(&client, namespace),
-            children.clone(),
-        )
-        .owns(
-            scoped::<PersistentVolumeClaim>(&client, namespace),
-            children.clone(),
-        )
-        .owns(
-            scoped::<ServiceAccount>(&client, namespace),
-            children.clone(),
-        )
-        .owns(scoped::<Role>(&client, namespace), children.clone())
-        .owns(scoped::<RoleBinding>(&client, namespace), children.clone())
-        .owns(
-            scoped::<NetworkPolicy>(&client, namespace),
-            children.clone(),
-        )
-        .owns(scoped::<Ingress>(&client, namespace), children.clone())
-        // Secrets by label rather than owner: the MongoDB credentials deliberately have no owner
-        // (they outlive the platform with its volumes) yet must be restored when deleted.
-        .watches(
-            scoped::<Secret>(&client, namespace),
-            children,
-            |secret: Secret| {
-                let instance = secret.labels().get(names::LABEL_INSTANCE).cloned();
-                let namespace = secret.namespace();
-                instance
-                    .zip(namespace)
-                    .map(|(name, ns)| ObjectRef::<BeerMeetupPlatform>::new(&name).within(&ns))
-            },
-        )
+    // Platforms are watched as `PlatformObject` (raw spec) and decoded one by one in `reconcile`.
+    let (reader, writer) = reflector::store();
+    let platforms = watcher(
+        scoped::<PlatformObject>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .backoff(watches::WatchBackoff::default())
+    .reflect(writer)
+    .applied_objects();
+    let mut controller =
+        Controller::for_stream(watches::logged("BeerMeetupPlatform", platforms), reader)
+            .with_config(RuntimeConfig::default().concurrency(ctx.config.concurrency))
+            .graceful_shutdown_on(shutdown);
+    macro_rules! watch_owned {
+        ($($kind:ident),*) => {
+            $(
+                controller = controller.owns_stream(child_watch::<$kind>(&client, namespace, &children));
+            )*
+        };
+    }
+    owned_kinds!(watch_owned);
+    // Secrets by label rather than owner: the MongoDB credentials deliberately have no owner
+    // (they outlive the platform with its volumes) yet must be restored when deleted.
+    controller = controller.watches_stream(
+        child_watch::<Secret>(&client, namespace, &children),
+        |secret: Secret| {
+            let instance = secret.labels().get(names::LABEL_INSTANCE).cloned();
+            let namespace = secret.namespace();
+            instance
+                .zip(namespace)
+                .map(|(name, ns)| ObjectRef::<PlatformObject>::new(&name).within(&ns))
+        },
+    );
+    controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((object, _)) => debug!(platform = %object, "reconciled"),
-                Err(error) => debug!(%error, "reconcile stream"),
+                Err(error) => debug!(error = %watches::short_error(&error), "reconcile stream"),
             }
         })
         .await;
@@ -303,7 +464,7 @@ async fn controller_for(client: Client, namespace: Option<String>, ctx: Arc<Cont
 
 /// Requeue after a failure: 2 s, 4 s, 8 s … capped at 5 minutes.
 fn error_policy(
-    platform: Arc<BeerMeetupPlatform>,
+    platform: Arc<PlatformObject>,
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
@@ -336,21 +497,117 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs((2u64 << exponent).min(300))
 }
 
-#[instrument(skip_all, fields(platform = %platform.name_any(), namespace = platform.namespace().unwrap_or_default()))]
+#[instrument(skip_all, fields(platform = %object.name_any(), namespace = object.namespace().unwrap_or_default()))]
 async fn reconcile(
-    platform: Arc<BeerMeetupPlatform>,
+    object: Arc<PlatformObject>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
+    let platform = match object.decode() {
+        Ok(platform) => platform,
+        Err(error) => {
+            report_undecodable(&ctx, &object, &error).await;
+            ctx.metrics.reconciled(started.elapsed());
+            return Ok(Action::await_change());
+        }
+    };
     let result = reconcile_inner(&platform, &ctx).await;
     ctx.metrics.reconciled(started.elapsed());
-    if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&ObjectRef::from_obj(platform.as_ref()));
+    match &result {
+        Ok(_) => {
+            ctx.failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&ObjectRef::from_obj(object.as_ref()));
+        }
+        Err(error) => report_failure(&ctx, &platform, error).await,
     }
     result
+}
+
+/// `text` cut to [`MAX_MESSAGE`] characters.
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MAX_MESSAGE) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// Whether the Ready condition already says `reason: message` (then nothing is written again).
+fn already_reported(
+    status: Option<&BeerMeetupPlatformStatus>,
+    reason: &str,
+    message: &str,
+) -> bool {
+    status
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == status::READY))
+        .is_some_and(|c| c.reason == reason && c.message == message)
+}
+
+/// A platform the operator cannot decode: Degraded with the cause, a Warning Event and one log
+/// line, once per cause. Nothing else is touched; other platforms are not affected.
+async fn report_undecodable(ctx: &Context, object: &PlatformObject, error: &serde_json::Error) {
+    let Some(namespace) = object.namespace() else {
+        return;
+    };
+    ctx.metrics.failed("undecodable");
+    let message = bounded(format!(
+        "the operator cannot read this platform's spec ({error}); re-apply it with a valid spec \
+         (kubectl apply validates it against the current CRD)"
+    ));
+    let previous: Option<BeerMeetupPlatformStatus> = object
+        .status
+        .clone()
+        .and_then(|status| serde_json::from_value(status).ok());
+    if already_reported(previous.as_ref(), UNDECODABLE, &message) {
+        return;
+    }
+    warn!(%error, "platform cannot be decoded; reporting it Degraded");
+    ctx.publish(object, EventType::Warning, UNDECODABLE, message.clone())
+        .await;
+    let new_status = status::degraded(
+        previous.as_ref(),
+        object.metadata.generation,
+        UNDECODABLE,
+        &message,
+        &now(),
+    );
+    if let Err(error) = write_status(ctx, &object.name_any(), &namespace, &new_status).await {
+        debug!(error = %watches::short_error(&error), "could not report an undecodable platform");
+    }
+}
+
+/// A failed reconciliation leaves its reason on the Ready condition and a Warning Event (when
+/// the message changed); the retry comes from [`error_policy`].
+async fn report_failure(ctx: &Context, platform: &BeerMeetupPlatform, error: &ReconcileError) {
+    let Some(namespace) = platform.namespace() else {
+        return;
+    };
+    if platform.metadata.deletion_timestamp.is_some() {
+        return;
+    }
+    let reason = error.condition_reason();
+    let message = bounded(error.to_string());
+    let previous = platform.status.as_ref();
+    if already_reported(previous, reason, &message) {
+        return;
+    }
+    ctx.publish(platform, EventType::Warning, reason, message.clone())
+        .await;
+    if matches!(error, ReconcileError::Status(_)) {
+        // The status cannot be written: the Event is all that can be said.
+        return;
+    }
+    let new_status = status::degraded(
+        previous,
+        platform.metadata.generation,
+        reason,
+        &message,
+        &now(),
+    );
+    if let Err(error) = write_status(ctx, &platform.name_any(), &namespace, &new_status).await {
+        debug!(error = %watches::short_error(&error), "could not report a failed reconciliation");
+    }
 }
 
 async fn reconcile_inner(
@@ -358,7 +615,7 @@ async fn reconcile_inner(
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let Some(namespace) = platform.namespace() else {
-        return Err(build::BuildError::MissingNamespace.into());
+        return Err(children::BuildError::MissingNamespace.into());
     };
     if platform.metadata.deletion_timestamp.is_some() {
         // Namespaced children go with the garbage collector (owner references); cluster-scoped
@@ -374,6 +631,7 @@ async fn reconcile_inner(
             }
             set_finalizer(ctx, platform, &namespace, false).await?;
         }
+        ctx.forget(&namespace, &platform.name_any());
         return Ok(Action::await_change());
     }
     // A finalizer only while the platform owns cluster-scoped objects (or may still own some).
@@ -395,7 +653,7 @@ async fn reconcile_inner(
             )
             .await;
         }
-        write_status(ctx, platform, &namespace, &new_status).await?;
+        write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
         return Ok(Action::await_change());
     }
 
@@ -411,30 +669,122 @@ async fn reconcile_inner(
         }
         ctx.metrics.failed("invalid_spec");
         let new_status = status::invalid(previous, generation, &message, &now());
-        write_status(ctx, platform, &namespace, &new_status).await?;
+        write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
         return Ok(Action::await_change());
+    }
+
+    // The installer's image policy (not the CR) decides what the internet-facing pod may run.
+    let ingress = &platform.spec.ingress;
+    if ingress.enabled && ingress.controller.deploy {
+        let image = ingress.controller.effective_image();
+        if !ctx.config.allowed_ingress_images.allows(&image) {
+            let message = format!(
+                "ingress.controller.image {image} is not allowed by this operator's installer \
+                 (allowed: {}); leave the field out to use the default, or ask for the image to \
+                 be added to the chart value ingressController.allowedImages",
+                ctx.config.allowed_ingress_images.describe()
+            );
+            if !already_reported(previous, IMAGE_NOT_ALLOWED, &message) {
+                ctx.publish(
+                    platform,
+                    EventType::Warning,
+                    IMAGE_NOT_ALLOWED,
+                    message.clone(),
+                )
+                .await;
+                let new_status =
+                    status::degraded(previous, generation, IMAGE_NOT_ALLOWED, &message, &now());
+                write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
+            }
+            ctx.metrics.failed("image_not_allowed");
+            return Ok(Action::await_change());
+        }
     }
 
     // Dereference.
     let names = Names::new(platform.name_any(), namespace.clone());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mongo_secret = get_opt(&secrets, &names.mongodb_credentials()).await?;
-    let redis_secret = get_opt(&secrets, &names.redis_credentials()).await?;
-    let (mongodb_credentials, mongo_origin) = MongoCredentials::resolve(mongo_secret.as_ref());
-    let (redis_credentials, _) = RedisCredentials::resolve(redis_secret.as_ref());
-    let elasticsearch_credentials = if platform.spec.elasticsearch.enabled {
-        let existing = get_opt(&secrets, &names.elasticsearch_credentials()).await?;
-        PasswordCredentials::resolve(existing.as_ref()).0
+    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let current_sts = get_opt(&statefulsets, &names.component(Component::MongoDb)).await?;
+    let spec = &platform.spec;
+    let mongo = read_credentials(&secrets, &names.mongodb_credentials()).await?;
+    let redis = read_credentials(&secrets, &names.redis_credentials()).await?;
+    let elasticsearch = if spec.elasticsearch.enabled {
+        read_credentials(&secrets, &names.elasticsearch_credentials()).await?
+    } else {
+        StoredCredentials::default()
+    };
+    // Credentials gone (original and backup) while the data service they open still runs: new
+    // values would lock it out, so stop and say what to do.
+    let mut lost = Vec::new();
+    if spec.mongodb.external.is_none() && mongo.secret.is_none() && current_sts.is_some() {
+        lost.push((names.mongodb_credentials(), "the MongoDB replica set"));
+    }
+    if spec.redis.external.is_none()
+        && redis.secret.is_none()
+        && redis_running(ctx, &namespace, &names).await?
+    {
+        lost.push((names.redis_credentials(), "Redis"));
+    }
+    if spec.elasticsearch.enabled
+        && elasticsearch.secret.is_none()
+        && get_opt(&statefulsets, &names.component(Component::Elasticsearch))
+            .await?
+            .is_some()
+    {
+        lost.push((names.elasticsearch_credentials(), "Elasticsearch"));
+    }
+    if !lost.is_empty() {
+        let message = credentials_lost_message(&lost);
+        if !already_reported(previous, CREDENTIALS_MISSING, &message) {
+            warn!(%message, "credentials missing while their data service runs");
+            ctx.publish(
+                platform,
+                EventType::Warning,
+                CREDENTIALS_MISSING,
+                message.clone(),
+            )
+            .await;
+            let new_status =
+                status::degraded(previous, generation, CREDENTIALS_MISSING, &message, &now());
+            write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
+        }
+        ctx.metrics.failed("credentials_missing");
+        // The Secret watch wakes the platform when a Secret is restored.
+        return Ok(Action::await_change());
+    }
+    for (stored, name) in [
+        (&mongo, names.mongodb_credentials()),
+        (&redis, names.redis_credentials()),
+        (&elasticsearch, names.elasticsearch_credentials()),
+    ] {
+        if stored.from_backup {
+            ctx.publish(
+                platform,
+                EventType::Warning,
+                "CredentialsRestored",
+                format!(
+                    "Secret {name} was deleted; restored it from {} (the data services still \
+                     use these values). To change credentials, see \"Rotating credentials\" in \
+                     the operator README",
+                    credentials::backup_name(&name)
+                ),
+            )
+            .await;
+        }
+    }
+    let (mongodb_credentials, mongo_origin) = MongoCredentials::resolve(mongo.secret.as_ref());
+    let (redis_credentials, _) = RedisCredentials::resolve(redis.secret.as_ref());
+    let elasticsearch_credentials = if spec.elasticsearch.enabled {
+        PasswordCredentials::resolve(elasticsearch.secret.as_ref()).0
     } else {
         PasswordCredentials::placeholders("elasticsearch")
     };
     // Looked up even with metrics off: ServiceMonitors of an earlier spec must be swept.
     let service_monitor_crd = ctx.service_monitors_available().await;
     let service_monitors = platform.spec.thanos.enabled && service_monitor_crd;
-    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
-    let current_sts = get_opt(&statefulsets, &names.component(Component::MongoDb)).await?;
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    let init_job_name = build::init_job_name(platform)?;
+    let init_job_name = children::init_job_name(platform)?;
     let current_job = get_opt(&jobs, &init_job_name).await?;
     let inputs = BuildInputs {
         mongodb_credentials,
@@ -451,7 +801,7 @@ async fn reconcile_inner(
     };
 
     // Build.
-    let child_set = build::build_children(platform, &inputs)?;
+    let child_set = children::build_children(platform, &inputs)?;
 
     // Apply.
     let applied = apply_all(ctx, &namespace, &child_set).await?;
@@ -487,7 +837,7 @@ async fn reconcile_inner(
 
     // Update status.
     let observed = observe(platform, &names, &applied, &child_set);
-    let url = build::ingress::url(&platform.spec.ingress).unwrap_or_else(|| names.web_url());
+    let url = children::ingress::url(&platform.spec.ingress).unwrap_or_else(|| names.web_url());
     let new_status = status::compute(previous, generation, &observed, &url, &now());
     let old_phase = previous.and_then(|p| p.phase);
     if new_status.phase != old_phase
@@ -507,7 +857,7 @@ async fn reconcile_inner(
         ctx.publish(platform, type_, &format!("{phase:?}"), note)
             .await;
     }
-    write_status(ctx, platform, &namespace, &new_status).await?;
+    write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
 
     Ok(if new_status.phase == Some(Phase::Ready) {
         Action::requeue(ctx.config.resync)
@@ -522,6 +872,71 @@ fn ready_message(status: &BeerMeetupPlatformStatus) -> Option<String> {
         .iter()
         .find(|c| c.type_ == status::READY)
         .map(|c| c.message.clone())
+}
+
+/// Reason of the Ready condition when the ingress controller image is not allow-listed.
+pub const IMAGE_NOT_ALLOWED: &str = "ImageNotAllowed";
+
+/// Reason of the Ready condition when credentials of a running data service are gone.
+pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
+
+/// A generated credentials Secret as found: the original, else its backup.
+#[derive(Default)]
+struct StoredCredentials {
+    secret: Option<Secret>,
+    /// The original was gone and the backup was used (it is re-created from it).
+    from_backup: bool,
+}
+
+async fn read_credentials(
+    secrets: &Api<Secret>,
+    name: &str,
+) -> Result<StoredCredentials, ReconcileError> {
+    if let Some(secret) = get_opt(secrets, name).await? {
+        return Ok(StoredCredentials {
+            secret: Some(secret),
+            from_backup: false,
+        });
+    }
+    let backup = get_opt(secrets, &credentials::backup_name(name)).await?;
+    Ok(StoredCredentials {
+        from_backup: backup.is_some(),
+        secret: backup,
+    })
+}
+
+/// Whether the platform's Redis (Deployment in standalone, StatefulSet in replicated mode) exists.
+async fn redis_running(
+    ctx: &Context,
+    namespace: &str,
+    names: &Names,
+) -> Result<bool, ReconcileError> {
+    let name = names.component(Component::Redis);
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(get_opt(&deployments, &name).await?.is_some()
+        || get_opt(&statefulsets, &name).await?.is_some())
+}
+
+/// What to do when credentials of running data services are gone.
+fn credentials_lost_message(lost: &[(String, &str)]) -> String {
+    let list = lost
+        .iter()
+        .map(|(secret, service)| {
+            format!(
+                "Secret {secret} and its backup {} are gone while {service} still runs with \
+                 their values",
+                credentials::backup_name(secret)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!(
+        "{list}. The operator will not generate new values (they would lock the running \
+         service out of its data). Re-create the Secret with the values in use (from your own \
+         backup), or, to start over without the data, delete the data service's workload and \
+         volumes; see \"Rotating credentials\" in the operator README"
+    )
 }
 
 fn now() -> String {
@@ -548,7 +963,7 @@ struct Applied {
     jobs: HashMap<String, Job>,
 }
 
-async fn apply_one<K>(client: &Client, namespace: &str, object: &K) -> Result<K, ReconcileError>
+async fn apply_one<K>(ctx: &Context, namespace: &str, object: &K) -> Result<K, ReconcileError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -556,11 +971,14 @@ where
         + Serialize
         + Debug,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    patch_apply(&api, object).await
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    patch_apply(ctx, &api, object).await
 }
 
-async fn apply_cluster<K>(client: &Client, object: &K) -> Result<K, ReconcileError>
+/// Apply a cluster-scoped child, which carries no owner reference: only when no object of that
+/// name exists or the existing one carries this platform's instance and namespace labels, and
+/// without `force`, so a field another manager owns is a conflict rather than taken over.
+async fn apply_cluster<K>(ctx: &Context, object: &K) -> Result<K, ReconcileError>
 where
     K: Resource<Scope = ClusterResourceScope, DynamicType = ()>
         + Clone
@@ -568,11 +986,47 @@ where
         + Serialize
         + Debug,
 {
-    let api: Api<K> = Api::all(client.clone());
-    patch_apply(&api, object).await
+    let api: Api<K> = Api::all(ctx.client.clone());
+    let name = object.meta().name.clone().unwrap_or_default();
+    let kind = K::kind(&()).into_owned();
+    if let Some(existing) = get_opt(&api, &name).await?
+        && !same_platform(existing.meta(), object.meta())
+    {
+        return Err(ReconcileError::ForeignObject { kind, name });
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| ReconcileError::Apply {
+        kind: kind.clone(),
+        name,
+        source,
+    })
+    .inspect(|applied| ctx.record_applied(&kind, applied))
 }
 
-async fn patch_apply<K>(api: &Api<K>, object: &K) -> Result<K, ReconcileError>
+/// Whether an existing cluster-scoped object is the one this platform made (same instance and
+/// platform-namespace labels).
+fn same_platform(existing: &kube::api::ObjectMeta, wanted: &kube::api::ObjectMeta) -> bool {
+    let label = |meta: &kube::api::ObjectMeta, key: &str| {
+        meta.labels
+            .as_ref()
+            .and_then(|labels| labels.get(key))
+            .cloned()
+    };
+    [
+        names::LABEL_INSTANCE,
+        names::LABEL_PLATFORM_NAMESPACE,
+        names::LABEL_MANAGED_BY,
+    ]
+    .iter()
+    .all(|key| label(existing, key).is_some() && label(existing, key) == label(wanted, key))
+}
+
+async fn patch_apply<K>(ctx: &Context, api: &Api<K>, object: &K) -> Result<K, ReconcileError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
 {
@@ -588,6 +1042,7 @@ where
         name,
         source,
     })
+    .inspect(|applied| ctx.record_applied(&K::kind(&()), applied))
 }
 
 async fn apply_all(
@@ -600,60 +1055,60 @@ async fn apply_all(
     for child in &child_set.children {
         match child {
             Child::ServiceAccount(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::Role(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::RoleBinding(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::ClusterRole(o) => {
-                apply_cluster(client, o).await?;
+                apply_cluster(ctx, o).await?;
             }
             Child::ClusterRoleBinding(o) => {
-                apply_cluster(client, o).await?;
+                apply_cluster(ctx, o).await?;
             }
             Child::IngressClass(o) => {
-                apply_cluster(client, o).await?;
+                apply_cluster(ctx, o).await?;
             }
             Child::Secret(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::ConfigMap(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::Service(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::PersistentVolumeClaim(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::NetworkPolicy(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::PodDisruptionBudget(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::StatefulSet(o) => {
-                let sts = apply_one(client, namespace, o).await?;
+                let sts = apply_one(ctx, namespace, o).await?;
                 applied.statefulsets.insert(sts.name_any(), sts);
             }
             Child::Job(o) => {
-                let job = apply_one(client, namespace, o).await?;
+                let job = apply_one(ctx, namespace, o).await?;
                 applied.jobs.insert(job.name_any(), job);
             }
             Child::Deployment(o) => {
-                let deployment = apply_one(client, namespace, o).await?;
+                let deployment = apply_one(ctx, namespace, o).await?;
                 applied
                     .deployments
                     .insert(deployment.name_any(), deployment);
             }
             Child::Ingress(o) => {
-                apply_one(client, namespace, o).await?;
+                apply_one(ctx, namespace, o).await?;
             }
             Child::ServiceMonitor(o) => {
-                let resource = build::thanos::service_monitor_resource();
+                let resource = children::thanos::service_monitor_resource();
                 let api: Api<DynamicObject> =
                     Api::namespaced_with(client.clone(), namespace, &resource);
                 let name = o.name_any();
@@ -702,7 +1157,7 @@ fn observe(
             .map(status::statefulset_health)
             .unwrap_or_else(missing)
     };
-    let components = build::components(spec)
+    let components = children::components(spec)
         .into_iter()
         .map(|component| {
             let health = match component {
@@ -750,7 +1205,7 @@ fn observe(
                         spec.ingress.class_name
                     ),
                 ),
-                Component::Ingress => deployment(&build::ingress::controller_name_of(names)),
+                Component::Ingress => deployment(&children::ingress::controller_name_of(names)),
                 Component::Elasticsearch => statefulset(&names.component(Component::Elasticsearch)),
                 Component::Prometheus => status::combine(&[
                     (
@@ -772,18 +1227,19 @@ fn observe(
 
 async fn write_status(
     ctx: &Context,
-    platform: &BeerMeetupPlatform,
+    name: &str,
     namespace: &str,
     new_status: &BeerMeetupPlatformStatus,
 ) -> Result<(), ReconcileError> {
-    let api: Api<BeerMeetupPlatform> = Api::namespaced(ctx.client.clone(), namespace);
+    // Through `PlatformObject`: the answer decodes even when the spec does not.
+    let api: Api<PlatformObject> = Api::namespaced(ctx.client.clone(), namespace);
     let patch = serde_json::json!({
         "apiVersion": BeerMeetupPlatform::api_version(&()),
         "kind": BeerMeetupPlatform::kind(&()),
         "status": new_status,
     });
     api.patch_status(
-        &platform.name_any(),
+        name,
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
@@ -829,7 +1285,7 @@ async fn set_finalizer(
             "finalizers": wanted,
         }
     });
-    let api: Api<BeerMeetupPlatform> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<PlatformObject> = Api::namespaced(ctx.client.clone(), namespace);
     match api
         .patch(
             &platform.name_any(),
@@ -893,40 +1349,19 @@ async fn delete_orphans(
     let selector = names::instance_selector(&platform.name_any());
     let client = &ctx.client;
     let mut deleted = Vec::new();
-    deleted.extend(
-        delete_orphans_of::<Deployment>(client, namespace, &selector, &uid, &wanted).await?,
-    );
-    deleted.extend(
-        delete_orphans_of::<StatefulSet>(client, namespace, &selector, &uid, &wanted).await?,
-    );
-    deleted.extend(delete_orphans_of::<Job>(client, namespace, &selector, &uid, &wanted).await?);
-    deleted.extend(
-        delete_orphans_of::<PodDisruptionBudget>(client, namespace, &selector, &uid, &wanted)
-            .await?,
-    );
-    deleted
-        .extend(delete_orphans_of::<Service>(client, namespace, &selector, &uid, &wanted).await?);
-    deleted
-        .extend(delete_orphans_of::<ConfigMap>(client, namespace, &selector, &uid, &wanted).await?);
+    macro_rules! sweep_owned {
+        ($($kind:ident),*) => {
+            $(
+                deleted.extend(
+                    delete_orphans_of::<$kind>(client, namespace, &selector, &uid, &wanted).await?,
+                );
+            )*
+        };
+    }
+    owned_kinds!(sweep_owned);
     deleted.extend(delete_orphans_of::<Secret>(client, namespace, &selector, &uid, &wanted).await?);
-    deleted.extend(
-        delete_orphans_of::<PersistentVolumeClaim>(client, namespace, &selector, &uid, &wanted)
-            .await?,
-    );
-    deleted
-        .extend(delete_orphans_of::<Ingress>(client, namespace, &selector, &uid, &wanted).await?);
-    deleted.extend(
-        delete_orphans_of::<NetworkPolicy>(client, namespace, &selector, &uid, &wanted).await?,
-    );
-    deleted.extend(
-        delete_orphans_of::<RoleBinding>(client, namespace, &selector, &uid, &wanted).await?,
-    );
-    deleted.extend(delete_orphans_of::<Role>(client, namespace, &selector, &uid, &wanted).await?);
-    deleted.extend(
-        delete_orphans_of::<ServiceAccount>(client, namespace, &selector, &uid, &wanted).await?,
-    );
     if service_monitor_crd {
-        let resource = build::thanos::service_monitor_resource();
+        let resource = children::thanos::service_monitor_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
         match delete_unwanted(api, "ServiceMonitor", &selector, Some(&uid), &wanted).await {
             Ok(gone) => deleted.extend(gone),
@@ -1079,7 +1514,7 @@ mod tests {
     fn finalizer_only_while_cluster_scoped_children_are_wanted() {
         let mut spec = crate::crd::BeerMeetupPlatformSpec::default();
         let platform = |spec: &crate::crd::BeerMeetupPlatformSpec| {
-            crate::build::test_support::platform(spec.clone())
+            crate::children::test_support::platform(spec.clone())
         };
         assert!(!wants_cluster_scoped(&platform(&spec)));
         spec.ingress.enabled = true;
@@ -1092,6 +1527,60 @@ mod tests {
         assert!(!has_finalizer(&p));
         p.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
         assert!(has_finalizer(&p));
+    }
+
+    #[test]
+    fn cluster_scoped_objects_of_others_are_never_ours() {
+        let labels = |pairs: &[(&str, &str)]| kube::api::ObjectMeta {
+            labels: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let ours = labels(&[
+            (names::LABEL_INSTANCE, "demo"),
+            (names::LABEL_PLATFORM_NAMESPACE, "team-a"),
+            (names::LABEL_MANAGED_BY, names::MANAGED_BY),
+        ]);
+        assert!(same_platform(&ours, &ours));
+        let other_namespace = labels(&[
+            (names::LABEL_INSTANCE, "demo"),
+            (names::LABEL_PLATFORM_NAMESPACE, "team-b"),
+            (names::LABEL_MANAGED_BY, names::MANAGED_BY),
+        ]);
+        assert!(!same_platform(&other_namespace, &ours));
+        // The shared class of another installation (no labels of ours).
+        assert!(!same_platform(&kube::api::ObjectMeta::default(), &ours));
+    }
+
+    #[test]
+    fn every_namespaced_child_kind_is_watched_and_swept() {
+        use crate::children::{BuildInputs, build_children, test_support};
+        use crate::crd::{BeerMeetupPlatformSpec, RedisMode};
+        // Every option on, so every kind the builders can make shows up.
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.enabled = true;
+        spec.ingress.host = Some("m.example.org".into());
+        spec.ingress.controller.create_ingress_class = true;
+        spec.elasticsearch.enabled = true;
+        spec.thanos.enabled = true;
+        spec.redis.mode = RedisMode::Replicated;
+        spec.redis.storage.persistent = true;
+        let mut inputs = BuildInputs::placeholders();
+        inputs.service_monitors = true;
+        let set = build_children(&test_support::platform(spec), &inputs).expect("builds");
+        for child in &set.children {
+            let kind = child.kind();
+            let handled_apart = child.is_cluster_scoped()
+                || matches!(child, Child::Secret(_) | Child::ServiceMonitor(_));
+            assert!(
+                handled_apart || OWNED_KINDS.contains(&kind),
+                "{kind} is built but not in owned_kinds!, so it would be neither watched nor swept"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec,
+    HTTPGetAction, Lifecycle, LifecycleHandler, PodTemplateSpec, Probe, SecretKeySelector, Service,
+    ServicePort, ServiceSpec, SleepAction,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
@@ -24,6 +25,13 @@ use crate::names::Component;
 pub const PORT: i32 = 8080;
 /// uid the platform's own images run as (distroless nonroot).
 pub const PLATFORM_UID: i64 = 65532;
+/// Reverse proxies in front of the API when the platform runs its own HAProxy controller.
+pub const TRUSTED_PROXY_HOPS_BEHIND_OWN_INGRESS: u32 = 1;
+/// `preStop` pause: the ingress controller sees the endpoint go away and stops routing to the pod
+/// before the API server gets SIGTERM (no shell needed: the kubelet sleeps).
+pub const PRE_STOP_SLEEP_SECONDS: i64 = 5;
+/// Grace period: the preStop pause plus the API server's own drain (WebSocket close, flushes).
+pub const TERMINATION_GRACE_PERIOD_SECONDS: i64 = PRE_STOP_SLEEP_SECONDS + 30;
 /// Pod annotation whose change rolls the pods when their configuration changes.
 pub const CONFIG_HASH_ANNOTATION: &str = "beermeetup.io/config-hash";
 
@@ -52,8 +60,23 @@ pub fn config_map(ctx: &BuildContext<'_>) -> ConfigMap {
             mongodb::APP_DATABASE.to_owned(),
         ),
         ("RUST_LOG".to_owned(), ctx.spec.api_server.log_level.clone()),
-        ("LOG_FORMAT".to_owned(), "json".to_owned()),
+        // The API server's `--log-json` flag (a bool); JSON lines for log collectors.
+        ("LOG_JSON".to_owned(), "true".to_owned()),
+        (
+            "MEETUP_RETENTION_DAYS".to_owned(),
+            ctx.spec.api_server.retention_days.to_string(),
+        ),
     ]);
+    let ingress = &ctx.spec.ingress;
+    if ingress.enabled && ingress.controller.deploy {
+        // Exactly one reverse proxy (the platform's own HAProxy) sits in front of the API: the
+        // right-most X-Forwarded-For entry it appends is the client, anything left of it is not
+        // to be trusted. With a controller the platform does not run, the hop count is unknown.
+        data.insert(
+            "TRUSTED_PROXY_HOPS".to_owned(),
+            TRUSTED_PROXY_HOPS_BEHIND_OWN_INGRESS.to_string(),
+        );
+    }
     if ctx.spec.elasticsearch.enabled {
         data.insert("ELASTICSEARCH_URL".to_owned(), elasticsearch::url(ctx));
         data.insert(
@@ -213,8 +236,26 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
         ),
         security_context: Some(common::container_security(true)),
         volume_mounts: Some(vec![common::mount("tmp", "/tmp")]),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SLEEP_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         ..Container::default()
     };
+    let mut pod = common::stateless_pod_spec(
+        ctx,
+        &spec.pod,
+        Component::ApiServer,
+        Component::Web,
+        PLATFORM_UID,
+        container,
+    );
+    pod.termination_grace_period_seconds = Some(TERMINATION_GRACE_PERIOD_SECONDS);
     Deployment {
         metadata: ctx.meta(name, Component::ApiServer),
         spec: Some(DeploymentSpec {
@@ -226,14 +267,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
                     annotations: Some(annotations),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(common::stateless_pod_spec(
-                    ctx,
-                    &spec.pod,
-                    Component::ApiServer,
-                    Component::Web,
-                    PLATFORM_UID,
-                    container,
-                )),
+                spec: Some(pod),
             },
             ..DeploymentSpec::default()
         }),
@@ -245,7 +279,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn api_children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {
@@ -341,6 +375,55 @@ mod tests {
         let data = cm.data.clone().expect("data");
         assert_eq!(data["RUST_LOG"], "debug");
         assert_eq!(data["BIND"], "0.0.0.0:8080");
+        // The API server's flag is `--log-json` (env LOG_JSON), a bool.
+        assert_eq!(data["LOG_JSON"], "true");
+        assert!(!data.contains_key("LOG_FORMAT"));
+        assert_eq!(data["MEETUP_RETENTION_DAYS"], "90");
+        // No ingress controller of ours in front: no proxy hop is trusted.
+        assert!(!data.contains_key("TRUSTED_PROXY_HOPS"));
+    }
+
+    fn config_data(spec: BeerMeetupPlatformSpec) -> BTreeMap<String, String> {
+        api_children(spec)
+            .iter()
+            .find_map(|c| match c {
+                Child::ConfigMap(c) => c.data.clone(),
+                _ => None,
+            })
+            .expect("config map data")
+    }
+
+    #[test]
+    fn own_haproxy_in_front_means_one_trusted_proxy_hop() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.enabled = true;
+        spec.ingress.host = Some("m.example.org".into());
+        assert_eq!(config_data(spec.clone())["TRUSTED_PROXY_HOPS"], "1");
+        // The cluster's own controller: the number of proxies is not the operator's to know.
+        spec.ingress.controller.deploy = false;
+        assert!(!config_data(spec).contains_key("TRUSTED_PROXY_HOPS"));
+    }
+
+    #[test]
+    fn retention_days_follow_the_spec() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.api_server.retention_days = 30;
+        assert_eq!(config_data(spec)["MEETUP_RETENTION_DAYS"], "30");
+    }
+
+    #[test]
+    fn pods_pause_before_stop_and_mount_no_token() {
+        let d = deployment_of(&api_children(BeerMeetupPlatformSpec::default()));
+        let pod = d.spec.and_then(|s| s.template.spec).expect("pod");
+        let sleep = pod.containers[0]
+            .lifecycle
+            .clone()
+            .and_then(|l| l.pre_stop)
+            .and_then(|h| h.sleep)
+            .expect("preStop sleep");
+        assert_eq!(sleep.seconds, PRE_STOP_SLEEP_SECONDS);
+        assert!(pod.termination_grace_period_seconds.expect("grace") > sleep.seconds);
+        assert_eq!(pod.automount_service_account_token, Some(false));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, PodSpec, PodTemplateSpec, Service, ServiceAccount,
-    ServiceSpec, Volume,
+    ConfigMap, ConfigMapVolumeSource, Container, KeyToPath, PodSpec, PodTemplateSpec,
+    SecretVolumeSource, Service, ServiceAccount, ServiceSpec, Volume,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -221,13 +221,18 @@ fn query_service(ctx: &BuildContext<'_>, name: &str) -> Service {
     }
 }
 
+/// Where the sidecar reads the Thanos object-storage configuration (a Secret volume).
+const OBJSTORE_DIR: &str = "/etc/thanos/objstore";
+const OBJSTORE_FILE: &str = "objstore.yml";
+
 fn prometheus(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
     let spec = &ctx.spec.thanos;
     let mut args = vec![
         format!("--config.file={CONFIG_DIR}/prometheus.yml"),
         format!("--storage.tsdb.path={DATA_DIR}"),
         format!("--storage.tsdb.retention.time={}", spec.retention),
-        "--web.enable-lifecycle".to_owned(),
+        // No `--web.enable-lifecycle`: it lets any pod that reaches the port POST /-/quit. A new
+        // configuration rolls the pod instead (config-hash annotation below).
     ];
     let mut sidecar_args = vec![
         "sidecar".to_owned(),
@@ -236,17 +241,38 @@ fn prometheus(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
         format!("--http-address=:{SIDECAR_HTTP_PORT}"),
         format!("--tsdb.path={DATA_DIR}"),
     ];
-    let mut sidecar_env = Vec::new();
+    let mut sidecar_mounts = vec![common::mount("data", DATA_DIR)];
+    let mut volumes = vec![Volume {
+        name: "config".to_owned(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: config_name(ctx),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
     if let Some(objstore) = &spec.object_storage_secret {
         // Uploaded blocks must not be compacted locally first.
         args.push("--storage.tsdb.min-block-duration=2h".to_owned());
         args.push("--storage.tsdb.max-block-duration=2h".to_owned());
-        sidecar_args.push("--objstore.config=$(OBJSTORE_CONFIG)".to_owned());
-        sidecar_env.push(common::env_from_secret(
-            "OBJSTORE_CONFIG",
-            &objstore.name,
-            &objstore.key,
+        // From a file, not argv or env: the object-storage credentials would otherwise be
+        // readable in /proc/<pid>/cmdline (or environ) of the sidecar.
+        sidecar_args.push(format!(
+            "--objstore.config-file={OBJSTORE_DIR}/{OBJSTORE_FILE}"
         ));
+        sidecar_mounts.push(common::mount("objstore", OBJSTORE_DIR));
+        volumes.push(Volume {
+            name: "objstore".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(objstore.name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: objstore.key.clone(),
+                    path: OBJSTORE_FILE.to_owned(),
+                    ..KeyToPath::default()
+                }]),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
     }
     let prometheus = Container {
         name: "prometheus".to_owned(),
@@ -281,7 +307,7 @@ fn prometheus(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
         name: "thanos-sidecar".to_owned(),
         image: Some(images::THANOS_IMAGE.to_owned()),
         args: Some(sidecar_args),
-        env: (!sidecar_env.is_empty()).then_some(sidecar_env),
+
         ports: Some(vec![
             common::container_port("grpc", GRPC_PORT),
             common::container_port("sidecar-http", SIDECAR_HTTP_PORT),
@@ -299,7 +325,7 @@ fn prometheus(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
             15,
         )),
         resources: Some(common::resources("50m", "64Mi", "256Mi")),
-        volume_mounts: Some(vec![common::mount("data", DATA_DIR)]),
+        volume_mounts: Some(sidecar_mounts),
         security_context: Some(common::container_security(true)),
         ..Container::default()
     };
@@ -330,14 +356,7 @@ fn prometheus(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
                     service_account_name: Some(name.to_owned()),
                     containers: vec![prometheus, sidecar],
                     security_context: Some(common::pod_security(METRICS_UID)),
-                    volumes: Some(vec![Volume {
-                        name: "config".to_owned(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: config_name(ctx),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(volumes),
                     ..PodSpec::default()
                 }),
             },
@@ -435,7 +454,7 @@ pub fn api_service_monitor(ctx: &BuildContext<'_>) -> DynamicObject {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::{BuildInputs, build_children};
+    use crate::children::{BuildInputs, build_children};
     use crate::crd::{BeerMeetupPlatformSpec, SecretKeyRef};
 
     fn enabled() -> BeerMeetupPlatformSpec {
@@ -518,22 +537,29 @@ mod tests {
         assert!(args.contains(&"--storage.tsdb.min-block-duration=2h".to_owned()));
         assert!(args.contains(&"--storage.tsdb.max-block-duration=2h".to_owned()));
         let sidecar = &cs[1];
+        let sidecar_args = sidecar.args.clone().expect("args");
         assert!(
-            sidecar
-                .args
-                .clone()
-                .expect("args")
-                .contains(&"--objstore.config=$(OBJSTORE_CONFIG)".to_owned())
+            sidecar_args
+                .contains(&"--objstore.config-file=/etc/thanos/objstore/objstore.yml".to_owned())
         );
-        let from = sidecar.env.clone().expect("env")[0]
-            .value_from
-            .clone()
-            .and_then(|v| v.secret_key_ref)
-            .expect("secret ref");
-        assert_eq!(
-            (from.name.as_str(), from.key.as_str()),
-            ("thanos-objstore", "objstore.yml")
+        // Credentials never in argv or env (readable in /proc).
+        assert!(
+            !sidecar_args
+                .iter()
+                .any(|a| a.starts_with("--objstore.config="))
         );
+        assert!(sidecar.env.is_none());
+        let pod = s.spec.and_then(|s| s.template.spec).expect("pod");
+        let secret = pod
+            .volumes
+            .expect("volumes")
+            .into_iter()
+            .find_map(|v| v.secret)
+            .expect("objstore secret volume");
+        assert_eq!(secret.secret_name.as_deref(), Some("thanos-objstore"));
+        assert_eq!(secret.items.expect("items")[0].key, "objstore.yml");
+        // And Prometheus' lifecycle endpoint (POST /-/quit) is off.
+        assert!(!args.iter().any(|a| a == "--web.enable-lifecycle"));
     }
 
     #[test]

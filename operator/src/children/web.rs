@@ -70,7 +70,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::BeerMeetupPlatformSpec;
     use k8s_openapi::api::core::v1::Toleration;
 

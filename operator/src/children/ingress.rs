@@ -28,6 +28,7 @@ use kube::api::ObjectMeta;
 
 use super::Child;
 use super::common::{self, BuildContext};
+use crate::crd::ServiceType;
 use crate::names::{Component, LABEL_PLATFORM_NAMESPACE};
 
 pub const HTTP_PORT: i32 = 8080;
@@ -204,13 +205,17 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
 const READ: &[&str] = &["get", "list", "watch"];
 
 /// What the controller needs inside the namespace (the upstream rules, minus nodes, write access
-/// to ConfigMaps and Secrets, and workloads it does not manage). The operator must hold each of
-/// these itself (RBAC escalation prevention); the Helm chart grants them.
+/// to ConfigMaps, any access to Secrets, and workloads it does not manage). The operator must
+/// hold each of these itself (RBAC escalation prevention); the Helm chart grants them.
+///
+/// Secrets are the controller's only with TLS, and then only the named certificate Secret (see
+/// [`tls_secret_rule`]): it is the one internet-facing pod, so it must never be able to read the
+/// data services' credentials kept in the same namespace.
 pub fn namespaced_rules() -> Vec<PolicyRule> {
     vec![
         rule(
             &[""],
-            &["configmaps", "endpoints", "pods", "services", "secrets"],
+            &["configmaps", "endpoints", "pods", "services"],
             READ,
         ),
         rule(&[""], &["events"], &["create", "patch"]),
@@ -239,10 +244,22 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
     ]
 }
 
+/// Read access to exactly the certificate Secret of `ingress.tls` (`resourceNames`).
+pub fn tls_secret_rule(secret_name: &str) -> PolicyRule {
+    PolicyRule {
+        resource_names: Some(vec![secret_name.to_owned()]),
+        ..rule(&[""], &["secrets"], READ)
+    }
+}
+
 fn role(ctx: &BuildContext<'_>, name: &str) -> Role {
+    let mut rules = namespaced_rules();
+    if let Some(tls) = &ctx.spec.ingress.tls {
+        rules.push(tls_secret_rule(&tls.secret_name));
+    }
     Role {
         metadata: ctx.meta(name, Component::Ingress),
-        rules: Some(namespaced_rules()),
+        rules: Some(rules),
     }
 }
 
@@ -323,6 +340,10 @@ fn service(ctx: &BuildContext<'_>, name: &str) -> Service {
         metadata: ctx.meta(name, Component::Ingress),
         spec: Some(ServiceSpec {
             type_: Some(controller.service_type.as_str().to_owned()),
+            // Keep the client's address (no SNAT to another node): HAProxy puts it in
+            // X-Forwarded-For, which the API server's rate limit keys on.
+            external_traffic_policy: (controller.service_type != ServiceType::ClusterIP)
+                .then(|| "Local".to_owned()),
             selector: Some(ctx.names.selector(Component::Ingress)),
             // The stats/metrics port stays off the Service: a LoadBalancer would publish it.
             ports: Some(vec![
@@ -422,13 +443,16 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
     }
 }
 
-/// As upstream: all capabilities dropped but NET_BIND_SERVICE, which the image's haproxy wrapper
-/// carries as a file capability (so privilege escalation must stay allowed for it to apply). The
-/// root filesystem stays writable: s6-overlay and HAProxy write their runtime state under
-/// `/run`, `/etc/haproxy` and `/var`.
+/// Every port is unprivileged (8080, 8443, 1024, 1042), so no process needs a capability and
+/// privilege escalation is off (`no_new_privs`): the internet-facing pod cannot gain privileges
+/// through a setuid or file-capability binary. NET_BIND_SERVICE stays in the bounding set only
+/// because the upstream image's haproxy binary carries it as a file capability, and exec of such
+/// a binary fails unless the capability is in the bounding set (with `no_new_privs` the binary
+/// then runs without it). The root filesystem stays writable: s6-overlay and HAProxy write their
+/// runtime state under `/run`, `/etc/haproxy` and `/var`.
 fn container_security() -> SecurityContext {
     SecurityContext {
-        allow_privilege_escalation: Some(true),
+        allow_privilege_escalation: Some(false),
         read_only_root_filesystem: Some(false),
         run_as_non_root: Some(true),
         capabilities: Some(Capabilities {
@@ -443,7 +467,7 @@ fn container_security() -> SecurityContext {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::build::build_children;
+    use crate::children::build_children;
     use crate::crd::{BeerMeetupPlatformSpec, IngressTlsSpec, RateLimitSpec, ServiceType};
 
     fn ingress_spec() -> BeerMeetupPlatformSpec {
@@ -631,6 +655,64 @@ mod tests {
         assert_eq!(binding.subjects.expect("subjects")[0].name, "demo-haproxy");
     }
 
+    fn secret_rules(spec: BeerMeetupPlatformSpec) -> Vec<PolicyRule> {
+        let role = pick(&children(spec), |c| match c {
+            Child::Role(r) => Some(r),
+            _ => None,
+        });
+        role.rules
+            .expect("rules")
+            .into_iter()
+            .filter(|r| {
+                let core = r
+                    .api_groups
+                    .as_ref()
+                    .is_some_and(|groups| groups.iter().any(|g| g.is_empty() || g == "*"));
+                core && r
+                    .resources
+                    .as_ref()
+                    .is_some_and(|res| res.iter().any(|r| r == "secrets" || r == "*"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn controller_reads_no_secret_without_tls_and_only_the_certificate_with_it() {
+        assert!(secret_rules(ingress_spec()).is_empty());
+        let mut spec = ingress_spec();
+        spec.ingress.tls = Some(IngressTlsSpec {
+            secret_name: "meetups-tls".into(),
+        });
+        let rules = secret_rules(spec);
+        assert_eq!(rules.len(), 1);
+        assert_eq!(
+            rules[0].resource_names.as_deref(),
+            Some(&["meetups-tls".to_owned()][..])
+        );
+        assert!(
+            rules[0]
+                .verbs
+                .iter()
+                .all(|v| ["get", "list", "watch"].contains(&v.as_str()))
+        );
+    }
+
+    #[test]
+    fn controller_cannot_escalate_privileges() {
+        let c = children(ingress_spec());
+        let deployment = pick(&c, |c| match c {
+            Child::Deployment(d) => Some(d),
+            _ => None,
+        });
+        let pod = deployment.spec.and_then(|s| s.template.spec).expect("pod");
+        let security = pod.containers[0]
+            .security_context
+            .clone()
+            .expect("security");
+        assert_eq!(security.allow_privilege_escalation, Some(false));
+        assert_eq!(security.run_as_non_root, Some(true));
+    }
+
     #[test]
     fn ingress_class_and_cluster_role_only_when_asked() {
         let mut spec = ingress_spec();
@@ -690,6 +772,8 @@ mod tests {
         });
         let spec = svc.spec.expect("spec");
         assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+        // The client address survives to HAProxy (X-Forwarded-For feeds the API's rate limit).
+        assert_eq!(spec.external_traffic_policy.as_deref(), Some("Local"));
         let ports: Vec<i32> = spec.ports.expect("ports").iter().map(|p| p.port).collect();
         assert_eq!(ports, [80, 443]);
         assert!(

@@ -263,6 +263,28 @@ pub fn build_children(
     // the API pods fill the rest, instead of API pods spreading over every node and leaving none.
     children.extend(web::build(&ctx));
     children.extend(api_server::build(&ctx));
+    // Every generated credentials Secret gets its backup copy (see `credentials`).
+    let generated = [
+        names.mongodb_credentials(),
+        names.redis_credentials(),
+        names.elasticsearch_credentials(),
+    ];
+    let backups: Vec<Child> = children
+        .iter()
+        .filter_map(|child| match child {
+            Child::Secret(secret)
+                if secret
+                    .metadata
+                    .name
+                    .as_ref()
+                    .is_some_and(|name| generated.contains(name)) =>
+            {
+                Some(Child::Secret(credentials::backup(secret)))
+            }
+            _ => None,
+        })
+        .collect();
+    children.extend(backups);
     // A stable sort keeps the builders' order within one kind.
     children.sort_by_key(Child::apply_rank);
     Ok(ChildSet {
@@ -327,6 +349,8 @@ mod tests {
         for expected in [
             ("Secret", "demo-mongodb-credentials"),
             ("Secret", "demo-redis-credentials"),
+            ("Secret", "demo-mongodb-credentials-backup"),
+            ("Secret", "demo-redis-credentials-backup"),
             ("ConfigMap", "demo-api-config"),
             ("Service", "demo-api"),
             ("Service", "demo-web"),
@@ -384,8 +408,14 @@ mod tests {
             );
             assert!(child.component().is_some());
             // The credentials Secret deliberately outlives the CR while its volumes do.
-            if !["demo-mongodb-credentials", "demo-elasticsearch-credentials"]
-                .contains(&child.name().as_str())
+            // So do their backup copies (same owner as the original).
+            if ![
+                "demo-mongodb-credentials",
+                "demo-elasticsearch-credentials",
+                "demo-mongodb-credentials-backup",
+                "demo-elasticsearch-credentials-backup",
+            ]
+            .contains(&child.name().as_str())
             {
                 assert_eq!(
                     meta["ownerReferences"][0]["uid"],
