@@ -357,7 +357,7 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
         .args(["--set", "logFormat=json"])
         .args([
             "--set-json",
-            &format!("allowedIngressControllerImages=[\"{INGRESS_IMAGE}\"]"),
+            &format!("ingressController.allowedImages=[\"{INGRESS_IMAGE}\"]"),
         ])
         .args(["--wait", "--timeout", "180s"]);
     run(&mut helm, None).context("step 3: helm install of the operator chart")?;

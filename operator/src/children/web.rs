@@ -39,6 +39,12 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
         ),
         security_context: Some(common::container_security(true)),
         volume_mounts: Some(vec![common::mount("tmp", "/tmp")]),
+        // The image's nginx proxies /api (REST and the live WebSocket) here, so the app works at the
+        // web Service alone, without an ingress (the name gets the pod's search domain).
+        env: Some(vec![common::env(
+            "API_UPSTREAM",
+            format!("{}:{PORT}", ctx.names.component(Component::ApiServer)),
+        )]),
         ..Container::default()
     };
     Deployment {
@@ -84,6 +90,18 @@ mod tests {
                 _ => None,
             })
             .expect("web deployment")
+    }
+
+    #[test]
+    fn web_proxies_api_to_the_platform_api_service() {
+        let d = web_deployment(BeerMeetupPlatformSpec::default());
+        let pod = d.spec.expect("spec").template.spec.expect("pod");
+        let env = pod.containers[0].env.clone().expect("env");
+        let upstream = env
+            .iter()
+            .find(|e| e.name == "API_UPSTREAM")
+            .and_then(|e| e.value.clone());
+        assert_eq!(upstream.as_deref(), Some("demo-api:8080"));
     }
 
     #[test]
