@@ -354,6 +354,10 @@ if [[ $builder == buildah ]]; then
   done
 fi
 for name in "${selected[@]}"; do build_image "$name"; done
+# Replaced image versions (and the layer cache) pile up in our store: prune past 4 GiB.
+if [[ $builder == buildah ]] && (($(du -sm "$store/storage" | cut -f1) > 4096)); then
+  timed "pruned unused images from $store" bah rmi --prune >/dev/null
+fi
 if [[ -n ${CONTAINERD_ADDRESS:-} ]]; then
   command -v ctr >/dev/null || fail "CONTAINERD_ADDRESS is set but ctr is not installed"
   for name in "${selected[@]}"; do import_image "$name"; done
