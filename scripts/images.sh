@@ -276,13 +276,47 @@ stage() {
   esac
 }
 
+# The files NAME's context is staged from (for the quick check below).
+sources_of() {
+  case $1 in
+    pause) echo "$root/tests/images/pause/pause.c" ;;
+    api-server) echo "$root/target/$profile/api-server" ;;
+    operator) echo "$root/target/$profile/beer-meetup-operator" ;;
+    web)
+      find "$root/web/dist" -type f 2>/dev/null
+      printf '%s\n' "$root/web/nginx.conf" "$root/web/nginx-security-headers.conf" "$root/web/docker-entrypoint.sh"
+      ;;
+    redis) ;;
+    haproxy-ingress) echo "$root/.tools/bin/haproxy-ingress-controller" ;;
+    ferretdb) echo "$root/.tools/bin/ferretdb" ;;
+  esac
+}
+
+# The base image's id in our store (empty with docker/podman, whose FROM pulls it).
+base_id=""
+
+# key_header NAME: what every key of NAME starts with.
+key_header() {
+  local base=""
+  grep -q "^FROM debian:" "$(dockerfile_of "$1")" && base=$base_id
+  echo "$builder $SUITE $base $(image_ref "$1")"
+  cat "$(dockerfile_of "$1")"
+}
+
+# quick_key NAME: the sources' names, sizes and times — equal means unchanged, without staging
+# (stripping and hashing the debug binaries takes seconds).
+quick_key() {
+  {
+    key_header "$1"
+    sources_of "$1" | sort | while read -r f; do stat -L -c '%n %s %Y %a' "$f" 2>/dev/null || echo "$f missing"; done
+  } | sha256sum | cut -c1-16
+}
+
 # content_key NAME CTX: hash of everything the image is made of.
 content_key() {
-  local name=$1 ctx=$2 base=""
-  grep -q "^FROM debian:" "$(dockerfile_of "$name")" && base=$(image_id "$base_ref")
+  local name=$1 ctx=$2
   {
-    echo "$builder $SUITE $base $(image_ref "$name")"
-    cat "$(dockerfile_of "$name")"
+    key_header "$name"
     (cd "$ctx" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
     (cd "$ctx" && find . -print0 | sort -z | xargs -0r stat -c '%n %a')
   } | sha256sum | cut -c1-16
@@ -290,14 +324,20 @@ content_key() {
 
 # ---- build, export, import ----------------------------------------------------------------------
 build_image() {
-  local name=$1 ref ctx archive key
+  local name=$1 ref ctx archive key quick
   ref=$(image_ref "$name")
   ctx="$contexts/$name"
   archive="$out/$name.oci.tar"
+  quick=$(quick_key "$name")
+  if [[ -f $archive && -f $archive.key && -f $archive.quick && $(cat "$archive.quick") == "$quick" ]]; then
+    log "$name: unchanged ($ref)"
+    return
+  fi
   rm -rf "$ctx" && mkdir -p "$ctx"
   stage "$name" "$ctx"
   key=$(content_key "$name" "$ctx")
   if [[ -f $archive && -f $archive.key && $(cat "$archive.key") == "$key" ]]; then
+    echo "$quick" >"$archive.quick"
     log "$name: unchanged ($ref)"
     return
   fi
@@ -322,6 +362,7 @@ build_image() {
   esac
   mv "$archive.tmp" "$archive"
   echo "$key" >"$archive.key"
+  echo "$quick" >"$archive.quick"
   log "$name: built $ref in $((SECONDS - start))s ($(du -h "$archive" | cut -f1))"
 }
 
@@ -350,7 +391,11 @@ import_image() {
 total=$SECONDS
 if [[ $builder == buildah ]]; then
   for name in "${selected[@]}"; do
-    if grep -q "^FROM debian:" "$(dockerfile_of "$name")"; then ensure_base; break; fi
+    if grep -q "^FROM debian:" "$(dockerfile_of "$name")"; then
+      ensure_base
+      base_id=$(image_id "$base_ref")
+      break
+    fi
   done
 fi
 for name in "${selected[@]}"; do build_image "$name"; done
