@@ -8,6 +8,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${BEER_MEETUP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/beer-meetup-tools}
 bin="$root/.tools/bin"
 mkdir -p "$cache" "$bin"
+# One run at a time per user: two runs would build the same tool into the same folder.
+exec 9>"$cache/.test-deps.lock"
+flock 9
 
 KUBERNETES_VERSION=v1.34.4
 KWOK_VERSION=v0.7.0
