@@ -17,7 +17,6 @@ KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.5
 COREDNS_VERSION=v1.14.7
 CRICTL_VERSION=v1.34.0
-KUBE_NETWORK_POLICIES_VERSION=v0.8.0
 ZINCSEARCH_VERSION=v0.4.10
 
 log() { printf '[test-deps] %s\n' "$*" >&2; }
@@ -115,13 +114,6 @@ build_tool kubernetes "$KUBERNETES_VERSION-$(content_key "$tools/kube")" \
 build_tool coredns "$COREDNS_VERSION" coredns -- build_installed "github.com/coredns/coredns@$COREDNS_VERSION"
 # The CRI client: the real node's teardown stops and removes pods through it (CNI DEL runs then).
 build_tool crictl "$CRICTL_VERSION" crictl -- build_installed "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
-# NetworkPolicy enforcement on the real node (nftables + nfqueue; the CNI bridge enforces none).
-build_network_policies() {
-  GOBIN="$out" go install -trimpath -ldflags "-s -w" \
-    "sigs.k8s.io/kube-network-policies/cmd/kube-network-policies/standard@$KUBE_NETWORK_POLICIES_VERSION"
-  mv "$out/standard" "$out/kube-network-policies"
-}
-build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies -- build_network_policies
 
 # The HAProxy Kubernetes Ingress controller of the e2e's image (tests/images/haproxy-ingress). Its
 # module path has no /v3 suffix, so the module proxy serves only its v1 tags: 1.11 is the newest.
