@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project's container images (api-server, web, operator) and the images the end-to-end
-# test runs (pause, redis, haproxy-ingress, ferretdb) from their Dockerfiles, without a Docker
-# daemon: buildah with chroot isolation and a storage folder of its own (docker or podman instead
+# test runs (pause, redis, haproxy-ingress, ferretdb, kube-network-policies) from their
+# Dockerfiles, without a Docker daemon: buildah with chroot isolation and a storage folder of its own (docker or podman instead
 # when one is usable). Binaries are compiled outside the images (cargo, npm, gcc, scripts/test-deps.sh)
 # and each image gets a small staged build context holding only what its Dockerfile copies.
 #
@@ -17,7 +17,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${BEER_MEETUP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/beer-meetup-tools}
 
-ALL_IMAGES=(pause api-server operator web redis haproxy-ingress ferretdb)
+ALL_IMAGES=(pause api-server operator web redis haproxy-ingress ferretdb kube-network-policies)
 # One Debian suite for every image: trixie has HAProxy 3.0, the closest to what the controller
 # release we can build wants (see tests/images/haproxy-ingress/Dockerfile); binaries built on
 # bookworm run there too.
@@ -26,6 +26,8 @@ SUITE=${DEBIAN_SUITE:-trixie}
 BASE_MAX_AGE_DAYS=${BASE_MAX_AGE_DAYS:-7}
 # The release of the HAProxy ingress controller test-deps.sh builds (the image tag follows it).
 HAPROXY_INGRESS_VERSION=1.11.12
+# The release of kube-network-policies test-deps.sh builds.
+KUBE_NETWORK_POLICIES_VERSION=0.8.0
 
 profile=release
 out="$root/.tools/images"
@@ -92,6 +94,7 @@ image_ref() {
     redis) echo "docker.io/library/redis:7.4" ;;
     haproxy-ingress) echo "docker.io/haproxytech/kubernetes-ingress:$HAPROXY_INGRESS_VERSION" ;;
     ferretdb) echo "docker.io/beermeetup-test/ferretdb:${ferretdb_version:-test}" ;;
+    kube-network-policies) echo "docker.io/beermeetup-test/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION" ;;
   esac
 }
 
@@ -240,7 +243,8 @@ if ((build_inputs)); then
   # test-deps.sh only when a tool is missing: it may be running already (make test-deps), and two
   # runs must not build the same tool at once.
   if { want haproxy-ingress && [[ ! -x $root/.tools/bin/haproxy-ingress-controller ]]; } \
-    || { want ferretdb && [[ ! -x $root/.tools/bin/ferretdb ]]; }; then
+    || { want ferretdb && [[ ! -x $root/.tools/bin/ferretdb ]]; } \
+    || { want kube-network-policies && [[ ! -x $root/.tools/bin/kube-network-policies ]]; }; then
     timed "test tools" bash "$root/scripts/test-deps.sh"
   fi
 fi
@@ -273,6 +277,9 @@ stage() {
     redis) ;;
     haproxy-ingress) copy_binary "$root/.tools/bin/haproxy-ingress-controller" "$ctx/haproxy-ingress-controller" ;;
     ferretdb) copy_binary "$root/.tools/bin/ferretdb" "$ctx/ferretdb" ;;
+    kube-network-policies)
+      copy_binary "$root/.tools/bin/kube-network-policies" "$ctx/kube-network-policies"
+      ;;
   esac
 }
 
@@ -289,6 +296,7 @@ sources_of() {
     redis) ;;
     haproxy-ingress) echo "$root/.tools/bin/haproxy-ingress-controller" ;;
     ferretdb) echo "$root/.tools/bin/ferretdb" ;;
+    kube-network-policies) echo "$root/.tools/bin/kube-network-policies" ;;
   esac
 }
 

@@ -130,4 +130,14 @@ build_haproxy_ingress() {
 }
 build_tool haproxy-ingress "$HAPROXY_INGRESS_VERSION" haproxy-ingress-controller -- build_haproxy_ingress
 
+# The NetworkPolicy enforcer of the e2e's real node (tests/images/kube-network-policies): nftables
+# over netlink + nfqueue, no kube-proxy or CNI of its own. v0.8.0 is the newest the module proxy
+# serves; its binary is the package ./cmd, which `go install` names `cmd`.
+KUBE_NETWORK_POLICIES_VERSION=v0.8.0
+build_kube_network_policies() {
+  build_installed "sigs.k8s.io/kube-network-policies/cmd@$KUBE_NETWORK_POLICIES_VERSION"
+  mv "$out/cmd" "$out/kube-network-policies"
+}
+build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies -- build_kube_network_policies
+
 log "tools ready in .tools/bin"
