@@ -221,10 +221,15 @@ ensure_base() {
 # ---- build inputs -------------------------------------------------------------------------------
 want() { [[ " ${selected[*]} " == *" $1 "* ]]; }
 
+# One package per cargo call, as the tests build them (tests/src/lib.rs workspace_binary): building
+# both at once unifies their dependencies' features differently and recompiles half the tree.
 build_rust() {
-  local args=(build -p api-server --bin api-server -p beer-meetup-operator --bin beer-meetup-operator)
-  [[ $profile == release ]] && args+=(--release)
-  (cd "$root" && cargo "${args[@]}")
+  local package bin extra=()
+  [[ $profile == release ]] && extra+=(--release)
+  for package in api-server:api-server beer-meetup-operator:beer-meetup-operator; do
+    bin=${package#*:}
+    (cd "$root" && cargo build -p "${package%%:*}" --bin "$bin" "${extra[@]}")
+  done
 }
 
 # npm run build when web/dist is missing or older than any source of the app.
