@@ -1,7 +1,8 @@
 //! Cross-component test suite; the tests live in tests/tests/.
 //!
 //! This library holds what several test files share: where the repository and its tools are, a small
-//! command runner with readable failures, and the generator of `docs/configuration.md` from the CRD.
+//! command runner with readable failures, the generator of `docs/configuration.md` from the CRD, and
+//! the manifests of the real node's NetworkPolicy enforcer.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -9,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{Context, Result, bail};
 
 pub mod config_reference;
+pub mod network_policies;
 
 /// The repository root (the parent of this crate).
 pub fn repo_root() -> PathBuf {
