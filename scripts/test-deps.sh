@@ -132,12 +132,26 @@ build_tool haproxy-ingress "$HAPROXY_INGRESS_VERSION" haproxy-ingress-controller
 
 # The NetworkPolicy enforcer of the e2e's real node (tests/images/kube-network-policies): nftables
 # over netlink + nfqueue, no kube-proxy or CNI of its own. v0.8.0 is the newest the module proxy
-# serves; its binary is the package ./cmd, which `go install` names `cmd`.
+# serves; its binary is the package ./cmd. Built from a copy of the module whose nftables `queue`
+# expressions become the x_tables NFQUEUE target (tests/tools/kube-network-policies/xt_nfqueue.go:
+# kernels without CONFIG_NFT_QUEUE, like the test machines', refuse the native expression).
 KUBE_NETWORK_POLICIES_VERSION=v0.8.0
 build_kube_network_policies() {
-  build_installed "sigs.k8s.io/kube-network-policies/cmd@$KUBE_NETWORK_POLICIES_VERSION"
-  mv "$out/cmd" "$out/kube-network-policies"
+  local dir src="$out/src" pkg
+  dir=$(cd "$out" && go mod download -json "sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -n $dir && -d $dir ]] || { echo "go mod download gave no module folder"; return 1; }
+  cp -R "$dir" "$src" && chmod -R u+w "$src"
+  pkg="$src/pkg/networkpolicy"
+  perl -0pi -e 's/queue := &expr\.Queue\{Num: uint16\(c\.config\.QueueID\)\}\n\tif c\.config\.FailOpen \{\n\t\tqueue\.Flag = expr\.QueueFlagBypass\n\t\}/queue := xtNFQueue(uint16(c.config.QueueID), c.config.FailOpen)/g' \
+    "$pkg/controller.go"
+  [[ $(grep -c 'xtNFQueue(' "$pkg/controller.go") == 2 ]] || { echo "controller.go: the queue expressions were not replaced"; return 1; }
+  ! grep -q 'expr\.Queue{' "$pkg/controller.go" || { echo "controller.go: a queue expression is left"; return 1; }
+  cp "$tools/kube-network-policies/xt_nfqueue.go" "$pkg/"
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out/kube-network-policies" ./cmd)
+  rm -rf "$src"
 }
-build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies -- build_kube_network_policies
+build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION-$(content_key "$tools/kube-network-policies")" \
+  kube-network-policies -- build_kube_network_policies
 
 log "tools ready in .tools/bin"

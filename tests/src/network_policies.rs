@@ -5,6 +5,8 @@
 //! v0.8.0 binary only reads the in-cluster config, so it runs as a pod: on the host network (it
 //! programs the node's nftables, table `inet kube-network-policies`, and judges new connections
 //! through nfqueue), privileged, with a ServiceAccount that may watch what its informers list.
+//! scripts/test-deps.sh builds it with the x_tables NFQUEUE target in place of the nftables `queue`
+//! expression, which kernels without CONFIG_NFT_QUEUE (the test machines') refuse.
 
 use serde_json::{Value, json};
 use test_fixtures::node::REAL_NODE_LABEL;
