@@ -18,7 +18,7 @@ log() { printf '[test-deps] %s\n' "$*" >&2; }
 fail() { printf '[test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---- Debian packages --------------------------------------------------------------------------
-apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core openssl)
+apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core openssl nginx-light)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -31,7 +31,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || fail "apt-get install ${missing[*]} failed"
   # The packages start their services; the tests start their own on free ports.
-  for svc in redis-server redis-sentinel haproxy; do service "$svc" stop >/dev/null 2>&1 || true; done
+  for svc in redis-server redis-sentinel haproxy nginx; do service "$svc" stop >/dev/null 2>&1 || true; done
   log "Debian packages installed in $((SECONDS - start))s"
 fi
 

@@ -46,6 +46,10 @@ pub struct MeetupEvent {
 /// is a success even when nobody is listening.
 pub trait EventSink: Send + Sync + 'static {
     fn publish(&self, event: MeetupEvent);
+
+    /// A write to this meetup was stored but its event cannot be sent (building it failed):
+    /// every listener of the meetup, on every replica, should reload a snapshot.
+    fn resync(&self, _meetup_id: &str) {}
 }
 
 /// Drops events; for tools and benchmarks that have no listeners.
@@ -237,6 +241,13 @@ impl BroadcastHub {
         }
     }
 
+    /// Tells every listener of one meetup to resynchronise with a snapshot.
+    pub fn resync(&self, meetup_id: &str) {
+        if let Some(channel) = self.lock().get(meetup_id) {
+            let _ = channel.sender.send(HubMessage::Resync);
+        }
+    }
+
     /// Tells every listener of every meetup to resynchronise with a snapshot.
     pub fn resync_all(&self) {
         for channel in self.lock().values() {
@@ -262,6 +273,10 @@ impl EventSink for BroadcastHub {
         if let Some(live) = LiveEvent::from_event(&event) {
             self.deliver(Arc::new(live));
         }
+    }
+
+    fn resync(&self, meetup_id: &str) {
+        BroadcastHub::resync(self, meetup_id);
     }
 }
 

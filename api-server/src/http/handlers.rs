@@ -124,15 +124,11 @@ pub async fn patch_meetup(
             domain::patch_meetup(meetup, principal, patch.clone(), now).map(|m| (m, ()))
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     let view = app.view(&meetup).await?;
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::MeetupUpdated {
-            meetup: Box::new(view.clone()),
-        },
-    )
-    .await;
+    committed.publish(Event::MeetupUpdated {
+        meetup: Box::new(view.clone()),
+    });
     Ok(Json(view))
 }
 
@@ -173,16 +169,12 @@ pub async fn add_place(
             domain::add_place(meetup, principal, &input, now, &mut rand::rng())
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     app.remember_place(&meetup.id, &place).await;
     let view = domain::place_view(&place, &[]);
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::PlaceAdded {
-            place: view.clone(),
-        },
-    )
-    .await;
+    committed.publish(Event::PlaceAdded {
+        place: view.clone(),
+    });
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -203,17 +195,13 @@ pub async fn patch_place(
             domain::update_place(meetup, principal, &place_id, patch.clone(), now)
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     app.remember_place(&meetup.id, &place).await;
     let participants = app.store.participants(&meetup.id).await?;
     let view = domain::place_view(&place, &participants);
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::PlaceUpdated {
-            place: view.clone(),
-        },
-    )
-    .await;
+    committed.publish(Event::PlaceUpdated {
+        place: view.clone(),
+    });
     Ok(Json(view))
 }
 
@@ -232,14 +220,12 @@ pub async fn delete_place(
             domain::remove_place(meetup, principal, &place_id, now).map(|m| (m, ()))
         })
         .await?;
-    app.store.remove_place_votes(&meetup.id, &place_id).await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     app.forget_place(&meetup.id, &place_id).await;
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::PlaceRemoved { place_id },
-    )
-    .await;
+    // Votes for a place that is gone are ignored by the view; dropping them is tidying up.
+    let tidied = app.store.remove_place_votes(&meetup.id, &place_id).await;
+    committed.publish(Event::PlaceRemoved { place_id });
+    tidied?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -464,15 +450,11 @@ pub async fn finalize(
             domain::finalize(meetup, principal, &input, now).map(|m| (m, ()))
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     let view = app.view(&meetup).await?;
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::MeetupFinalized {
-            meetup: Box::new(view.clone()),
-        },
-    )
-    .await;
+    committed.publish(Event::MeetupFinalized {
+        meetup: Box::new(view.clone()),
+    });
     Ok(Json(view))
 }
 
@@ -502,20 +484,92 @@ pub async fn event_ics(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/places/suggestions", tag = "places",
-    params(SuggestionQuery),
-    responses((status = 200, body = [PlaceSuggestion]), (status = 400, body = ProblemBody)))]
-pub async fn place_suggestions(
-    State(app): State<AppState>,
-    ApiQuery(query): ApiQuery<SuggestionQuery>,
-) -> ApiResult<Json<Vec<PlaceSuggestion>>> {
-    let prefix = query.q.unwrap_or_default();
-    if prefix.chars().count() > domain::limits::MAX_PLACE_NAME_CHARS {
+/// Meetups a caller may name as the scope of one suggestion request.
+pub const MAX_SUGGESTION_MEETUPS: usize = 20;
+
+/// One meetup the caller belongs to: its id and a token of it (admin or participant).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetupCredential {
+    pub id: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestionRequest {
+    /// Start of the place name (case-insensitive). With Elasticsearch also the start of a word
+    /// of the name or address, and names with a typo or two.
+    #[serde(default)]
+    pub q: String,
+    /// The meetups whose places may be suggested, each with a token of it; others' places are
+    /// never suggested. Unknown meetups and wrong tokens are skipped.
+    #[serde(default)]
+    pub meetups: Vec<MeetupCredential>,
+}
+
+fn check_suggestion_query(q: &str) -> Result<(), Problem> {
+    if q.chars().count() > domain::limits::MAX_PLACE_NAME_CHARS {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "bad-query",
             "The search text is too long.",
         ));
     }
-    Ok(Json(app.search.suggestions(prefix.trim(), 10).await?))
+    Ok(())
+}
+
+/// Deprecated: suggestions need proof of membership, so this answers an empty list. Use
+/// `POST /api/v1/places/suggestions`.
+#[utoipa::path(get, path = "/api/v1/places/suggestions", tag = "places",
+    params(SuggestionQuery),
+    responses((status = 200, body = [PlaceSuggestion]),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json")))]
+pub async fn place_suggestions(
+    ApiQuery(query): ApiQuery<SuggestionQuery>,
+) -> ApiResult<Json<Vec<PlaceSuggestion>>> {
+    check_suggestion_query(query.q.as_deref().unwrap_or_default())?;
+    Ok(Json(Vec::new()))
+}
+
+/// Places used before in the caller's own meetups (those it sends a token of).
+#[utoipa::path(post, path = "/api/v1/places/suggestions", tag = "places",
+    request_body = SuggestionRequest,
+    responses((status = 200, body = [PlaceSuggestion]),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, body = ProblemBody, content_type = "application/problem+json")))]
+pub async fn suggest_places(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<SuggestionRequest>,
+) -> ApiResult<Json<Vec<PlaceSuggestion>>> {
+    check_suggestion_query(&request.q)?;
+    if request.meetups.len() > MAX_SUGGESTION_MEETUPS {
+        return Err(domain::DomainError::invalid(
+            "meetups",
+            format!("at most {MAX_SUGGESTION_MEETUPS} meetups"),
+        )
+        .into());
+    }
+    let mut scope = Vec::with_capacity(request.meetups.len());
+    for credential in request.meetups {
+        if scope.contains(&credential.id) || !domain::ids::is_valid_id(&credential.id) {
+            continue;
+        }
+        let Some(meetup) = app.store.meetup(&credential.id).await? else {
+            continue;
+        };
+        let bearer = Bearer(Some(credential.token));
+        match app.authenticate(&meetup, &bearer).await {
+            Ok(_) => scope.push(meetup.id),
+            Err(problem) if problem.status == StatusCode::UNAUTHORIZED => continue,
+            Err(problem) => return Err(problem),
+        }
+    }
+    if scope.is_empty() {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(
+        app.search.suggestions(request.q.trim(), &scope, 10).await?,
+    ))
 }

@@ -27,6 +27,7 @@ use super::handlers;
         handlers::finalize,
         handlers::event_ics,
         handlers::place_suggestions,
+        handlers::suggest_places,
         super::live::live,
     ),
     modifiers(&BearerAuth)
