@@ -135,6 +135,10 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Days a meetup is kept after its last slot or decision ended; 0 keeps meetups for ever.
+    #[arg(long, env = "MEETUP_RETENTION_DAYS", default_value_t = 90)]
+    pub meetup_retention_days: u64,
+
     /// Meetups one client may create per day; 0 turns the quota off.
     #[arg(long, env = "MEETUPS_PER_CLIENT_PER_DAY", default_value_t = 100)]
     pub meetups_per_client_per_day: u32,

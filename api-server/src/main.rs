@@ -67,6 +67,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
+    if config.meetup_retention_days > 0 {
+        let retention = Duration::from_secs(config.meetup_retention_days * 24 * 3600);
+        api_server::retention::spawn_sweeper(state.clone(), retention, Duration::from_secs(3600));
+        tracing::info!(
+            days = config.meetup_retention_days,
+            "meetups are deleted that long after their last slot"
+        );
+    }
+
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let lifecycle = Arc::clone(&state.lifecycle);

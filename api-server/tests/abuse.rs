@@ -452,3 +452,129 @@ async fn dates_outside_the_window_are_refused_and_never_panic() {
         assert_eq!(reply.status(), 422, "{extra}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meetups_past_their_retention_are_swept_and_others_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store opens"));
+    let state = AppState::new(Arc::clone(&store), test_settings());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = app(state.clone());
+    let task = tokio::spawn(async move {
+        let _ = serve(
+            listener,
+            router,
+            ServerLimits::default(),
+            std::future::pending(),
+        )
+        .await;
+    });
+    let http = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let slot = |from_hours: i64| {
+        json!([{"start": (now + chrono::Duration::hours(from_hours)).to_rfc3339(),
+                "end": (now + chrono::Duration::hours(from_hours + 1)).to_rfc3339()}])
+    };
+    let mut ids = Vec::new();
+    for slots in [slot(-20), slot(20)] {
+        let mut body = meetup_body();
+        body["slots"] = slots;
+        let created: Value = http
+            .post(format!("{base}/api/v1/meetups"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answered")
+            .json()
+            .await
+            .expect("json");
+        ids.push(created["meetup"]["id"].as_str().expect("id").to_string());
+    }
+    // Nothing is older than a day yet.
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(api_server::retention::sweep_once(&state, day).await, 0);
+    // With no grace at all, the meetup whose only slot is over goes; the coming one stays.
+    assert_eq!(
+        api_server::retention::sweep_once(&state, Duration::ZERO).await,
+        1
+    );
+    let status = |id: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.get(format!("{base}/api/v1/meetups/{id}"))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(ids[0].clone()).await, 404);
+    assert_eq!(status(ids[1].clone()).await, 200);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_readiness_turns_false_and_live_clients_get_going_away() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store opens"));
+    let state = AppState::new(store, test_settings());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = app(state.clone());
+    let task = tokio::spawn(async move {
+        let _ = serve(
+            listener,
+            router,
+            ServerLimits::default(),
+            std::future::pending(),
+        )
+        .await;
+    });
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("http://{addr}/api/v1/meetups"))
+        .json(&meetup_body())
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    let id = created["meetup"]["id"].as_str().expect("id");
+    let url = format!("ws://{addr}/api/v1/meetups/{id}/live");
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("live");
+    socket.next().await.expect("snapshot").expect("ok");
+    let ready = |http: reqwest::Client| async move {
+        http.get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .expect("answered")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready(http.clone()).await, 200);
+
+    state.lifecycle.begin_shutdown();
+    assert_eq!(ready(http.clone()).await, 503);
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Close(frame) = message {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(close, Some(1001));
+    task.abort();
+}
