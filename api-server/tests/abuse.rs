@@ -578,3 +578,69 @@ async fn on_shutdown_readiness_turns_false_and_live_clients_get_going_away() {
     assert_eq!(close, Some(1001));
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_checked_before_bodies_and_arrays_are_no_objects() {
+    let server = start(test_settings(), ServerLimits::default()).await;
+    let created: Value = create(&server, None).await.json().await.expect("json");
+    let id = created["meetup"]["id"].as_str().expect("id");
+    let admin = created["adminToken"].as_str().expect("token");
+    let place = created["meetup"]["places"][0]["id"].as_str();
+    let send = |method: reqwest::Method, path: String, token: Option<&str>, body: &str| {
+        let mut request = server
+            .http
+            .request(method, format!("{}{path}", server.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let reply = request.send().await.expect("answered");
+            (
+                reply.status().as_u16(),
+                reply.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    // Without a valid token the body is never looked at: 401, whatever it is.
+    for body in [r#"{"title": 5}"#, "[null, null]", "not json"] {
+        for token in [None, Some("made-up")] {
+            let (status, problem) = send(
+                reqwest::Method::PATCH,
+                format!("/api/v1/meetups/{id}"),
+                token,
+                body,
+            )
+            .await;
+            assert_eq!(status, 401, "{body} with {token:?}: {problem}");
+        }
+    }
+    // With one, an array is refused where an object is expected (it used to clear fields).
+    let (status, problem) = send(
+        reqwest::Method::PATCH,
+        format!("/api/v1/meetups/{id}"),
+        Some(admin),
+        "[null, null]",
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["detail"], "The body must be a JSON object.");
+    let (status, _) = send(
+        reqwest::Method::POST,
+        "/api/v1/meetups".to_string(),
+        None,
+        r#"["Beer", "Anna"]"#,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = send(
+        reqwest::Method::PATCH,
+        format!("/api/v1/meetups/{id}"),
+        Some(admin),
+        "{not json",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(place.is_none() || status == 400);
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath, ApiQuery, Bearer};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Bearer, JsonBody};
 use super::problem::{Problem, ProblemBody};
 use crate::domain::ids::{hash_token, new_token};
 use crate::domain::limits::{MAX_COMMENTS, MAX_PARTICIPANTS};
@@ -117,10 +117,12 @@ pub async fn patch_meetup(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(patch): ApiJson<MeetupPatch>,
+    body: JsonBody,
 ) -> ApiResult<Json<MeetupView>> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let patch: MeetupPatch = body.parse()?;
     let (meetup, ()) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::patch_meetup(meetup, principal, patch.clone(), now).map(|m| (m, ()))
         })
         .await?;
@@ -162,10 +164,12 @@ pub async fn add_place(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(input): ApiJson<PlaceInput>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<PlaceView>)> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let input: PlaceInput = body.parse()?;
     let (meetup, place) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::add_place(meetup, principal, &input, now, &mut rand::rng())
         })
         .await?;
@@ -188,10 +192,12 @@ pub async fn patch_place(
     State(app): State<AppState>,
     ApiPath((id, place_id)): ApiPath<(String, String)>,
     bearer: Bearer,
-    ApiJson(patch): ApiJson<PlacePatch>,
+    body: JsonBody,
 ) -> ApiResult<Json<PlaceView>> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let patch: PlacePatch = body.parse()?;
     let (meetup, place) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::update_place(meetup, principal, &place_id, patch.clone(), now)
         })
         .await?;
@@ -308,10 +314,10 @@ pub async fn patch_participant(
     State(app): State<AppState>,
     ApiPath((id, participant_id)): ApiPath<(String, String)>,
     bearer: Bearer,
-    ApiJson(patch): ApiJson<ParticipantPatch>,
+    body: JsonBody,
 ) -> ApiResult<Json<ParticipantView>> {
-    let meetup = app.load_meetup(&id).await?;
-    let principal = app.authenticate(&meetup, &bearer).await?;
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let patch: ParticipantPatch = body.parse()?;
     let participant = app.load_participant(&meetup.id, &participant_id).await?;
     let updated = domain::update_participant(&meetup, &principal, &participant, patch, Utc::now())?;
     let revision = app
@@ -387,10 +393,10 @@ pub async fn add_comment(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(input): ApiJson<CommentInput>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<CommentView>)> {
-    let meetup = app.load_meetup(&id).await?;
-    let principal = app.authenticate(&meetup, &bearer).await?;
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let input: CommentInput = body.parse()?;
     let comment = domain::add_comment(&meetup, &principal, &input, Utc::now(), &mut rand::rng())?;
     let revision = app.store.add_comment(&comment, MAX_COMMENTS).await?;
     let view = domain::comment_view(&comment);
@@ -443,10 +449,12 @@ pub async fn finalize(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(input): ApiJson<FinalizeInput>,
+    body: JsonBody,
 ) -> ApiResult<Json<MeetupView>> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let input: FinalizeInput = body.parse()?;
     let (meetup, ()) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::finalize(meetup, principal, &input, now).map(|m| (m, ()))
         })
         .await?;

@@ -223,6 +223,17 @@ impl AppState {
         found.ok_or_else(|| DomainError::not_found(Resource::Participant, participant_id).into())
     }
 
+    /// The meetup and who the bearer is in it (404 / 401), before anything else is read.
+    pub async fn authenticated(
+        &self,
+        id: &str,
+        bearer: &Bearer,
+    ) -> Result<(MeetupRecord, Principal), Problem> {
+        let meetup = self.load_meetup(id).await?;
+        let principal = self.authenticate(&meetup, bearer).await?;
+        Ok((meetup, principal))
+    }
+
     /// Admin token, or the token of one of this meetup's participants; otherwise 401.
     pub async fn authenticate(
         &self,
@@ -262,16 +273,32 @@ impl AppState {
         &self,
         id: &str,
         bearer: &Bearer,
+        change: impl FnMut(
+            &MeetupRecord,
+            &Principal,
+            DateTime<Utc>,
+        ) -> Result<(MeetupRecord, T), DomainError>,
+    ) -> Result<(MeetupRecord, T), Problem> {
+        let meetup = self.load_meetup(id).await?;
+        let principal = self.authenticate(&meetup, bearer).await?;
+        self.change_authenticated(meetup, &principal, change).await
+    }
+
+    /// [`Self::change_meetup`] for a meetup already loaded and a caller already authenticated
+    /// (handlers authenticate before they parse the body).
+    pub async fn change_authenticated<T>(
+        &self,
+        mut meetup: MeetupRecord,
+        principal: &Principal,
         mut change: impl FnMut(
             &MeetupRecord,
             &Principal,
             DateTime<Utc>,
         ) -> Result<(MeetupRecord, T), DomainError>,
     ) -> Result<(MeetupRecord, T), Problem> {
-        let mut meetup = self.load_meetup(id).await?;
-        let principal = self.authenticate(&meetup, bearer).await?;
+        let id = meetup.id.clone();
         for attempt in 0..MAX_CHANGE_ATTEMPTS {
-            let (mut next, value) = change(&meetup, &principal, Utc::now())?;
+            let (mut next, value) = change(&meetup, principal, Utc::now())?;
             next.doc_version = meetup.doc_version;
             match self.store.replace_meetup(&next).await? {
                 Some(revision) => {
@@ -283,7 +310,7 @@ impl AppState {
                     // Let the winner finish its write before looking again.
                     let backoff = 2_u64.saturating_pow(attempt.min(6) as u32);
                     tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
-                    meetup = self.load_meetup(id).await?;
+                    meetup = self.load_meetup(&id).await?;
                 }
             }
         }
