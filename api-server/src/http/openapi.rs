@@ -1,6 +1,7 @@
 //! The OpenAPI document, generated from the handlers and types so it cannot drift.
 
 use axum::Json;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
@@ -31,7 +32,7 @@ use super::handlers;
         handlers::suggest_places,
         super::live::live,
     ),
-    modifiers(&BearerAuth, &ProblemResponses, &InputLimits)
+    modifiers(&BearerAuth, &ProblemResponses, &InputLimits, &CreatedLinks)
 )]
 pub struct ApiDoc;
 
@@ -100,6 +101,51 @@ impl Modify for ProblemResponses {
                     add("401", "The bearer token is missing or not valid here.");
                 }
             }
+        }
+    }
+}
+
+/// Links from the created meetup to every operation on it (its id and the admin token), so
+/// tools can chain a create into the calls that need them.
+struct CreatedLinks;
+
+impl Modify for CreatedLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut targets = Vec::new();
+        for (path, item) in &openapi.paths.paths {
+            if !path.starts_with("/api/v1/meetups/{id}") {
+                continue;
+            }
+            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
+            for operation in operations.into_iter().flatten() {
+                if let Some(operation_id) = &operation.operation_id {
+                    targets.push((operation_id.clone(), operation.security.is_some()));
+                }
+            }
+        }
+        let Some(created) = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/meetups")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.responses.responses.get_mut("201"))
+        else {
+            return;
+        };
+        let RefOr::T(created) = created else {
+            return;
+        };
+        for (operation_id, secured) in targets {
+            let mut link = LinkBuilder::new()
+                .operation_id(operation_id.clone())
+                .parameter("id", "$response.body#/meetup/id");
+            if secured {
+                link = link.parameter(
+                    "header.Authorization",
+                    "Bearer {$response.body#/adminToken}",
+                );
+            }
+            created.links.insert(operation_id, RefOr::T(link.build()));
         }
     }
 }
@@ -223,8 +269,42 @@ impl Modify for BearerAuth {
     }
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document as served. utoipa 5 writes link fields in snake case (`operation_id`), which
+/// no OpenAPI tool reads; they are renamed to the specification's camel case here.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let responses = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let links = response
+            .get_mut("links")
+            .and_then(|links| links.as_object_mut())
+            .into_iter()
+            .flat_map(|links| links.values_mut())
+            .filter_map(|link| link.as_object_mut());
+        for link in links {
+            for (from, to) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(from) {
+                    link.insert(to.to_string(), value);
+                }
+            }
+        }
+    }
+    doc
+}
+
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(document())
 }
 
 #[cfg(test)]
@@ -233,7 +313,16 @@ mod tests {
 
     #[test]
     fn errors_are_problem_json_with_the_common_statuses_and_inputs_carry_limits() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
+        let doc = document();
+        let links = &doc["paths"]["/api/v1/meetups"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            links["patch_meetup"]["operationId"], "patch_meetup",
+            "{links}"
+        );
+        assert_eq!(
+            links["patch_meetup"]["parameters"]["header.Authorization"],
+            "Bearer {$response.body#/adminToken}"
+        );
         let patch = &doc["paths"]["/api/v1/meetups/{id}"]["patch"]["responses"];
         for status in [
             "400", "401", "403", "404", "413", "415", "422", "429", "503",
