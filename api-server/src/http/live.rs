@@ -290,6 +290,9 @@ async fn run(
     let mut presence = tokio::time::interval_at(start + PRESENCE_EVERY, PRESENCE_EVERY);
     let mut last_pong = Instant::now();
     let mut last_presence = app.live.presence(id);
+    // Shutdown closes the connection with 1001 (one future for the connection's life).
+    let stopping = app.lifecycle.stopping();
+    tokio::pin!(stopping);
     loop {
         let frame = tokio::select! {
             received = events.recv() => match received {
@@ -339,7 +342,7 @@ async fn run(
                 }
                 Message::Ping(Default::default())
             }
-            () = app.lifecycle.stopping() => {
+            () = &mut stopping => {
                 return close(close_code::AWAY, "server restarting; reconnect");
             }
             _ = presence.tick() => {
