@@ -9,7 +9,7 @@ NPM ?= npm
 BIND ?= 0.0.0.0:8080
 DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help run test test-deps web-deps web-build lint test-rust test-web test-browser test-helm \
+.PHONY: help run test test-deps web-deps web-build lint test-rust test-contract test-web test-browser test-helm \
         cluster-up cluster-down crds render bench clean e2e
 
 help: ## List the targets
@@ -41,6 +41,9 @@ lint: ## rustfmt and clippy, warnings are errors
 
 test-rust: ## Unit, conformance and control-plane tests of every crate
 	$(CARGO) test --workspace --no-fail-fast
+
+test-contract: ## Schemathesis fuzzes a running API server against its OpenAPI document (bounded, ~2 min)
+	bash scripts/contract-test.sh
 
 test-web: web-deps ## Vitest unit and component tests of the web app
 	@if [ -f web/package.json ]; then cd web && $(NPM) test; fi

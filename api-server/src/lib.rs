@@ -5,6 +5,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod redis_layer;
+pub mod retention;
 pub mod search;
 pub mod store;
 

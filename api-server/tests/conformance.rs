@@ -495,7 +495,37 @@ async fn fifty_concurrent_voters_lose_no_vote(kind: StoreKind) {
     assert_eq!(stored(&store, &meetup.id).await.revision, before + 50);
 }
 
+async fn meetups_past_their_last_slot_are_listed_for_retention(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (mut old, old_organizer) = sample_meetup();
+    // Its only slot ended two hours ago; the sample's default slots lie ahead.
+    let ended = Utc::now() - chrono::Duration::hours(2);
+    old.slots.truncate(1);
+    old.slots[0].start = ended - chrono::Duration::hours(1);
+    old.slots[0].end = ended;
+    store
+        .create_meetup(&old, &old_organizer)
+        .await
+        .expect("create");
+    let (coming, coming_organizer) = sample_meetup();
+    store
+        .create_meetup(&coming, &coming_organizer)
+        .await
+        .expect("create");
+    let listed = store
+        .meetups_ended_before(Utc::now() - chrono::Duration::hours(1), 10)
+        .await
+        .expect("listed");
+    assert_eq!(listed, vec![old.id.clone()]);
+    let none = store
+        .meetups_ended_before(Utc::now() - chrono::Duration::hours(3), 10)
+        .await
+        .expect("listed");
+    assert!(none.is_empty(), "{none:?}");
+}
+
 for_each_store!(
+    meetups_past_their_last_slot_are_listed_for_retention,
     create_and_read_back,
     names_are_unique_per_meetup_case_insensitively,
     participant_cap_is_enforced,

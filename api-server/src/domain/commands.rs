@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::ids::{CHILD_ID_LEN, MEETUP_ID_LEN, new_id};
 use super::limits::*;
 use super::slots::{self, Window};
-use super::validate::{self, display_name, name_key, optional_text, required_text};
+use super::validate::{self, display_name, name_key, optional_line, optional_text, required_text};
 use super::*;
 
 /// Distinguishes an absent field (leave as is) from an explicit `null` (clear it).
@@ -169,9 +169,23 @@ fn require_open(meetup: &MeetupRecord, now: DateTime<Utc>) -> Result<(), DomainE
     }
 }
 
+/// How many days ahead a slot, day or deadline may lie.
+pub const MAX_DAYS_AHEAD: i64 = 366;
+
+/// How far ahead a slot, day or deadline may lie; also keeps every date far from chrono's
+/// limits, so no arithmetic on it can overflow.
+fn horizon() -> chrono::Duration {
+    chrono::Duration::days(MAX_DAYS_AHEAD)
+}
+
 fn check_deadline(errors: &mut Vec<FieldError>, deadline: DateTime<Utc>, now: DateTime<Utc>) {
     if deadline <= now {
         errors.push(FieldError::new("deadline", "must be in the future"));
+    } else if deadline > now + horizon() {
+        errors.push(FieldError::new(
+            "deadline",
+            format!("must be within {MAX_DAYS_AHEAD} days from now"),
+        ));
     }
 }
 
@@ -194,7 +208,7 @@ fn place_fields(
         MAX_PLACE_NAME_CHARS,
     );
     let before = errors.len();
-    let address = optional_text(
+    let address = optional_line(
         errors,
         &format!("{prefix}address"),
         input.address.as_deref(),
@@ -323,7 +337,7 @@ fn build_slots(
             ));
             return None;
         }
-        return explicit_slots(errors, explicit);
+        return explicit_slots(errors, explicit, now);
     }
     let (days, drop_past) = match &input.days {
         None => (slots::default_days(tz, now), true),
@@ -383,7 +397,9 @@ fn parse_days(
         ));
         return None;
     }
-    let yesterday = now.with_timezone(&tz).date_naive().pred_opt()?;
+    let today = now.with_timezone(&tz).date_naive();
+    let yesterday = today.pred_opt()?;
+    let last_day = today.checked_add_days(chrono::Days::new(MAX_DAYS_AHEAD as u64))?;
     let mut parsed = Vec::with_capacity(days.len());
     let before = errors.len();
     for (i, day) in days.iter().enumerate() {
@@ -391,6 +407,10 @@ fn parse_days(
             Ok(date) if date < yesterday => {
                 errors.push(FieldError::new(format!("days[{i}]"), "is in the past"))
             }
+            Ok(date) if date > last_day => errors.push(FieldError::new(
+                format!("days[{i}]"),
+                format!("must be within {MAX_DAYS_AHEAD} days from today"),
+            )),
             Ok(date) => parsed.push(date),
             Err(_) => errors.push(FieldError::new(
                 format!("days[{i}]"),
@@ -406,7 +426,11 @@ fn parse_days(
     Some(parsed)
 }
 
-fn explicit_slots(errors: &mut Vec<FieldError>, input: &[SlotInput]) -> Option<Vec<SlotDef>> {
+fn explicit_slots(
+    errors: &mut Vec<FieldError>,
+    input: &[SlotInput],
+    now: DateTime<Utc>,
+) -> Option<Vec<SlotDef>> {
     if input.is_empty() {
         errors.push(FieldError::new("slots", "must list at least one slot"));
         return None;
@@ -420,7 +444,16 @@ fn explicit_slots(errors: &mut Vec<FieldError>, input: &[SlotInput]) -> Option<V
     }
     let before = errors.len();
     let mut out = Vec::with_capacity(input.len());
+    let earliest = now - chrono::Duration::days(1);
+    let latest = now + horizon();
     for (i, slot) in input.iter().enumerate() {
+        if slot.start < earliest || slot.end > latest {
+            errors.push(FieldError::new(
+                format!("slots[{i}]"),
+                format!("must lie between yesterday and {MAX_DAYS_AHEAD} days from now"),
+            ));
+            continue;
+        }
         let length = slot.end - slot.start;
         if length <= chrono::Duration::zero() || length > chrono::Duration::hours(24) {
             errors.push(FieldError::new(

@@ -556,4 +556,28 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+
+    async fn meetups_ended_before(
+        &self,
+        cutoff: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(MEETUPS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(backend)? {
+                let (key, value) = entry.map_err(backend)?;
+                let meetup: MeetupRecord = decode(value.value())?;
+                if super::meetup_last_end(&meetup) < cutoff {
+                    out.push(key.value().to_string());
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
 }

@@ -192,4 +192,16 @@ impl<S: Store> Store for InstrumentedStore<S> {
         )
         .await
     }
+
+    async fn meetups_ended_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.timed(
+            "meetups_ended_before",
+            self.inner.meetups_ended_before(cutoff, limit),
+        )
+        .await
+    }
 }

@@ -120,6 +120,27 @@ pub trait Store: Send + Sync + 'static {
         prefix: &str,
         limit: usize,
     ) -> StoreResult<Vec<PlaceSuggestion>>;
+
+    /// Ids of meetups whose every slot (and so their decision) ended before `cutoff`, at most
+    /// `limit`: the retention sweeper deletes them. The default finds none.
+    async fn meetups_ended_before(
+        &self,
+        _cutoff: chrono::DateTime<chrono::Utc>,
+        _limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+/// When a meetup's last slot (or its decision) ends: what retention counts from.
+pub fn meetup_last_end(meetup: &MeetupRecord) -> chrono::DateTime<chrono::Utc> {
+    meetup
+        .slots
+        .iter()
+        .map(|slot| slot.end)
+        .chain(meetup.decision.as_ref().map(|decision| decision.end))
+        .max()
+        .unwrap_or(meetup.created_at)
 }
 
 /// Key for place suggestions: case-folded, whitespace collapsed.

@@ -530,4 +530,59 @@ impl Store for MongoStore {
             })
             .collect()
     }
+
+    async fn meetups_ended_before(
+        &self,
+        cutoff: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        // Only the slot ends are read; the filter is applied here so it works the same on
+        // MongoDB and FerretDB whatever the dates are stored as.
+        let mut cursor = self
+            .db
+            .collection::<Document>("meetups")
+            .find(doc! {})
+            .projection(doc! {"slots.end": 1, "decision.end": 1, "createdAt": 1})
+            .await
+            .map_err(backend)?;
+        let instant = |value: Option<&Bson>| -> Option<chrono::DateTime<Utc>> {
+            match value? {
+                Bson::String(text) => text.parse().ok(),
+                Bson::DateTime(at) => {
+                    chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
+                }
+                _ => None,
+            }
+        };
+        let mut out = Vec::new();
+        while let Some(meetup) = cursor.try_next().await.map_err(backend)? {
+            let ends = meetup
+                .get_array("slots")
+                .map(|slots| {
+                    slots
+                        .iter()
+                        .filter_map(|slot| instant(slot.as_document()?.get("end")))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            let decided = meetup
+                .get_document("decision")
+                .ok()
+                .and_then(|decision| instant(decision.get("end")));
+            let last = ends
+                .into_iter()
+                .chain(decided)
+                .max()
+                .or_else(|| instant(meetup.get("createdAt")));
+            if let (Some(last), Ok(id)) = (last, meetup.get_str("_id"))
+                && last < cutoff
+            {
+                out.push(id.to_string());
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
