@@ -7,6 +7,7 @@ pub mod http;
 pub mod redis_layer;
 pub mod search;
 pub mod store;
+pub mod view_cache;
 
 pub use config::Config;
 pub use events::{BroadcastHub, Event, EventSink, MeetupEvent};

@@ -17,11 +17,13 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, to_bson, to_document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{Revision, Store, StoreError, StoreResult, suggestion_key};
-use crate::domain::{CommentRecord, MeetupRecord, ParticipantRecord, PlaceSuggestion};
+use crate::domain::{
+    CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion,
+};
 
 const DUPLICATE_KEY: i32 = 11000;
 /// A document-version claim older than this whose owner never wrote is considered abandoned.
@@ -408,28 +410,43 @@ impl Store for MongoStore {
 
     async fn update_participant(
         &self,
-        participant: &ParticipantRecord,
-    ) -> StoreResult<Option<Revision>> {
-        let availability = to_bson(&participant.availability).map_err(backend)?;
-        let result = self
-            .participants
-            .update_one(
-                doc! {"_id": &participant.id, "meetupId": &participant.meetup_id},
-                doc! {"$set": {
-                    "name": &participant.name,
-                    "nameKey": &participant.name_key,
-                    "timeZone": participant.time_zone.as_deref(),
-                    "availability": availability,
-                    "placeVotes": &participant.place_votes,
-                    "note": participant.note.as_deref(),
-                }},
-            )
-            .await
-            .map_err(name_conflict)?;
-        if result.matched_count == 0 {
-            return Ok(None);
+        meetup_id: &str,
+        participant_id: &str,
+        changes: &ParticipantChanges,
+    ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
+        // Only the fields the PATCH carries: a concurrent PATCH of other fields survives.
+        let mut set = Document::new();
+        if let Some(name) = &changes.name {
+            set.insert("name", &name.name);
+            set.insert("nameKey", &name.name_key);
         }
-        self.next_revision(&participant.meetup_id).await.map(Some)
+        if let Some(time_zone) = &changes.time_zone {
+            set.insert("timeZone", time_zone.as_deref());
+        }
+        if let Some(availability) = &changes.availability {
+            set.insert("availability", to_bson(availability).map_err(backend)?);
+        }
+        if let Some(place_votes) = &changes.place_votes {
+            set.insert("placeVotes", place_votes);
+        }
+        if let Some(note) = &changes.note {
+            set.insert("note", note.as_deref());
+        }
+        let filter = doc! {"_id": participant_id, "meetupId": meetup_id};
+        let updated = if set.is_empty() {
+            self.participants.find_one(filter).await.map_err(backend)?
+        } else {
+            self.participants
+                .find_one_and_update(filter, doc! {"$set": set})
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(name_conflict)?
+        };
+        let Some(updated) = updated else {
+            return Ok(None);
+        };
+        let revision = self.next_revision(meetup_id).await?;
+        Ok(Some((revision, updated)))
     }
 
     async fn remove_participant(
