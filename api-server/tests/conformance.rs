@@ -586,3 +586,66 @@ async fn embedded_store_survives_a_restart() {
         Some(meetup)
     );
 }
+
+/// FerretDB v1 does not isolate updates: the adaptor must notice and take the claim path, and
+/// that path must neither wait forever for a dead writer nor let a live one be overtaken.
+#[tokio::test]
+async fn ferretdb_participant_claims_are_taken_over_only_when_stale() {
+    use api_server::store::{Isolation, MongoStore};
+    use mongodb::bson::{Document, doc};
+
+    let ferret = common::start_ferretdb().await;
+    let store = MongoStore::connect(&ferret.uri(), "claims_test")
+        .await
+        .expect("connects");
+    assert_eq!(store.isolation(), Isolation::ReadModifyWrite);
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let claims = mongodb::Client::with_uri_str(ferret.uri())
+        .await
+        .expect("client")
+        .database("claims_test")
+        .collection::<Document>("claims");
+    let key = format!("{}:p:{}:{:012}", meetup.id, organizer.id, 1);
+    let note = |text: &str| ParticipantChanges {
+        note: Some(Some(text.to_string())),
+        ..Default::default()
+    };
+
+    // A writer that claimed version 1 a moment ago may still write: nobody overtakes it.
+    claims
+        .insert_one(doc! {"_id": &key, "meetupId": &meetup.id, "n": 1_i64, "at": mongodb::bson::to_bson(&Utc::now()).expect("bson")})
+        .await
+        .expect("live claim");
+    assert!(matches!(
+        store
+            .update_participant(&meetup.id, &organizer.id, &note("overtaking"))
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+    let read = store
+        .participant(&meetup.id, &organizer.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read.note, None);
+
+    // A claim older than the abandon window belongs to a writer that died: taken over.
+    let stale = Utc::now() - chrono::Duration::seconds(120);
+    claims
+        .update_one(
+            doc! {"_id": &key},
+            doc! {"$set": {"at": mongodb::bson::to_bson(&stale).expect("bson")}},
+        )
+        .await
+        .expect("age the claim");
+    let (_, written) = store
+        .update_participant(&meetup.id, &organizer.id, &note("after takeover"))
+        .await
+        .expect("update")
+        .expect("exists");
+    assert_eq!(written.note.as_deref(), Some("after takeover"));
+}

@@ -16,7 +16,7 @@ use crate::domain::{
 
 pub use embedded::EmbeddedStore;
 pub use instrumented::InstrumentedStore;
-pub use mongo::MongoStore;
+pub use mongo::{Isolation, MongoStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
