@@ -10,6 +10,8 @@
 //! - edits of the meetup document itself first claim `{meetupId}:d:{version}`; only the winner
 //!   writes, losers re-read and retry (optimistic concurrency without transactions).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +19,8 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, to_bson, to_document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
@@ -47,6 +51,8 @@ const PARTICIPANT_WRITE_ATTEMPTS: u32 = 64;
 
 #[derive(Clone)]
 pub struct MongoStore {
+    /// Commands sent to the server so far (each one a round trip).
+    sent: Arc<AtomicU64>,
     isolation: Isolation,
     db: Database,
     meetups: Collection<MeetupRecord>,
@@ -126,6 +132,11 @@ fn write_version_filter(version: i64) -> Document {
 }
 
 impl MongoStore {
+    /// Commands (round trips) this store has sent so far.
+    pub fn commands_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
     /// What this server does atomically (decides the write path for participant PATCHes).
     pub fn isolation(&self) -> Isolation {
         self.isolation
@@ -242,11 +253,21 @@ impl MongoStore {
         options
             .server_selection_timeout
             .get_or_insert(Duration::from_secs(5));
+        // Every command is a round trip: counted so the cost of each operation can be measured.
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&sent);
+        options.command_event_handler = Some(EventHandler::callback(move |event| {
+            if matches!(event, CommandEvent::Started(_)) {
+                counter.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("mongodb_commands_total").increment(1);
+            }
+        }));
         let client = Client::with_options(options).map_err(backend)?;
         let db = client.database(database);
         let isolation = detect_isolation(&db).await;
         tracing::info!(?isolation, "connected to the document store");
         let store = Self {
+            sent,
             isolation,
             meetups: db.collection("meetups"),
             participants: db.collection("participants"),
