@@ -658,11 +658,8 @@ impl Store for EmbeddedStore {
             put_name(txn, &organizer)?;
             put_participant(txn, &organizer)?;
             put_token(txn, &organizer)?;
-            let id = meetup.id.clone();
-            batch.hot.push(HotChange::Meetup(
-                id,
-                HotMeetup::new(meetup, counters, bytes.len()),
-            ));
+            // Not kept decoded yet: many meetups are created and never opened; the first read
+            // loads it.
             Ok(())
         })
         .await
