@@ -649,3 +649,57 @@ async fn ferretdb_participant_claims_are_taken_over_only_when_stale() {
         .expect("exists");
     assert_eq!(written.note.as_deref(), Some("after takeover"));
 }
+
+/// Deleting on the MongoDB adaptor marks the meetup first; a deletion cut short after the mark
+/// leaves nothing visible and is finished at the next start.
+#[tokio::test]
+async fn mongo_deletion_cut_short_is_hidden_and_swept_at_start() {
+    use api_server::store::MongoStore;
+    use mongodb::bson::{Document, doc};
+
+    let ferret = common::start_ferretdb().await;
+    let store = MongoStore::connect(&ferret.uri(), "tombstones")
+        .await
+        .expect("connects");
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    store
+        .add_comment(&comment(&meetup, "hello"), 10)
+        .await
+        .expect("comment");
+    // A delete that died right after its first step: only the tombstone was written.
+    let db = mongodb::Client::with_uri_str(ferret.uri())
+        .await
+        .expect("client")
+        .database("tombstones");
+    db.collection::<Document>("meetups")
+        .update_one(doc! {"_id": &meetup.id}, doc! {"$set": {"deleted": true}})
+        .await
+        .expect("tombstone");
+    assert_eq!(store.meetup(&meetup.id).await.expect("read"), None);
+    assert!(matches!(
+        store
+            .add_participant(&participant(&meetup, "Late"), 100)
+            .await,
+        Err(StoreError::MeetupNotFound)
+    ));
+
+    let restarted = MongoStore::connect(&ferret.uri(), "tombstones")
+        .await
+        .expect("reconnects");
+    for collection in ["meetups", "participants", "comments", "claims"] {
+        let left = db
+            .collection::<Document>(collection)
+            .count_documents(doc! {})
+            .await
+            .expect("count");
+        assert_eq!(
+            left, 0,
+            "{collection} still holds documents of the deleted meetup"
+        );
+    }
+    assert!(!restarted.delete_meetup(&meetup.id).await.expect("again"));
+}

@@ -132,6 +132,57 @@ fn write_version_filter(version: i64) -> Document {
 }
 
 impl MongoStore {
+    /// Removes everything of a tombstoned meetup, the meetup document last. Idempotent.
+    async fn sweep(&self, id: &str) -> StoreResult<()> {
+        self.participants
+            .delete_many(doc! {"meetupId": id})
+            .await
+            .map_err(backend)?;
+        self.comments
+            .delete_many(doc! {"meetupId": id})
+            .await
+            .map_err(backend)?;
+        self.claims
+            .delete_many(doc! {"_id": meetup_keys(id)})
+            .await
+            .map_err(backend)?;
+        self.meetups
+            .delete_one(doc! {"_id": id, "deleted": true})
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Finishes deletions that were cut short. Best effort: a failure is logged and retried at
+    /// the next start or by deleting again.
+    async fn sweep_tombstones(&self) {
+        let raw = self.db.collection::<Document>("meetups");
+        let tombstones: Result<Vec<Document>, _> = match raw
+            .find(doc! {"deleted": true})
+            .projection(doc! {"_id": 1})
+            .await
+        {
+            Ok(cursor) => cursor.try_collect().await,
+            Err(error) => Err(error),
+        };
+        let tombstones = match tombstones {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "could not look for meetups whose deletion was cut short");
+                return;
+            }
+        };
+        for tombstone in tombstones {
+            let Ok(id) = tombstone.get_str("_id") else {
+                continue;
+            };
+            match self.sweep(id).await {
+                Ok(()) => tracing::info!(meetup = id, "finished a deletion that was cut short"),
+                Err(error) => tracing::warn!(%error, meetup = id, "could not finish a deletion"),
+            }
+        }
+    }
+
     /// Commands (round trips) this store has sent so far.
     pub fn commands_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
@@ -278,6 +329,7 @@ impl MongoStore {
         };
         store.ping().await?;
         store.create_indexes().await?;
+        store.sweep_tombstones().await;
         Ok(store)
     }
 
@@ -382,7 +434,7 @@ impl MongoStore {
     async fn meetup_exists(&self, meetup_id: &str) -> StoreResult<bool> {
         let count = self
             .meetups
-            .count_documents(doc! {"_id": meetup_id})
+            .count_documents(doc! {"_id": meetup_id, "deleted": {"$ne": true}})
             .await
             .map_err(backend)?;
         Ok(count > 0)
@@ -453,7 +505,7 @@ impl Store for MongoStore {
     async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
         let Some(mut meetup) = self
             .meetups
-            .find_one(doc! {"_id": id})
+            .find_one(doc! {"_id": id, "deleted": {"$ne": true}})
             .await
             .map_err(backend)?
         else {
@@ -506,25 +558,20 @@ impl Store for MongoStore {
         self.next_revision(&meetup.id).await.map(Some)
     }
 
+    /// Tombstone first, then sweep: once the meetup is marked deleted every read and write
+    /// treats it as gone, whatever happens to the sweep; a sweep cut short (an error, a crash)
+    /// is finished by the next delete or at the next start (`sweep_tombstones`).
     async fn delete_meetup(&self, id: &str) -> StoreResult<bool> {
-        let deleted = self
+        let marked = self
             .meetups
-            .delete_one(doc! {"_id": id})
+            .update_one(
+                doc! {"_id": id, "deleted": {"$ne": true}},
+                doc! {"$set": {"deleted": true}},
+            )
             .await
             .map_err(backend)?;
-        self.participants
-            .delete_many(doc! {"meetupId": id})
-            .await
-            .map_err(backend)?;
-        self.comments
-            .delete_many(doc! {"meetupId": id})
-            .await
-            .map_err(backend)?;
-        self.claims
-            .delete_many(doc! {"_id": meetup_keys(id)})
-            .await
-            .map_err(backend)?;
-        Ok(deleted.deleted_count > 0)
+        self.sweep(id).await?;
+        Ok(marked.matched_count > 0)
     }
 
     async fn participants(&self, meetup_id: &str) -> StoreResult<Vec<ParticipantRecord>> {
