@@ -10,7 +10,7 @@ BIND ?= 0.0.0.0:8080
 DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: help run test test-deps web-deps web-build lint test-rust test-contract test-web test-browser test-helm \
-        cluster-up cluster-down crds render bench clean e2e
+        cluster-up cluster-down crds render bench bench-http clean e2e
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ crds: ## Regenerate crds/, the chart's copy and docs/configuration.md from the o
 
 bench: ## Benchmarks (not tests); results go to docs/benchmarks.md
 	$(CARGO) bench --workspace
+
+bench-http: ## API speed: release server + embedded store vs a bare axum handler, driven by wrk
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(CARGO) bench -p api-server --bench http_speed
 
 clean:
 	rm -rf target .tools web/dist web/node_modules

@@ -8,6 +8,7 @@ pub mod redis_layer;
 pub mod retention;
 pub mod search;
 pub mod store;
+pub mod view_cache;
 
 pub use config::Config;
 pub use events::{BroadcastHub, Event, EventSink, MeetupEvent};

@@ -104,7 +104,11 @@ pub async fn get_meetup(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<axum::response::Response> {
     let view = app.view_json(&id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], view.json).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        view.json.bytes(),
+    )
+        .into_response())
 }
 
 #[utoipa::path(patch, path = "/api/v1/meetups/{id}", tag = "meetups",
@@ -318,16 +322,29 @@ pub async fn patch_participant(
 ) -> ApiResult<Json<ParticipantView>> {
     let (meetup, principal) = app.authenticated(&id, &bearer).await?;
     let patch: ParticipantPatch = body.parse()?;
-    let participant = app.load_participant(&meetup.id, &participant_id).await?;
-    let updated = domain::update_participant(&meetup, &principal, &participant, patch, Utc::now())?;
-    let revision = app
+    // A participant changing their own answers was just read by the token lookup.
+    let loaded;
+    let participant = match &principal {
+        Principal::Participant(own) if own.id == participant_id => own.as_ref(),
+        _ => {
+            loaded = app.load_participant(&meetup.id, &participant_id).await?;
+            &loaded
+        }
+    };
+    let changes = domain::participant_changes(&meetup, &principal, participant, patch, Utc::now())?;
+    let (revision, updated) = app
         .store
-        .update_participant(&updated)
+        .update_participant(&meetup.id, &participant_id, &changes)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NameTaken => {
-                domain::DomainError::NameTaken(updated.name.clone()).into()
-            }
+            crate::store::StoreError::NameTaken => domain::DomainError::NameTaken(
+                changes
+                    .name
+                    .as_ref()
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default(),
+            )
+            .into(),
             other => Problem::from(other),
         })?
         .ok_or_else(|| domain::DomainError::not_found(Resource::Participant, &participant_id))?;

@@ -36,6 +36,7 @@ use crate::events::{BroadcastHub, Event, EventSink};
 use crate::redis_layer::{CachedView, RedisLayer};
 use crate::search::{PlaceSearch, StoreSearch};
 use crate::store::Store;
+use crate::view_cache::{LocalViews, ViewJson};
 use extract::Bearer;
 use problem::Problem;
 
@@ -128,6 +129,8 @@ pub struct AppState {
     pub live_slots: Arc<live_slots::LiveSlots>,
     /// Shutdown state: readiness and live connections follow it.
     pub lifecycle: Arc<lifecycle::Lifecycle>,
+    /// Serialized views by revision, shared by GETs, WebSocket snapshots and the Redis fill.
+    pub views: LocalViews,
 }
 
 impl AppState {
@@ -145,6 +148,7 @@ impl AppState {
             live,
             settings: Arc::new(settings),
             redis: None,
+            views: LocalViews::default(),
         }
     }
 
@@ -156,31 +160,52 @@ impl AppState {
         self
     }
 
-    /// The meetup's view as JSON with its revision: from the cache when it has it, else built
-    /// from the store (and cached). `None`-free: a missing meetup is a 404 problem.
+    /// The meetup's view as JSON with its revision. Served from the in-process view cache when
+    /// its entry is the store's current revision, else from Redis (same check), else built from
+    /// one read of the store, serialized once and kept for every later reader.
     pub async fn view_json(&self, id: &str) -> Result<CachedView, Problem> {
         if !is_valid_id(id) {
             return Err(Problem::meetup_not_found(id));
         }
+        let stamp = self
+            .store
+            .view_stamp(id)
+            .await?
+            .ok_or_else(|| Problem::meetup_not_found(id))?;
+        let now = Utc::now();
+        if let Some(json) = self.views.get(id, &stamp, now) {
+            return Ok(CachedView {
+                revision: stamp.revision,
+                json,
+            });
+        }
         let cache = self.redis.as_ref().map(|redis| &redis.cache);
-        let cached = match cache {
-            Some(cache) => cache.get(id).await,
-            None => None,
-        };
-        let meetup = self.load_meetup(id).await?;
-        // Served only at the store's current revision: a lost invalidation, an evicted key or
-        // a failover can cost a rebuild, never show an older state (issue 13).
-        if let Some(cached) = cached {
-            if cached.revision == meetup.revision {
+        // A Redis copy is served only at the store's current revision: a lost invalidation, an
+        // evicted key or a failover can cost a rebuild, never show an older state (issue 13).
+        if let Some(cache) = cache
+            && let Some(cached) = cache.get(id).await
+        {
+            if cached.revision == stamp.revision {
+                self.views
+                    .put(id, cached.revision, now, cached.json.clone());
                 return Ok(cached);
             }
             metrics::counter!("cache_stale_total").increment(1);
         }
-        let view = self.view(&meetup).await?;
-        let json = serde_json::to_string(&view)
-            .map_err(|_| Problem::internal("Something went wrong on our side."))?;
+        let state = self
+            .store
+            .meetup_state(id)
+            .await?
+            .ok_or_else(|| Problem::meetup_not_found(id))?;
+        let built_at = Utc::now();
+        let view = domain::meetup_view(&state.meetup, state.participants, state.comments, built_at);
+        let json = ViewJson::from(
+            serde_json::to_string(&view)
+                .map_err(|_| Problem::internal("Something went wrong on our side."))?,
+        );
+        self.views.put(id, view.revision, built_at, json.clone());
         if let Some(cache) = cache {
-            cache.fill(&view, &json);
+            cache.fill(&view, json.as_str());
         }
         Ok(CachedView {
             revision: view.revision,
