@@ -115,7 +115,10 @@ fn start_nginx(html: &Path) -> Nginx {
         .replace(root, &format!("root {};", html.display()))
         .replace(
             headers,
-            &format!("include {};", web.join("nginx-security-headers.conf").display()),
+            &format!(
+                "include {};",
+                web.join("nginx-security-headers.conf").display()
+            ),
         )
         .replace("/tmp/nginx/", &format!("{prefix}/"))
         .replace("access_log /dev/stdout combined;", "access_log off;")

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use api_server::domain::{CommentRecord, MeetupRecord, ParticipantRecord, PlaceSuggestion};
+use api_server::domain::{
+    CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion,
+};
 use api_server::http::server::{ServerLimits, serve};
 use api_server::redis_layer::{RedisLayer, RedisTarget};
 use api_server::store::{EmbeddedStore, Revision, Store, StoreError, StoreResult};
@@ -67,8 +69,13 @@ impl Store for FaultyStore {
     async fn add_participant(&self, p: &ParticipantRecord, max: usize) -> StoreResult<Revision> {
         self.inner.add_participant(p, max).await
     }
-    async fn update_participant(&self, p: &ParticipantRecord) -> StoreResult<Option<Revision>> {
-        self.inner.update_participant(p).await
+    async fn update_participant(
+        &self,
+        m: &str,
+        p: &str,
+        changes: &ParticipantChanges,
+    ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
+        self.inner.update_participant(m, p, changes).await
     }
     async fn remove_participant(&self, m: &str, p: &str) -> StoreResult<Option<Revision>> {
         self.inner.remove_participant(m, p).await
