@@ -9,8 +9,8 @@ NPM ?= npm
 BIND ?= 0.0.0.0:8080
 DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help run test test-deps web-deps web-build lint test-rust test-web test-browser test-helm \
-        cluster-up cluster-down crds render bench clean e2e
+.PHONY: help run test test-deps web-deps web-build lint test-rust test-contract test-web test-browser test-helm \
+        cluster-up cluster-down crds render bench bench-http clean e2e
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: ## rustfmt and clippy, warnings are errors
 
 test-rust: ## Unit, conformance and control-plane tests of every crate
 	$(CARGO) test --workspace --no-fail-fast
+
+test-contract: ## Schemathesis fuzzes a running API server against its OpenAPI document (bounded, ~2 min)
+	bash scripts/contract-test.sh
 
 test-web: web-deps ## Vitest unit and component tests of the web app
 	@if [ -f web/package.json ]; then cd web && $(NPM) test; fi
@@ -74,6 +77,10 @@ crds: ## Regenerate crds/, the chart's copy and docs/configuration.md from the o
 
 bench: ## Benchmarks (not tests); results go to docs/benchmarks.md
 	$(CARGO) bench --workspace
+
+bench-http: ## API speed: release server + embedded store vs a bare axum handler, driven by wrk
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(CARGO) bench -p api-server --bench http_speed
 
 clean:
 	rm -rf target .tools web/dist web/node_modules

@@ -73,7 +73,9 @@ async fn create(http: &reqwest::Client, base: &str) -> Option<Seeded> {
         .post(format!("{base}/api/v1/meetups"))
         .json(
             &json!({"title": "Bench beer", "organizerName": "Org", "timeZone": "Europe/Berlin",
-                      "days": ["2099-06-01", "2099-06-02", "2099-06-03"],
+                      "days": (1..=3).map(|offset| (chrono::Utc::now().date_naive()
+                          + chrono::Days::new(offset)).format("%Y-%m-%d").to_string())
+                          .collect::<Vec<_>>(),
                       "places": [{"name": "A"}, {"name": "B"}]}),
         )
         .send()
@@ -96,6 +98,8 @@ async fn run(kind: StoreKind, label: &'static str) -> Run {
     let (store, _guard) = make_store(kind).await;
     let settings = Settings {
         write_rate_limit: None,
+        read_rate_limit: None,
+        meetups_per_client_per_day: None,
         ..Settings::default()
     };
     let state = AppState::new(store, settings);

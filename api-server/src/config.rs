@@ -3,8 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::Parser;
 
+use crate::http::client::TrustedProxies;
+use crate::http::server::ServerLimits;
+use crate::http::{LiveLimits, RateLimit, Settings};
 use crate::redis_layer::RedisTarget;
 
 #[derive(Debug, Clone, Parser)]
@@ -86,9 +91,65 @@ pub struct Config {
     #[arg(long, env = "WRITE_RATE_BURST", default_value_t = 60)]
     pub write_rate_burst: u32,
 
-    /// Take the client IP from X-Forwarded-For (only behind a trusted ingress).
-    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    /// Reads (GET/HEAD, WebSocket upgrades) allowed per client per minute; 0 turns it off.
+    #[arg(long, env = "READ_RATE_PER_MINUTE", default_value_t = 1200)]
+    pub read_rate_per_minute: u32,
+
+    /// Reads a client may burst above the steady rate.
+    #[arg(long, env = "READ_RATE_BURST", default_value_t = 200)]
+    pub read_rate_burst: u32,
+
+    /// How many proxies in front of this server append to X-Forwarded-For (the HAProxy the
+    /// operator runs is 1). The client is the entry left of that many hops; 0 uses the socket
+    /// address.
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
+
+    /// Networks of trusted proxies (comma-separated CIDRs, e.g. `10.0.0.0/8`); X-Forwarded-For
+    /// entries from them are skipped from the right.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Deprecated: the same as `--trusted-proxy-hops 1`.
+    #[arg(
+        long,
+        env = "TRUST_FORWARDED_FOR",
+        default_value_t = false,
+        hide = true
+    )]
     pub trust_forwarded_for: bool,
+
+    /// Seconds a client has to send a request head (also the idle keep-alive limit).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a request may take (a WebSocket only until it is upgraded).
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Seconds a socket write may make no progress before the connection is closed.
+    #[arg(long, env = "SEND_STALL_TIMEOUT_SECS", default_value_t = 15)]
+    pub send_stall_timeout_secs: u64,
+
+    /// Open connections per replica; beyond it new connections are closed at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Days a meetup is kept after its last slot or decision ended; 0 keeps meetups for ever.
+    #[arg(long, env = "MEETUP_RETENTION_DAYS", default_value_t = 90)]
+    pub meetup_retention_days: u64,
+
+    /// Meetups one client may create per day; 0 turns the quota off.
+    #[arg(long, env = "MEETUPS_PER_CLIENT_PER_DAY", default_value_t = 100)]
+    pub meetups_per_client_per_day: u32,
+
+    /// Open live (WebSocket) connections per client.
+    #[arg(long, env = "MAX_LIVE_PER_CLIENT", default_value_t = 32)]
+    pub max_live_per_client: usize,
+
+    /// Open live (WebSocket) connections per meetup on one replica.
+    #[arg(long, env = "MAX_LIVE_PER_MEETUP", default_value_t = 500)]
+    pub max_live_per_meetup: usize,
 
     /// Largest accepted request body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
@@ -99,7 +160,55 @@ pub struct Config {
     pub log_json: bool,
 }
 
+/// A CIDR (`10.0.0.0/8`) or a single address, surrounding spaces allowed.
+fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("\"{value}\" is not a CIDR such as 10.0.0.0/8 or an IP address"))
+}
+
 impl Config {
+    /// The HTTP settings these flags ask for (the web folder is checked by `main`).
+    pub fn settings(&self) -> Settings {
+        let limit = |per_minute: u32, burst: u32| {
+            (per_minute > 0).then_some(RateLimit { per_minute, burst })
+        };
+        let defaults = Settings::default();
+        Settings {
+            max_body_bytes: self.max_body_bytes,
+            write_rate_limit: limit(self.write_rate_per_minute, self.write_rate_burst),
+            read_rate_limit: limit(self.read_rate_per_minute, self.read_rate_burst),
+            trusted_proxies: TrustedProxies {
+                hops: if self.trust_forwarded_for {
+                    self.trusted_proxy_hops.max(1)
+                } else {
+                    self.trusted_proxy_hops
+                },
+                networks: self.trusted_proxies.clone(),
+            },
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            live_limits: LiveLimits {
+                per_client: self.max_live_per_client.max(1),
+                per_meetup: self.max_live_per_meetup.max(1),
+                ..defaults.live_limits
+            },
+            meetups_per_client_per_day: (self.meetups_per_client_per_day > 0)
+                .then_some(self.meetups_per_client_per_day),
+            web_dir: self.web_dir.clone(),
+        }
+    }
+
+    /// Connection-level limits for [`crate::http::server::serve`].
+    pub fn server_limits(&self) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            send_stall_timeout: Duration::from_secs(self.send_stall_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+
     /// Where Redis is, if anywhere: Sentinels first, else the plain URL.
     pub fn redis_target(&self) -> Option<RedisTarget> {
         let sentinels: Vec<String> = self
@@ -159,5 +268,23 @@ mod tests {
             })
         );
         assert_eq!(parse(&[]).redis_target(), None);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_hops_and_cidrs() {
+        let config = parse(&[
+            "--trusted-proxy-hops",
+            "1",
+            "--trusted-proxies",
+            "10.0.0.0/8, fd00::/8",
+        ]);
+        let trusted = config.settings().trusted_proxies;
+        assert_eq!(trusted.hops, 1);
+        assert_eq!(trusted.networks.len(), 2);
+        assert_eq!(
+            parse(&[]).settings().trusted_proxies,
+            TrustedProxies::default()
+        );
+        assert!(Config::try_parse_from(["api-server", "--trusted-proxies", "nonsense"]).is_err());
     }
 }

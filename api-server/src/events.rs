@@ -46,6 +46,10 @@ pub struct MeetupEvent {
 /// is a success even when nobody is listening.
 pub trait EventSink: Send + Sync + 'static {
     fn publish(&self, event: MeetupEvent);
+
+    /// A write to this meetup was stored but its event cannot be sent (building it failed):
+    /// every listener of the meetup, on every replica, should reload a snapshot.
+    fn resync(&self, _meetup_id: &str) {}
 }
 
 /// Drops events; for tools and benchmarks that have no listeners.
@@ -63,6 +67,11 @@ pub const REPLAY_EVENTS: usize = 64;
 /// Meetups whose recent events are remembered at most; beyond it the longest-idle meetup
 /// without listeners is forgotten (its clients then resume with a snapshot).
 pub const REPLAY_MEETUPS: usize = 2048;
+
+/// Frame bytes of recent events kept per meetup, so the history of every meetup together stays
+/// bounded (at most `REPLAY_MEETUPS` × this) however large its events are. A larger event is
+/// delivered but not remembered: a client resuming across it gets a snapshot instead.
+pub const REPLAY_BYTES: usize = 64 * 1024;
 
 /// An event ready to go out: serialized once, shared by every connection of every listener.
 #[derive(Debug, Clone)]
@@ -105,6 +114,8 @@ struct MeetupChannel {
     sender: broadcast::Sender<HubMessage>,
     /// Recent events in revision order, for `?since=n` resumption.
     recent: VecDeque<Arc<LiveEvent>>,
+    /// Frame bytes held in `recent` (bounded by [`REPLAY_BYTES`]).
+    recent_bytes: usize,
     touched: Instant,
 }
 
@@ -152,6 +163,7 @@ impl BroadcastHub {
             .or_insert_with(|| MeetupChannel {
                 sender: broadcast::channel(self.capacity).0,
                 recent: VecDeque::new(),
+                recent_bytes: 0,
                 touched: Instant::now(),
             });
         channel.touched = Instant::now();
@@ -224,9 +236,16 @@ impl BroadcastHub {
             .iter()
             .rposition(|e| e.revision < event.revision)
             .map_or(0, |i| i + 1);
-        channel.recent.insert(at, Arc::clone(&event));
-        if channel.recent.len() > REPLAY_EVENTS {
-            channel.recent.pop_front();
+        let size = event.frame.len();
+        if size <= REPLAY_BYTES {
+            channel.recent.insert(at, Arc::clone(&event));
+            channel.recent_bytes += size;
+        }
+        while channel.recent.len() > REPLAY_EVENTS || channel.recent_bytes > REPLAY_BYTES {
+            match channel.recent.pop_front() {
+                Some(oldest) => channel.recent_bytes -= oldest.frame.len(),
+                None => break,
+            }
         }
         let deleted = event.deleted;
         let meetup_id = event.meetup_id.clone();
@@ -234,6 +253,13 @@ impl BroadcastHub {
         let _ = channel.sender.send(HubMessage::Event(event));
         if deleted {
             channels.remove(&meetup_id);
+        }
+    }
+
+    /// Tells every listener of one meetup to resynchronise with a snapshot.
+    pub fn resync(&self, meetup_id: &str) {
+        if let Some(channel) = self.lock().get(meetup_id) {
+            let _ = channel.sender.send(HubMessage::Resync);
         }
     }
 
@@ -262,6 +288,10 @@ impl EventSink for BroadcastHub {
         if let Some(live) = LiveEvent::from_event(&event) {
             self.deliver(Arc::new(live));
         }
+    }
+
+    fn resync(&self, meetup_id: &str) {
+        BroadcastHub::resync(self, meetup_id);
     }
 }
 
@@ -334,6 +364,32 @@ mod tests {
             recent.last().map(|e| e.revision),
             Some(5 + REPLAY_EVENTS as i64)
         );
+    }
+
+    #[test]
+    fn history_is_bounded_in_bytes_and_skips_huge_events() {
+        let hub = BroadcastHub::default();
+        let sized = |revision: i64, bytes: usize| {
+            Arc::new(LiveEvent {
+                meetup_id: "m".into(),
+                revision,
+                deleted: false,
+                frame: Utf8Bytes::from("x".repeat(bytes)),
+            })
+        };
+        let mut rx = hub.subscribe("m");
+        hub.deliver(sized(1, REPLAY_BYTES + 1));
+        assert!(rx.try_recv().is_ok(), "a huge event is still delivered");
+        let (_rx, recent) = hub.subscribe_with_recent("m");
+        assert!(recent.is_empty(), "but not remembered");
+        for revision in 2..20 {
+            hub.deliver(sized(revision, REPLAY_BYTES / 4));
+        }
+        let (_rx, recent) = hub.subscribe_with_recent("m");
+        let bytes: usize = recent.iter().map(|e| e.frame.len()).sum();
+        assert!(bytes <= REPLAY_BYTES, "{bytes}");
+        assert_eq!(recent.last().map(|e| e.revision), Some(19));
+        assert_eq!(recent.len(), 4);
     }
 
     #[test]

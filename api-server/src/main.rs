@@ -1,14 +1,13 @@
 //! `api-server`: the Beer Meetup API and the built web app on one port.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_server::http::{RateLimit, Settings};
+use api_server::http::Settings;
+use api_server::http::server::serve;
 use api_server::redis_layer::RedisLayer;
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
 use api_server::{AppState, Config, app};
-use axum::serve::ListenerExt;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -51,13 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let settings = Settings {
-        max_body_bytes: config.max_body_bytes,
-        write_rate_limit: (config.write_rate_per_minute > 0).then_some(RateLimit {
-            per_minute: config.write_rate_per_minute,
-            burst: config.write_rate_burst,
-        }),
-        trust_forwarded_for: config.trust_forwarded_for,
         web_dir,
+        ..config.settings()
     };
     let search = api_server::search::from_config(&config, Arc::clone(&store))?;
     let state = AppState::new(store, settings).with_search(search);
@@ -73,20 +67,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
+    if config.meetup_retention_days > 0 {
+        let retention = Duration::from_secs(config.meetup_retention_days * 24 * 3600);
+        api_server::retention::spawn_sweeper(state.clone(), retention, Duration::from_secs(3600));
+        tracing::info!(
+            days = config.meetup_retention_days,
+            "meetups are deleted that long after their last slot"
+        );
+    }
+
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    // Live events are small frames: send each at once instead of waiting for Nagle's timer.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "could not set TCP_NODELAY on an accepted connection");
-        }
-    });
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let lifecycle = Arc::clone(&state.lifecycle);
+    let live_slots = Arc::clone(&state.live_slots);
+    let stop = async move {
+        shutdown_signal().await;
+        // Readiness false and live connections closed with 1001 at once; in-flight requests
+        // finish below.
+        lifecycle.begin_shutdown();
+    };
+    serve(listener, app(state), config.server_limits(), stop).await?;
+    // Give the live connections their close frames (and pending resyncs a moment to go out).
+    let closing = tokio::time::Instant::now();
+    while live_slots.total() > 0 && closing.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

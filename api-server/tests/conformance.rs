@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use api_server::domain::ids::{hash_token, new_id};
 use api_server::domain::{
-    self, Availability, CommentRecord, CreateMeetup, MeetupRecord, ParticipantRecord, PlaceInput,
-    PlaceSuggestion,
+    self, Availability, CommentRecord, CreateMeetup, MeetupRecord, ParticipantChanges,
+    ParticipantRecord, PlaceInput, PlaceSuggestion,
 };
-use api_server::store::{Store, StoreError};
+use api_server::store::{Revision, Store, StoreError};
 use chrono::Utc;
 use common::{StoreKind, make_store};
 use rand::SeedableRng;
@@ -72,6 +72,17 @@ fn comment(meetup: &MeetupRecord, text: &str) -> CommentRecord {
         text: text.to_string(),
         created_at: Utc::now(),
     }
+}
+
+/// Writes every mutable field of `p` (a whole-record PATCH).
+async fn replace_participant(
+    store: &Arc<dyn Store>,
+    p: &ParticipantRecord,
+) -> Result<Option<Revision>, StoreError> {
+    store
+        .update_participant(&p.meetup_id, &p.id, &ParticipantChanges::all_of(p))
+        .await
+        .map(|written| written.map(|(revision, _)| revision))
 }
 
 async fn stored(store: &Arc<dyn Store>, id: &str) -> MeetupRecord {
@@ -195,8 +206,7 @@ async fn participant_updates_persist_and_bump_the_revision(kind: StoreKind) {
         .insert(meetup.slots[1].id.clone(), Availability::Maybe);
     changed.place_votes = vec![meetup.places[1].id.clone()];
     changed.note = Some("bringing snacks".into());
-    let revision = store
-        .update_participant(&changed)
+    let revision = replace_participant(&store, &changed)
         .await
         .expect("update")
         .expect("exists");
@@ -213,15 +223,14 @@ async fn participant_updates_persist_and_bump_the_revision(kind: StoreKind) {
     clash.name = "anna".into();
     clash.name_key = "anna".into();
     assert!(matches!(
-        store.update_participant(&clash).await,
+        replace_participant(&store, &clash).await,
         Err(StoreError::NameTaken)
     ));
     // Renaming frees the old name.
     let mut renamed = changed.clone();
     renamed.name = "Benno".into();
     renamed.name_key = "benno".into();
-    store
-        .update_participant(&renamed)
+    replace_participant(&store, &renamed)
         .await
         .expect("rename")
         .expect("exists");
@@ -232,7 +241,7 @@ async fn participant_updates_persist_and_bump_the_revision(kind: StoreKind) {
 
     let ghost = participant(&meetup, "Ghost");
     assert_eq!(
-        store.update_participant(&ghost).await.expect("update"),
+        replace_participant(&store, &ghost).await.expect("update"),
         None
     );
 }
@@ -479,7 +488,7 @@ async fn fifty_concurrent_voters_lose_no_vote(kind: StoreKind) {
             let slot = slot.clone();
             tokio::spawn(async move {
                 p.availability.insert(slot, Availability::Yes);
-                store.update_participant(&p).await
+                replace_participant(&store, &p).await
             })
         })
         .collect();
@@ -495,8 +504,88 @@ async fn fifty_concurrent_voters_lose_no_vote(kind: StoreKind) {
     assert_eq!(stored(&store, &meetup.id).await.revision, before + 50);
 }
 
+async fn meetups_past_their_last_slot_are_listed_for_retention(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (mut old, old_organizer) = sample_meetup();
+    // Its only slot ended two hours ago; the sample's default slots lie ahead.
+    let ended = Utc::now() - chrono::Duration::hours(2);
+    old.slots.truncate(1);
+    old.slots[0].start = ended - chrono::Duration::hours(1);
+    old.slots[0].end = ended;
+    store
+        .create_meetup(&old, &old_organizer)
+        .await
+        .expect("create");
+    let (coming, coming_organizer) = sample_meetup();
+    store
+        .create_meetup(&coming, &coming_organizer)
+        .await
+        .expect("create");
+    let listed = store
+        .meetups_ended_before(Utc::now() - chrono::Duration::hours(1), 10)
+        .await
+        .expect("listed");
+    assert_eq!(listed, vec![old.id.clone()]);
+    let none = store
+        .meetups_ended_before(Utc::now() - chrono::Duration::hours(3), 10)
+        .await
+        .expect("listed");
+    assert!(none.is_empty(), "{none:?}");
+}
+
+async fn concurrent_patches_of_different_fields_both_survive(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let ben = participant(&meetup, "Ben");
+    store.add_participant(&ben, 200).await.expect("join");
+    let before = stored(&store, &meetup.id).await.revision;
+    // The person paints availability while the organizer edits their note, again and again.
+    let rounds = 10;
+    for round in 0..rounds {
+        let note = ParticipantChanges {
+            note: Some(Some(format!("note {round}"))),
+            ..Default::default()
+        };
+        let slot = meetup.slots[round % meetup.slots.len()].id.clone();
+        let paint = ParticipantChanges {
+            availability: Some(BTreeMap::from([(slot.clone(), Availability::Yes)])),
+            ..Default::default()
+        };
+        let (a, b) = tokio::join!(
+            store.update_participant(&meetup.id, &ben.id, &note),
+            store.update_participant(&meetup.id, &ben.id, &paint)
+        );
+        let (a, b) = (
+            a.expect("note").expect("exists"),
+            b.expect("paint").expect("exists"),
+        );
+        assert_ne!(a.0, b.0, "each write gets its own revision");
+        let read = store
+            .participant(&meetup.id, &ben.id)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(read.note.as_deref(), Some(format!("note {round}").as_str()));
+        assert_eq!(
+            read.availability,
+            BTreeMap::from([(slot, Availability::Yes)])
+        );
+        assert_eq!(read.name, "Ben", "fields nobody patched stay");
+    }
+    assert_eq!(
+        stored(&store, &meetup.id).await.revision,
+        before + 2 * rounds as i64
+    );
+}
+
 for_each_store!(
+    meetups_past_their_last_slot_are_listed_for_retention,
     create_and_read_back,
+    concurrent_patches_of_different_fields_both_survive,
     names_are_unique_per_meetup_case_insensitively,
     participant_cap_is_enforced,
     joining_a_missing_meetup_fails,
@@ -526,4 +615,121 @@ async fn embedded_store_survives_a_restart() {
         reopened.meetup(&meetup.id).await.expect("read"),
         Some(meetup)
     );
+}
+
+/// FerretDB v1 does not isolate updates: the adaptor must notice and take the claim path, and
+/// that path must neither wait forever for a dead writer nor let a live one be overtaken.
+#[tokio::test]
+async fn ferretdb_participant_claims_are_taken_over_only_when_stale() {
+    use api_server::store::{Isolation, MongoStore};
+    use mongodb::bson::{Document, doc};
+
+    let ferret = common::start_ferretdb().await;
+    let store = MongoStore::connect(&ferret.uri(), "claims_test")
+        .await
+        .expect("connects");
+    assert_eq!(store.isolation(), Isolation::ReadModifyWrite);
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let claims = mongodb::Client::with_uri_str(ferret.uri())
+        .await
+        .expect("client")
+        .database("claims_test")
+        .collection::<Document>("claims");
+    let key = format!("{}:p:{}:{:012}", meetup.id, organizer.id, 1);
+    let note = |text: &str| ParticipantChanges {
+        note: Some(Some(text.to_string())),
+        ..Default::default()
+    };
+
+    // A writer that claimed version 1 a moment ago may still write: nobody overtakes it.
+    claims
+        .insert_one(doc! {"_id": &key, "meetupId": &meetup.id, "n": 1_i64, "at": mongodb::bson::to_bson(&Utc::now()).expect("bson")})
+        .await
+        .expect("live claim");
+    assert!(matches!(
+        store
+            .update_participant(&meetup.id, &organizer.id, &note("overtaking"))
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+    let read = store
+        .participant(&meetup.id, &organizer.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read.note, None);
+
+    // A claim older than the abandon window belongs to a writer that died: taken over.
+    let stale = Utc::now() - chrono::Duration::seconds(120);
+    claims
+        .update_one(
+            doc! {"_id": &key},
+            doc! {"$set": {"at": mongodb::bson::to_bson(&stale).expect("bson")}},
+        )
+        .await
+        .expect("age the claim");
+    let (_, written) = store
+        .update_participant(&meetup.id, &organizer.id, &note("after takeover"))
+        .await
+        .expect("update")
+        .expect("exists");
+    assert_eq!(written.note.as_deref(), Some("after takeover"));
+}
+
+/// Deleting on the MongoDB adaptor marks the meetup first; a deletion cut short after the mark
+/// leaves nothing visible and is finished at the next start.
+#[tokio::test]
+async fn mongo_deletion_cut_short_is_hidden_and_swept_at_start() {
+    use api_server::store::MongoStore;
+    use mongodb::bson::{Document, doc};
+
+    let ferret = common::start_ferretdb().await;
+    let store = MongoStore::connect(&ferret.uri(), "tombstones")
+        .await
+        .expect("connects");
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    store
+        .add_comment(&comment(&meetup, "hello"), 10)
+        .await
+        .expect("comment");
+    // A delete that died right after its first step: only the tombstone was written.
+    let db = mongodb::Client::with_uri_str(ferret.uri())
+        .await
+        .expect("client")
+        .database("tombstones");
+    db.collection::<Document>("meetups")
+        .update_one(doc! {"_id": &meetup.id}, doc! {"$set": {"deleted": true}})
+        .await
+        .expect("tombstone");
+    assert_eq!(store.meetup(&meetup.id).await.expect("read"), None);
+    assert!(matches!(
+        store
+            .add_participant(&participant(&meetup, "Late"), 100)
+            .await,
+        Err(StoreError::MeetupNotFound)
+    ));
+
+    let restarted = MongoStore::connect(&ferret.uri(), "tombstones")
+        .await
+        .expect("reconnects");
+    for collection in ["meetups", "participants", "comments", "claims"] {
+        let left = db
+            .collection::<Document>(collection)
+            .count_documents(doc! {})
+            .await
+            .expect("count");
+        assert_eq!(
+            left, 0,
+            "{collection} still holds documents of the deleted meetup"
+        );
+    }
+    assert!(!restarted.delete_meetup(&meetup.id).await.expect("again"));
 }

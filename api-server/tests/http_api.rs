@@ -10,6 +10,28 @@ use common::{StoreKind, TestServer, test_settings};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// A date `offset` days from today (UTC), as "YYYY-MM-DD": slots must lie within a year.
+fn day(offset: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Days::new(offset as u64))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// The next Saturday before Berlin's spring-forward (the last Sunday of March), within a year.
+fn saturday_before_spring_forward() -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    (1..=366)
+        .map(|offset| today + chrono::Days::new(offset))
+        .find(|date| {
+            date.month() == 3
+                && date.weekday() == chrono::Weekday::Sat
+                && (*date + chrono::Days::new(1)).month() == 3
+                && (*date + chrono::Days::new(8)).month() == 4
+        })
+        .expect("a last Saturday of March within a year")
+}
+
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -117,10 +139,8 @@ async fn create_validates_every_field(kind: StoreKind) {
         }
         body
     };
-    let too_many = with(
-        json!({"days": ["2099-01-01","2099-01-02","2099-01-03","2099-01-04","2099-01-05","2099-01-06","2099-01-07","2099-01-08"],
-        "window": {"start": "00:00", "end": "00:00"}, "slotMinutes": 30}),
-    );
+    let too_many = with(json!({"days": (1..=8).map(day).collect::<Vec<_>>(),
+        "window": {"start": "00:00", "end": "00:00"}, "slotMinutes": 30}));
     let reply = server.post("/api/v1/meetups", None, too_many).await;
     assert!(
         reply.assert_problem(422)["detail"]
@@ -128,12 +148,13 @@ async fn create_validates_every_field(kind: StoreKind) {
             .unwrap_or_default()
             .contains("336")
     );
+    let tomorrow = day(1);
     for bad in [
-        json!({"days": ["2099-02-30"]}),
+        json!({"days": ["2027-02-30"]}),
         json!({"days": []}),
         json!({"window": {"start": "18:00", "end": "7pm"}}),
-        json!({"slots": [{"start": "2099-01-01T18:00:00Z", "end": "2099-01-01T17:00:00Z"}]}),
-        json!({"slots": [{"start": "2099-01-01T18:00:00Z", "end": "2099-01-01T19:00:00Z"}], "days": ["2099-01-01"]}),
+        json!({"slots": [{"start": format!("{tomorrow}T18:00:00Z"), "end": format!("{tomorrow}T17:00:00Z")}]}),
+        json!({"slots": [{"start": format!("{tomorrow}T18:00:00Z"), "end": format!("{tomorrow}T19:00:00Z")}], "days": [tomorrow]}),
         json!({"places": [{"name": "ok", "link": "ftp://nope"}]}),
         json!({"description": "d".repeat(2001)}),
     ] {
@@ -153,17 +174,22 @@ async fn create_validates_every_field(kind: StoreKind) {
     reply.assert_problem(422);
 
     // Explicit days and window crossing midnight.
+    let saturday = saturday_before_spring_forward();
     let reply = server
         .post(
             "/api/v1/meetups",
             None,
-            with(json!({"timeZone": "Europe/Berlin", "days": ["2099-03-28"], "window": {"start": "22:00", "end": "02:00"}, "slotMinutes": 30})),
+            with(json!({"timeZone": "Europe/Berlin", "days": [saturday.format("%Y-%m-%d").to_string()], "window": {"start": "22:00", "end": "02:00"}, "slotMinutes": 30})),
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     let slots = reply.body["meetup"]["slots"].as_array().expect("slots");
+    // 22:00 CET to 02:00 CET the night clocks go forward (at 02:00): four hours.
     assert_eq!(slots.len(), 8);
-    assert_eq!(slots[0]["start"], "2099-03-28T21:00:00Z");
+    assert_eq!(
+        slots[0]["start"],
+        format!("{}T21:00:00Z", saturday.format("%Y-%m-%d"))
+    );
     // Nothing was stored by the failed attempts: only one meetup exists with suggestions empty.
     assert_eq!(server.events.kinds().len(), 0);
 }
@@ -328,13 +354,13 @@ async fn organizer_edits_closes_and_reopens(kind: StoreKind) {
         .patch(
             &meetup,
             Some(&m.admin),
-            json!({"title": "Saturday beer", "description": null, "deadline": "2099-01-01T12:00:00Z", "allowParticipantPlaces": false}),
+            json!({"title": "Saturday beer", "description": null, "deadline": format!("{}T12:00:00Z", day(30)), "allowParticipantPlaces": false}),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["title"], "Saturday beer");
     assert!(reply.body.get("description").is_none());
-    assert_eq!(reply.body["deadline"], "2099-01-01T12:00:00Z");
+    assert_eq!(reply.body["deadline"], format!("{}T12:00:00Z", day(30)));
     assert_eq!(reply.body["allowParticipantPlaces"], false);
     let reply = server
         .patch(&meetup, Some(&m.admin), json!({"deadline": null}))
@@ -519,11 +545,70 @@ async fn places_follow_the_rules(kind: StoreKind) {
         .await;
     assert_eq!(reply.status, 201);
 
-    // Places used before are suggested, case-insensitively by prefix.
-    let reply = server.get("/api/v1/places/suggestions?q=hops").await;
-    assert_eq!(reply.status, 200);
+    // Places of the caller's own meetups are suggested, case-insensitively by prefix.
+    let scope = json!([{"id": m.id, "token": ben_token}]);
+    let reply = server
+        .post(
+            "/api/v1/places/suggestions",
+            None,
+            json!({"q": "hops", "meetups": scope}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body[0]["name"], "Hops & Barley");
     assert_eq!(reply.body[0]["address"], "Wühlischstr. 22");
+    // Never from a meetup the caller has no token for: a stranger's, or one with a wrong token.
+    let stranger = server
+        .create_meetup(json!({"places": [{"name": "Hops Secret Bar", "address": "Hidden 1"}]}))
+        .await;
+    for meetups in [
+        json!([]),
+        json!([{"id": stranger.id, "token": ben_token}]),
+        json!([{"id": stranger.id, "token": "made-up"}]),
+    ] {
+        let reply = server
+            .post(
+                "/api/v1/places/suggestions",
+                None,
+                json!({"q": "hops", "meetups": meetups}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.body, json!([]), "{meetups}");
+    }
+    let reply = server.get("/api/v1/places/suggestions?q=hops").await;
+    assert_eq!(reply.body, json!([]));
+    // A stranger adding a place of the same name changes nothing for this caller.
+    server
+        .post(
+            &format!("/api/v1/meetups/{}/places", stranger.id),
+            Some(&stranger.admin),
+            json!({"name": "hops & barley", "address": "Elsewhere 9"}),
+        )
+        .await;
+    let reply = server
+        .post(
+            "/api/v1/places/suggestions",
+            None,
+            json!({"q": "hops", "meetups": scope}),
+        )
+        .await;
+    assert_eq!(reply.body[0]["address"], "Wühlischstr. 22");
+    // Gone with the meetup.
+    let own = server
+        .create_meetup(json!({"places": [{"name": "Mine Only"}]}))
+        .await;
+    let own_scope = json!([{"id": own.id, "token": own.admin}]);
+    let ask = json!({"q": "mine", "meetups": own_scope});
+    let reply = server
+        .post("/api/v1/places/suggestions", None, ask.clone())
+        .await;
+    assert_eq!(reply.body[0]["name"], "Mine Only");
+    server
+        .delete(&format!("/api/v1/meetups/{}", own.id), Some(&own.admin))
+        .await;
+    let reply = server.post("/api/v1/places/suggestions", None, ask).await;
+    assert_eq!(reply.body, json!([]));
 
     let kinds = server.events.kinds();
     for kind in ["placeAdded", "placeUpdated", "placeRemoved"] {

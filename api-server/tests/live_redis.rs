@@ -636,7 +636,10 @@ async fn reconnecting_with_since_replays_the_missed_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_follows_a_sentinel_failover() {
-    let primary = RedisServer::start().await.expect("primary starts");
+    // With a password, as every deployment sets one (the replica and Sentinel get it too).
+    let primary = RedisServer::start_with_password(Some("failover-secret"))
+        .await
+        .expect("primary starts");
     let replica_server = RedisServer::start_replica_of(&primary)
         .await
         .expect("replica starts");
@@ -671,7 +674,7 @@ async fn the_api_follows_a_sentinel_failover() {
     let target = Some(RedisTarget::Sentinel {
         sentinels: vec![sentinel.url()],
         master: "beer".into(),
-        password: None,
+        password: primary.password().map(str::to_owned),
     });
     let (store, _dir) = shared_store();
     let a = replica(&store, target.clone()).await;

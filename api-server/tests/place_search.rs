@@ -135,13 +135,18 @@ fn names(places: &[PlaceSuggestion]) -> Vec<String> {
     places.iter().map(|p| suggestion_key(&p.name)).collect()
 }
 
+/// The meetups the adaptor test's caller belongs to.
+fn scope() -> Vec<String> {
+    vec!["m1".to_owned(), "m2".to_owned()]
+}
+
 /// Waits until `query` suggests exactly `expected` (indexing is near-real-time).
 async fn suggests(search: &dyn PlaceSearch, query: &str, expected: &[&str]) -> Result<()> {
     eventually(
         &format!("{query:?} to suggest {expected:?}"),
         WAIT,
         || async {
-            let got = search.suggestions(query, 10).await?;
+            let got = search.suggestions(query, &scope(), 10).await?;
             if names(&got) == expected {
                 Ok(())
             } else {
@@ -189,8 +194,23 @@ async fn the_elasticsearch_adaptor_indexes_searches_and_removes_on_zincsearch() 
     suggests(&search, "kastanien", &["barley corner"]).await?;
     suggests(&search, "nothing like it", &[]).await?;
     // An empty query lists places used recently.
-    let recent = search.suggestions("", 10).await?;
+    let recent = search.suggestions("", &scope(), 10).await?;
     assert_eq!(recent.len(), 2, "{recent:?}");
+    // Nothing from meetups outside the caller's scope.
+    let secret = place("p1", "Secret Cellar", None);
+    search.place_saved("m3", &secret).await?;
+    let only_m3 = ["m3".to_owned()];
+    eventually("m3's place to be indexed", WAIT, || async {
+        let got = search.suggestions("secret", &only_m3, 10).await?;
+        if names(&got) == ["secret cellar"] {
+            Ok(())
+        } else {
+            bail!("got {:?}", names(&got))
+        }
+    })
+    .await?;
+    suggests(&search, "secret", &[]).await?;
+    assert!(search.suggestions("golden", &[], 10).await?.is_empty());
 
     // Removing a place from one meetup keeps the name while another meetup uses it.
     search.place_removed("m2", "p1").await?;
@@ -204,6 +224,8 @@ async fn the_elasticsearch_adaptor_indexes_searches_and_removes_on_zincsearch() 
 
 struct Api {
     base: String,
+    /// The meetups (id and token) the caller belongs to, sent with every suggestion request.
+    scope: std::sync::Mutex<Vec<Value>>,
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -241,6 +263,7 @@ impl Api {
         });
         Ok(Self {
             base: format!("http://{addr}/api/v1"),
+            scope: std::sync::Mutex::default(),
             http: reqwest::Client::new(),
             server,
             _dir: dir,
@@ -270,10 +293,10 @@ impl Api {
     async fn suggestions(&self, q: &str) -> Result<Vec<String>> {
         let (status, body) = self
             .call(
-                reqwest::Method::GET,
-                &format!("/places/suggestions?q={q}"),
+                reqwest::Method::POST,
+                "/places/suggestions",
                 None,
-                None,
+                Some(json!({"q": q, "meetups": self.scope.lock().expect("lock").clone()})),
             )
             .await?;
         if status != 200 {
@@ -327,6 +350,10 @@ async fn the_api_suggests_from_elasticsearch_and_falls_back_to_the_store() -> Re
         .as_str()
         .context("admin token")?
         .to_owned();
+    api.scope
+        .lock()
+        .expect("lock")
+        .push(json!({"id": id, "token": admin}));
     let (status, added) = api
         .call(
             reqwest::Method::POST,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::ids::{CHILD_ID_LEN, MEETUP_ID_LEN, new_id};
 use super::limits::*;
 use super::slots::{self, Window};
-use super::validate::{self, display_name, name_key, optional_text, required_text};
+use super::validate::{self, display_name, name_key, optional_line, optional_text, required_text};
 use super::*;
 
 /// Distinguishes an absent field (leave as is) from an explicit `null` (clear it).
@@ -145,6 +145,25 @@ pub struct NewMeetup {
     pub organizer: ParticipantRecord,
 }
 
+/// A person's display name (see `validate::display_name`) that also fits in
+/// [`MAX_NAME_BYTES`], which bounds the size of the meetup view.
+fn person_name(errors: &mut Vec<FieldError>, field: &str, value: &str) -> Option<String> {
+    let name = display_name(errors, field, value)?;
+    // As it is sent: `"` and `\` are escaped in JSON and take two bytes there.
+    let json_bytes = name.len() + name.chars().filter(|c| matches!(c, '"' | '\\')).count();
+    if json_bytes > MAX_NAME_BYTES {
+        errors.push(FieldError::new(
+            field,
+            format!(
+                "is too long: at most {MAX_NAME_BYTES} bytes of UTF-8 (\" and \\ count twice); \
+                 use a shorter name"
+            ),
+        ));
+        return None;
+    }
+    Some(name)
+}
+
 fn finish<T>(errors: Vec<FieldError>, value: Option<T>) -> Result<T, DomainError> {
     match value {
         Some(value) if errors.is_empty() => Ok(value),
@@ -169,9 +188,23 @@ fn require_open(meetup: &MeetupRecord, now: DateTime<Utc>) -> Result<(), DomainE
     }
 }
 
+/// How many days ahead a slot, day or deadline may lie.
+pub const MAX_DAYS_AHEAD: i64 = 366;
+
+/// How far ahead a slot, day or deadline may lie; also keeps every date far from chrono's
+/// limits, so no arithmetic on it can overflow.
+fn horizon() -> chrono::Duration {
+    chrono::Duration::days(MAX_DAYS_AHEAD)
+}
+
 fn check_deadline(errors: &mut Vec<FieldError>, deadline: DateTime<Utc>, now: DateTime<Utc>) {
     if deadline <= now {
         errors.push(FieldError::new("deadline", "must be in the future"));
+    } else if deadline > now + horizon() {
+        errors.push(FieldError::new(
+            "deadline",
+            format!("must be within {MAX_DAYS_AHEAD} days from now"),
+        ));
     }
 }
 
@@ -194,7 +227,7 @@ fn place_fields(
         MAX_PLACE_NAME_CHARS,
     );
     let before = errors.len();
-    let address = optional_text(
+    let address = optional_line(
         errors,
         &format!("{prefix}address"),
         input.address.as_deref(),
@@ -233,7 +266,7 @@ pub fn create_meetup(
         input.description.as_deref(),
         MAX_DESCRIPTION_CHARS,
     );
-    let organizer_name = display_name(&mut errors, "organizerName", &input.organizer_name);
+    let organizer_name = person_name(&mut errors, "organizerName", &input.organizer_name);
     let tz = validate::time_zone(&mut errors, "timeZone", &input.time_zone);
     let slot_minutes = input.slot_minutes.unwrap_or(60);
     if ![15, 30, 60].contains(&slot_minutes) {
@@ -323,7 +356,7 @@ fn build_slots(
             ));
             return None;
         }
-        return explicit_slots(errors, explicit);
+        return explicit_slots(errors, explicit, now);
     }
     let (days, drop_past) = match &input.days {
         None => (slots::default_days(tz, now), true),
@@ -383,7 +416,9 @@ fn parse_days(
         ));
         return None;
     }
-    let yesterday = now.with_timezone(&tz).date_naive().pred_opt()?;
+    let today = now.with_timezone(&tz).date_naive();
+    let yesterday = today.pred_opt()?;
+    let last_day = today.checked_add_days(chrono::Days::new(MAX_DAYS_AHEAD as u64))?;
     let mut parsed = Vec::with_capacity(days.len());
     let before = errors.len();
     for (i, day) in days.iter().enumerate() {
@@ -391,6 +426,10 @@ fn parse_days(
             Ok(date) if date < yesterday => {
                 errors.push(FieldError::new(format!("days[{i}]"), "is in the past"))
             }
+            Ok(date) if date > last_day => errors.push(FieldError::new(
+                format!("days[{i}]"),
+                format!("must be within {MAX_DAYS_AHEAD} days from today"),
+            )),
             Ok(date) => parsed.push(date),
             Err(_) => errors.push(FieldError::new(
                 format!("days[{i}]"),
@@ -406,7 +445,11 @@ fn parse_days(
     Some(parsed)
 }
 
-fn explicit_slots(errors: &mut Vec<FieldError>, input: &[SlotInput]) -> Option<Vec<SlotDef>> {
+fn explicit_slots(
+    errors: &mut Vec<FieldError>,
+    input: &[SlotInput],
+    now: DateTime<Utc>,
+) -> Option<Vec<SlotDef>> {
     if input.is_empty() {
         errors.push(FieldError::new("slots", "must list at least one slot"));
         return None;
@@ -420,7 +463,16 @@ fn explicit_slots(errors: &mut Vec<FieldError>, input: &[SlotInput]) -> Option<V
     }
     let before = errors.len();
     let mut out = Vec::with_capacity(input.len());
+    let earliest = now - chrono::Duration::days(1);
+    let latest = now + horizon();
     for (i, slot) in input.iter().enumerate() {
+        if slot.start < earliest || slot.end > latest {
+            errors.push(FieldError::new(
+                format!("slots[{i}]"),
+                format!("must lie between yesterday and {MAX_DAYS_AHEAD} days from now"),
+            ));
+            continue;
+        }
         let length = slot.end - slot.start;
         if length <= chrono::Duration::zero() || length > chrono::Duration::hours(24) {
             errors.push(FieldError::new(
@@ -635,7 +687,7 @@ pub fn join_meetup(
 ) -> Result<ParticipantRecord, DomainError> {
     require_open(meetup, now)?;
     let mut errors = Vec::new();
-    let name = display_name(&mut errors, "name", &input.name);
+    let name = person_name(&mut errors, "name", &input.name);
     let time_zone = optional_time_zone(&mut errors, input.time_zone.as_deref());
     let name = finish(errors, name)?;
     Ok(ParticipantRecord {
@@ -663,30 +715,92 @@ fn may_act_for(principal: &Principal, participant: &ParticipantRecord) -> Result
     }
 }
 
-pub fn update_participant(
+/// A participant's new name and its uniqueness key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameChange {
+    pub name: String,
+    pub name_key: String,
+}
+
+/// The fields one participant PATCH changes, validated. Fields left out stay as stored, so two
+/// PATCHes of different fields never undo each other (the store applies this to the record it
+/// holds at the moment of writing).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParticipantChanges {
+    pub name: Option<NameChange>,
+    pub time_zone: Option<Option<String>>,
+    pub availability: Option<BTreeMap<String, Availability>>,
+    pub place_votes: Option<Vec<String>>,
+    pub note: Option<Option<String>>,
+}
+
+impl ParticipantChanges {
+    /// Every mutable field set to `participant`'s value (a whole-record replacement).
+    pub fn all_of(participant: &ParticipantRecord) -> Self {
+        Self {
+            name: Some(NameChange {
+                name: participant.name.clone(),
+                name_key: participant.name_key.clone(),
+            }),
+            time_zone: Some(participant.time_zone.clone()),
+            availability: Some(participant.availability.clone()),
+            place_votes: Some(participant.place_votes.clone()),
+            note: Some(participant.note.clone()),
+        }
+    }
+
+    pub fn apply_to(&self, participant: &mut ParticipantRecord) {
+        if let Some(name) = &self.name {
+            participant.name = name.name.clone();
+            participant.name_key = name.name_key.clone();
+        }
+        if let Some(time_zone) = &self.time_zone {
+            participant.time_zone = time_zone.clone();
+        }
+        if let Some(availability) = &self.availability {
+            participant.availability = availability.clone();
+        }
+        if let Some(place_votes) = &self.place_votes {
+            participant.place_votes = place_votes.clone();
+        }
+        if let Some(note) = &self.note {
+            participant.note = note.clone();
+        }
+    }
+}
+
+/// Validates a participant PATCH against the meetup and who is asking.
+pub fn participant_changes(
     meetup: &MeetupRecord,
     principal: &Principal,
     participant: &ParticipantRecord,
     patch: ParticipantPatch,
     now: DateTime<Utc>,
-) -> Result<ParticipantRecord, DomainError> {
+) -> Result<ParticipantChanges, DomainError> {
     may_act_for(principal, participant)?;
     if patch.availability.is_some() || patch.place_votes.is_some() {
         require_open(meetup, now)?;
     }
     let mut errors = Vec::new();
-    let mut next = participant.clone();
+    let mut changes = ParticipantChanges::default();
     if let Some(name) = &patch.name
-        && let Some(name) = display_name(&mut errors, "name", name)
+        && let Some(name) = person_name(&mut errors, "name", name)
     {
-        next.name_key = name_key(&name);
-        next.name = name;
+        changes.name = Some(NameChange {
+            name_key: name_key(&name),
+            name,
+        });
     }
     if let Some(time_zone) = &patch.time_zone {
-        next.time_zone = optional_time_zone(&mut errors, time_zone.as_deref());
+        changes.time_zone = Some(optional_time_zone(&mut errors, time_zone.as_deref()));
     }
     if let Some(note) = &patch.note {
-        next.note = optional_text(&mut errors, "note", note.as_deref(), MAX_NOTE_CHARS);
+        changes.note = Some(optional_text(
+            &mut errors,
+            "note",
+            note.as_deref(),
+            MAX_NOTE_CHARS,
+        ));
     }
     finish(errors, Some(()))?;
     if let Some(availability) = patch.availability {
@@ -697,7 +811,7 @@ pub fn update_participant(
                 format!("availability.{unknown}"),
             ));
         }
-        next.availability = availability;
+        changes.availability = Some(availability);
     }
     if let Some(mut votes) = patch.place_votes {
         if let Some(unknown) = votes.iter().find(|id| meetup.place(id).is_none()) {
@@ -710,8 +824,22 @@ pub fn update_participant(
         // Keep the order the person gave, without repeats.
         let mut seen = std::collections::HashSet::new();
         votes.retain(|id| seen.insert(id.clone()));
-        next.place_votes = votes;
+        changes.place_votes = Some(votes);
     }
+    Ok(changes)
+}
+
+/// The participant as a PATCH would leave it (see [`participant_changes`]).
+pub fn update_participant(
+    meetup: &MeetupRecord,
+    principal: &Principal,
+    participant: &ParticipantRecord,
+    patch: ParticipantPatch,
+    now: DateTime<Utc>,
+) -> Result<ParticipantRecord, DomainError> {
+    let changes = participant_changes(meetup, principal, participant, patch, now)?;
+    let mut next = participant.clone();
+    changes.apply_to(&mut next);
     Ok(next)
 }
 

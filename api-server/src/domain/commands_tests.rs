@@ -532,3 +532,48 @@ fn the_view_tallies_names_and_ranks() {
         vec![meetup.places[0].id.clone()]
     );
 }
+
+#[test]
+fn names_fit_in_their_byte_budget_as_json() {
+    let meetup = created().meetup;
+    let join = |name: String| {
+        join_meetup(
+            &meetup,
+            &JoinMeetup {
+                name,
+                time_zone: None,
+            },
+            "h".into(),
+            now(),
+            &mut rng(),
+        )
+    };
+    let fits = "🍺".repeat(MAX_NAME_BYTES / 4);
+    assert!(join(fits.clone()).is_ok());
+    assert!(matches!(
+        join(format!("{fits}x")),
+        Err(DomainError::Invalid(errors)) if errors[0].field == "name"
+    ));
+    // Quotes and backslashes are escaped in JSON: they count twice.
+    assert!(join("\"".repeat(MAX_NAME_BYTES / 2)).is_ok());
+    assert!(join("\\".repeat(MAX_NAME_BYTES / 2 + 1)).is_err());
+}
+
+#[test]
+fn participant_changes_carry_only_the_fields_sent() {
+    let meetup = created().meetup;
+    let ben = participant(&meetup, "Ben");
+    let patch = ParticipantPatch {
+        note: Some(Some("late".into())),
+        ..Default::default()
+    };
+    let changes =
+        participant_changes(&meetup, &Principal::Admin, &ben, patch, now()).expect("valid");
+    assert_eq!(
+        changes,
+        ParticipantChanges {
+            note: Some(Some("late".into())),
+            ..Default::default()
+        }
+    );
+}

@@ -21,10 +21,16 @@ pub use view::*;
 pub mod limits {
     pub const MAX_SLOTS: usize = 336;
     pub const MAX_PLACES: usize = 50;
-    pub const MAX_PARTICIPANTS: usize = 200;
-    pub const MAX_COMMENTS: usize = 500;
+    /// 100 people and 200 comments keep the fullest view under [`MAX_VIEW_BYTES`]: every slot
+    /// lists the names behind its count, so the view grows with slots × participants × name.
+    pub const MAX_PARTICIPANTS: usize = 100;
+    pub const MAX_COMMENTS: usize = 200;
     pub const MAX_COMMENT_CHARS: usize = 1000;
     pub const MAX_NAME_CHARS: usize = 60;
+    /// A display name also fits in 64 UTF-8 bytes as JSON (`"` and `\` count twice): 60 Latin
+    /// letters, 21 CJK characters or 16 emoji. Names are repeated in every slot and place
+    /// their owner voted for.
+    pub const MAX_NAME_BYTES: usize = 64;
     pub const MAX_TITLE_CHARS: usize = 120;
     pub const MAX_DESCRIPTION_CHARS: usize = 2000;
     pub const MAX_PLACE_NAME_CHARS: usize = 120;
@@ -32,6 +38,10 @@ pub mod limits {
     pub const MAX_LINK_CHARS: usize = 500;
     pub const MAX_NOTE_CHARS: usize = 1000;
     pub const MAX_DAYS: usize = 60;
+    /// The most bytes one meetup's serialized view may take. The limits above are chosen so
+    /// that a meetup filled to every one of them, with the widest characters, stays below it
+    /// (tested in `view::tests`), so memory per meetup is bounded by construction.
+    pub const MAX_VIEW_BYTES: usize = 6 * 1024 * 1024;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -129,8 +139,14 @@ impl MeetupRecord {
         }
     }
 
+    /// Slots are kept in chronological order and their ids are the start instant written as
+    /// `YYYYMMDDTHHMMZ`, so ids sort like the slots: a binary search finds one. The linear scan
+    /// behind it only runs for an id that is not there (or for records stored out of order).
     pub fn slot(&self, id: &str) -> Option<(usize, &SlotDef)> {
-        self.slots.iter().enumerate().find(|(_, s)| s.id == id)
+        match self.slots.binary_search_by(|s| s.id.as_str().cmp(id)) {
+            Ok(index) => Some((index, &self.slots[index])),
+            Err(_) => self.slots.iter().enumerate().find(|(_, s)| s.id == id),
+        }
     }
 
     pub fn place(&self, id: &str) -> Option<&PlaceRecord> {

@@ -1,4 +1,14 @@
 //! Small text rules shared by the commands.
+//!
+//! Single-line fields (titles, names, addresses, links) take no control characters, no line or
+//! paragraph separators and no bidi embeddings/overrides/isolates; multi-line fields (description,
+//! notes, comments) may hold line breaks, stored as LF. Person names are stricter still: no
+//! invisible or format characters at all, at least one visible character, and they are unique by
+//! their NFKC + case-folded form, so look-alikes (NFD, fullwidth, zero-width joiners, bidi
+//! overrides) are the same name.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use super::FieldError;
 
@@ -12,6 +22,20 @@ pub fn required_text(
     let value = value.trim();
     if value.is_empty() {
         errors.push(FieldError::new(field, "must not be empty"));
+        return None;
+    }
+    check_length_and_chars(errors, field, value, max, false)
+}
+
+/// Like [`optional_text`] for a field that is one line (an address, a link).
+pub fn optional_line(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Option<String> {
+    let value = value?.trim();
+    if value.is_empty() {
         return None;
     }
     check_length_and_chars(errors, field, value, max, false)
@@ -46,38 +70,140 @@ fn check_length_and_chars(
         ));
         return None;
     }
-    let bad_char = value
-        .chars()
-        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\r' || c == '\t')));
+    let bad_char = value.chars().any(|c| {
+        let line_break = c == '\n' || c == '\r';
+        if allow_newlines && (line_break || c == '\t') {
+            return false;
+        }
+        c.is_control() || is_line_separator(c) || is_bidi_control(c)
+    });
     if bad_char {
         errors.push(FieldError::new(
             field,
-            "must not contain control characters",
+            if allow_newlines {
+                "must not contain control characters"
+            } else {
+                "must be one line without control characters"
+            },
         ));
         return None;
     }
-    Some(value.to_string())
+    // NFC so text typed on different systems is stored alike; CR LF and lone CR become LF.
+    let value: String = value.nfc().collect();
+    Some(if value.contains('\r') {
+        value.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        value
+    })
 }
 
-/// A person's display name: 1..=60 characters, inner whitespace collapsed.
+fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')
+}
+
+/// Explicit bidi embeddings, overrides and isolates (they reorder what follows them).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{200E}' | '\u{200F}')
+}
+
+/// Characters that render as nothing (or as blank space that is not a space): format
+/// characters (zero-width joiners, bidi marks, tags, soft hyphen, ...), variation selectors,
+/// fillers, unassigned and private-use code points.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::Control
+            | GeneralCategory::Surrogate
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    ) || matches!(
+        c,
+        '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// A character a reader sees: a letter, number, punctuation or symbol.
+fn is_visible(c: char) -> bool {
+    !is_invisible(c)
+        && matches!(
+            c.general_category_group(),
+            GeneralCategoryGroup::Letter
+                | GeneralCategoryGroup::Number
+                | GeneralCategoryGroup::Punctuation
+                | GeneralCategoryGroup::Symbol
+        )
+}
+
+/// A person's display name: 1..=60 characters, inner whitespace collapsed, nothing invisible,
+/// at least one visible character.
 pub fn display_name(errors: &mut Vec<FieldError>, field: &str, value: &str) -> Option<String> {
     let collapsed = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().any(is_invisible) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain invisible or formatting characters",
+        ));
+        return None;
+    }
+    if !collapsed.is_empty() && !collapsed.chars().any(is_visible) {
+        errors.push(FieldError::new(
+            field,
+            "must contain at least one visible character",
+        ));
+        return None;
+    }
     required_text(errors, field, &collapsed, super::limits::MAX_NAME_CHARS)
 }
 
-/// The case-insensitive key that makes names unique per meetup.
+/// The key that makes names unique per meetup: NFKC, case-folded, NFKC again (Unicode's
+/// NFKC_Casefold without the ignorables, which names may not contain), so names that look
+/// alike are one name.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    let compatible: String = name.nfkc().collect();
+    caseless::default_case_fold_str(&compatible)
+        .nfkc()
+        .collect()
 }
 
+/// An absolute http(s) URL with a host and no credentials, stored in its canonical form.
 pub fn link(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) -> Option<String> {
-    let link = optional_text(errors, field, value, super::limits::MAX_LINK_CHARS)?;
-    let lower = link.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) || link.contains(' ') {
-        errors.push(FieldError::new(field, "must be an http(s) link"));
-        return None;
+    let link = optional_line(errors, field, value, super::limits::MAX_LINK_CHARS)?;
+    let parsed = url::Url::parse(&link).ok().filter(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some_and(|host| !host.is_empty())
+            && url.username().is_empty()
+            && url.password().is_none()
+    });
+    match parsed {
+        Some(url) if !link.chars().any(char::is_whitespace) => {
+            let canonical = url.to_string();
+            if canonical.chars().count() > super::limits::MAX_LINK_CHARS {
+                errors.push(FieldError::new(field, "is too long once encoded"));
+                return None;
+            }
+            Some(canonical)
+        }
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be an http(s) link such as https://example.org/bar",
+            ));
+            None
+        }
     }
-    Some(link)
 }
 
 pub fn time_zone(errors: &mut Vec<FieldError>, field: &str, value: &str) -> Option<chrono_tz::Tz> {
@@ -139,6 +265,77 @@ mod tests {
         assert!(link(&mut errors, "link", Some("https://beer.example")).is_some());
         assert!(link(&mut errors, "link", Some("javascript:alert(1)")).is_none());
         assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn links_are_one_parsed_url() {
+        let mut errors = vec![];
+        for bad in [
+            "https://a.example/\r\nBEGIN:VEVENT",
+            "https://a.example/\nx",
+            "https://a.example/ x",
+            "http://",
+            "https://user:pw@a.example/",
+            "https:/\u{202E}a.example",
+            "mailto:a@b.example",
+        ] {
+            assert!(link(&mut errors, "link", Some(bad)).is_none(), "{bad:?}");
+        }
+        assert_eq!(
+            link(
+                &mut errors,
+                "link",
+                Some("HTTPS://Beer.Example/a b".replace(' ', "%20").as_str())
+            ),
+            Some("https://beer.example/a%20b".into())
+        );
+    }
+
+    #[test]
+    fn single_line_fields_refuse_line_breaks_and_bidi_controls() {
+        let mut errors = vec![];
+        assert_eq!(
+            optional_line(&mut errors, "address", Some("a\rb"), 50),
+            None
+        );
+        assert_eq!(
+            optional_line(&mut errors, "address", Some("a\u{2028}b"), 50),
+            None
+        );
+        assert_eq!(required_text(&mut errors, "title", "a\u{202E}b", 50), None);
+        assert_eq!(errors.len(), 3);
+        // Multi-line fields keep their breaks, as LF.
+        assert_eq!(
+            optional_text(&mut errors, "note", Some("a\r\nb\rc"), 50),
+            Some("a\nb\nc".into())
+        );
+    }
+
+    #[test]
+    fn look_alike_names_share_a_key_and_invisible_ones_are_refused() {
+        let key = name_key("Zoë");
+        // NFD, fullwidth, upper case, ß vs ss.
+        assert_eq!(name_key("Zoe\u{0308}"), key);
+        assert_eq!(name_key("ＺＯË"), key);
+        assert_eq!(name_key("Straße"), name_key("STRASSE"));
+        let mut errors = vec![];
+        for bad in [
+            "Zo\u{200D}ë",
+            "\u{202E}Zoë",
+            "Zoë\u{E0041}",
+            "\u{200B}",
+            "\u{3164}",
+            "Zo\u{FE0F}ë",
+            "\u{0308}",
+        ] {
+            assert_eq!(display_name(&mut errors, "name", bad), None, "{bad:?}");
+        }
+        assert_eq!(errors.len(), 7);
+        assert_eq!(
+            display_name(&mut errors, "name", "李 小龍"),
+            Some("李 小龍".into())
+        );
+        assert_eq!(display_name(&mut errors, "name", "🍺"), Some("🍺".into()));
     }
 
     #[test]

@@ -258,3 +258,133 @@ fn rank<T: HasId>(items: &[T], score: impl Fn(&T) -> f64) -> Vec<String> {
         .map(|item| item.id().to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::limits::*;
+    use chrono::{Duration, TimeZone};
+
+    /// The widest text a field may hold: `chars` characters of four UTF-8 bytes each (JSON
+    /// escapes of `"` and `\` take two, control characters are refused).
+    fn widest(chars: usize) -> String {
+        "🍺".repeat(chars)
+    }
+
+    fn id(prefix: char, i: usize, len: usize) -> String {
+        format!("{prefix}{i:0>width$}", width = len - 1)
+    }
+
+    /// A meetup filled to every documented limit with the widest characters.
+    fn fullest_meetup() -> (MeetupRecord, Vec<ParticipantRecord>, Vec<CommentRecord>) {
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid");
+        let slots: Vec<SlotDef> = (0..MAX_SLOTS)
+            .map(|i| {
+                let at = start + Duration::minutes(15 * i as i64);
+                SlotDef {
+                    id: super::super::slots::slot_id(at),
+                    start: at,
+                    end: at + Duration::minutes(15),
+                }
+            })
+            .collect();
+        let places: Vec<PlaceRecord> = (0..MAX_PLACES)
+            .map(|i| PlaceRecord {
+                id: id('p', i, 10),
+                name: widest(MAX_PLACE_NAME_CHARS),
+                address: Some(widest(MAX_ADDRESS_CHARS)),
+                link: Some(format!("https://{}", widest(MAX_LINK_CHARS - 8))),
+                note: Some(widest(MAX_NOTE_CHARS)),
+                added_by_id: Some(id('u', i, 10)),
+                added_by_name: widest(MAX_NAME_BYTES / 4),
+            })
+            .collect();
+        let meetup = MeetupRecord {
+            id: "m".repeat(12),
+            admin_token_hash: "h".repeat(64),
+            title: widest(MAX_TITLE_CHARS),
+            description: Some(widest(MAX_DESCRIPTION_CHARS)),
+            organizer_name: widest(MAX_NAME_BYTES / 4),
+            organizer_id: id('u', 0, 10),
+            time_zone: "America/Argentina/ComodRivadavia".into(),
+            slot_minutes: 15,
+            status: Status::Finalized,
+            deadline: Some(start),
+            allow_participant_places: true,
+            revision: i64::MAX,
+            doc_version: i64::MAX,
+            participant_count: MAX_PARTICIPANTS as i64,
+            comment_count: MAX_COMMENTS as i64,
+            created_at: start,
+            updated_at: start,
+            decision: Some(Decision {
+                start_slot_id: slots[0].id.clone(),
+                end_slot_id: slots[MAX_SLOTS - 1].id.clone(),
+                start,
+                end: start,
+                place_id: Some(places[0].id.clone()),
+                note: Some(widest(MAX_NOTE_CHARS)),
+                decided_at: start,
+            }),
+            slots,
+            places,
+        };
+        let participants = (0..MAX_PARTICIPANTS)
+            .map(|i| ParticipantRecord {
+                id: id('u', i, 10),
+                meetup_id: meetup.id.clone(),
+                // Distinct names as wide as JSON makes them: quotes are escaped to two bytes.
+                name: format!("{}{}", "\"".repeat((MAX_NAME_BYTES - 3) / 2), id('n', i, 3)),
+                name_key: String::new(),
+                token_hash: String::new(),
+                time_zone: Some("America/Argentina/ComodRivadavia".into()),
+                availability: meetup
+                    .slots
+                    .iter()
+                    .map(|s| (s.id.clone(), Availability::Maybe))
+                    .collect(),
+                place_votes: meetup.places.iter().map(|p| p.id.clone()).collect(),
+                note: Some(widest(MAX_NOTE_CHARS)),
+                is_organizer: i == 0,
+                joined_at: start,
+            })
+            .collect();
+        let comments = (0..MAX_COMMENTS)
+            .map(|i| CommentRecord {
+                id: id('c', i, 10),
+                meetup_id: meetup.id.clone(),
+                participant_id: Some(id('u', i % MAX_PARTICIPANTS, 10)),
+                author: widest(MAX_NAME_BYTES / 4),
+                text: widest(MAX_COMMENT_CHARS),
+                created_at: start,
+            })
+            .collect();
+        (meetup, participants, comments)
+    }
+
+    #[test]
+    fn a_meetup_at_every_limit_stays_under_the_view_cap() {
+        let (meetup, participants, comments) = fullest_meetup();
+        let view = meetup_view(&meetup, participants, comments, Utc::now());
+        assert_eq!(view.slots[0].maybe.len(), MAX_PARTICIPANTS);
+        let bytes = serde_json::to_vec(&view).expect("serializes").len();
+        println!("fullest view: {bytes} bytes, cap {MAX_VIEW_BYTES}");
+        assert!(
+            bytes <= MAX_VIEW_BYTES,
+            "{bytes} bytes is over the {MAX_VIEW_BYTES} byte cap"
+        );
+    }
+
+    #[test]
+    fn slots_are_found_by_id_in_order_and_out_of_order() {
+        let (mut meetup, _, _) = fullest_meetup();
+        let last = meetup.slots[MAX_SLOTS - 1].id.clone();
+        assert_eq!(meetup.slot(&last).map(|(i, _)| i), Some(MAX_SLOTS - 1));
+        assert!(meetup.slot("nope").is_none());
+        meetup.slots.reverse();
+        assert_eq!(meetup.slot(&last).map(|(i, _)| i), Some(0));
+    }
+}

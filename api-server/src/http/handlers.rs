@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath, ApiQuery, Bearer};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Bearer, JsonBody};
 use super::problem::{Problem, ProblemBody};
 use crate::domain::ids::{hash_token, new_token};
 use crate::domain::limits::{MAX_COMMENTS, MAX_PARTICIPANTS};
@@ -104,7 +104,11 @@ pub async fn get_meetup(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<axum::response::Response> {
     let view = app.view_json(&id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], view.json).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        view.json.bytes(),
+    )
+        .into_response())
 }
 
 #[utoipa::path(patch, path = "/api/v1/meetups/{id}", tag = "meetups",
@@ -117,22 +121,20 @@ pub async fn patch_meetup(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(patch): ApiJson<MeetupPatch>,
+    body: JsonBody,
 ) -> ApiResult<Json<MeetupView>> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let patch: MeetupPatch = body.parse()?;
     let (meetup, ()) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::patch_meetup(meetup, principal, patch.clone(), now).map(|m| (m, ()))
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     let view = app.view(&meetup).await?;
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::MeetupUpdated {
-            meetup: Box::new(view.clone()),
-        },
-    )
-    .await;
+    committed.publish(Event::MeetupUpdated {
+        meetup: Box::new(view.clone()),
+    });
     Ok(Json(view))
 }
 
@@ -166,23 +168,21 @@ pub async fn add_place(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(input): ApiJson<PlaceInput>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<PlaceView>)> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let input: PlaceInput = body.parse()?;
     let (meetup, place) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::add_place(meetup, principal, &input, now, &mut rand::rng())
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     app.remember_place(&meetup.id, &place).await;
     let view = domain::place_view(&place, &[]);
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::PlaceAdded {
-            place: view.clone(),
-        },
-    )
-    .await;
+    committed.publish(Event::PlaceAdded {
+        place: view.clone(),
+    });
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -196,24 +196,22 @@ pub async fn patch_place(
     State(app): State<AppState>,
     ApiPath((id, place_id)): ApiPath<(String, String)>,
     bearer: Bearer,
-    ApiJson(patch): ApiJson<PlacePatch>,
+    body: JsonBody,
 ) -> ApiResult<Json<PlaceView>> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let patch: PlacePatch = body.parse()?;
     let (meetup, place) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::update_place(meetup, principal, &place_id, patch.clone(), now)
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     app.remember_place(&meetup.id, &place).await;
     let participants = app.store.participants(&meetup.id).await?;
     let view = domain::place_view(&place, &participants);
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::PlaceUpdated {
-            place: view.clone(),
-        },
-    )
-    .await;
+    committed.publish(Event::PlaceUpdated {
+        place: view.clone(),
+    });
     Ok(Json(view))
 }
 
@@ -232,14 +230,12 @@ pub async fn delete_place(
             domain::remove_place(meetup, principal, &place_id, now).map(|m| (m, ()))
         })
         .await?;
-    app.store.remove_place_votes(&meetup.id, &place_id).await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     app.forget_place(&meetup.id, &place_id).await;
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::PlaceRemoved { place_id },
-    )
-    .await;
+    // Votes for a place that is gone are ignored by the view; dropping them is tidying up.
+    let tidied = app.store.remove_place_votes(&meetup.id, &place_id).await;
+    committed.publish(Event::PlaceRemoved { place_id });
+    tidied?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -322,20 +318,33 @@ pub async fn patch_participant(
     State(app): State<AppState>,
     ApiPath((id, participant_id)): ApiPath<(String, String)>,
     bearer: Bearer,
-    ApiJson(patch): ApiJson<ParticipantPatch>,
+    body: JsonBody,
 ) -> ApiResult<Json<ParticipantView>> {
-    let meetup = app.load_meetup(&id).await?;
-    let principal = app.authenticate(&meetup, &bearer).await?;
-    let participant = app.load_participant(&meetup.id, &participant_id).await?;
-    let updated = domain::update_participant(&meetup, &principal, &participant, patch, Utc::now())?;
-    let revision = app
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let patch: ParticipantPatch = body.parse()?;
+    // A participant changing their own answers was just read by the token lookup.
+    let loaded;
+    let participant = match &principal {
+        Principal::Participant(own) if own.id == participant_id => own.as_ref(),
+        _ => {
+            loaded = app.load_participant(&meetup.id, &participant_id).await?;
+            &loaded
+        }
+    };
+    let changes = domain::participant_changes(&meetup, &principal, participant, patch, Utc::now())?;
+    let (revision, updated) = app
         .store
-        .update_participant(&updated)
+        .update_participant(&meetup.id, &participant_id, &changes)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NameTaken => {
-                domain::DomainError::NameTaken(updated.name.clone()).into()
-            }
+            crate::store::StoreError::NameTaken => domain::DomainError::NameTaken(
+                changes
+                    .name
+                    .as_ref()
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default(),
+            )
+            .into(),
             other => Problem::from(other),
         })?
         .ok_or_else(|| domain::DomainError::not_found(Resource::Participant, &participant_id))?;
@@ -401,10 +410,10 @@ pub async fn add_comment(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(input): ApiJson<CommentInput>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<CommentView>)> {
-    let meetup = app.load_meetup(&id).await?;
-    let principal = app.authenticate(&meetup, &bearer).await?;
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let input: CommentInput = body.parse()?;
     let comment = domain::add_comment(&meetup, &principal, &input, Utc::now(), &mut rand::rng())?;
     let revision = app.store.add_comment(&comment, MAX_COMMENTS).await?;
     let view = domain::comment_view(&comment);
@@ -457,22 +466,20 @@ pub async fn finalize(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     bearer: Bearer,
-    ApiJson(input): ApiJson<FinalizeInput>,
+    body: JsonBody,
 ) -> ApiResult<Json<MeetupView>> {
+    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let input: FinalizeInput = body.parse()?;
     let (meetup, ()) = app
-        .change_meetup(&id, &bearer, |meetup, principal, now| {
+        .change_authenticated(meetup, &principal, |meetup, principal, now| {
             domain::finalize(meetup, principal, &input, now).map(|m| (m, ()))
         })
         .await?;
+    let committed = app.committed(&meetup.id, meetup.revision).await;
     let view = app.view(&meetup).await?;
-    app.publish(
-        &meetup.id,
-        meetup.revision,
-        Event::MeetupFinalized {
-            meetup: Box::new(view.clone()),
-        },
-    )
-    .await;
+    committed.publish(Event::MeetupFinalized {
+        meetup: Box::new(view.clone()),
+    });
     Ok(Json(view))
 }
 
@@ -502,20 +509,92 @@ pub async fn event_ics(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/places/suggestions", tag = "places",
-    params(SuggestionQuery),
-    responses((status = 200, body = [PlaceSuggestion]), (status = 400, body = ProblemBody)))]
-pub async fn place_suggestions(
-    State(app): State<AppState>,
-    ApiQuery(query): ApiQuery<SuggestionQuery>,
-) -> ApiResult<Json<Vec<PlaceSuggestion>>> {
-    let prefix = query.q.unwrap_or_default();
-    if prefix.chars().count() > domain::limits::MAX_PLACE_NAME_CHARS {
+/// Meetups a caller may name as the scope of one suggestion request.
+pub const MAX_SUGGESTION_MEETUPS: usize = 20;
+
+/// One meetup the caller belongs to: its id and a token of it (admin or participant).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetupCredential {
+    pub id: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestionRequest {
+    /// Start of the place name (case-insensitive). With Elasticsearch also the start of a word
+    /// of the name or address, and names with a typo or two.
+    #[serde(default)]
+    pub q: String,
+    /// The meetups whose places may be suggested, each with a token of it; others' places are
+    /// never suggested. Unknown meetups and wrong tokens are skipped.
+    #[serde(default)]
+    pub meetups: Vec<MeetupCredential>,
+}
+
+fn check_suggestion_query(q: &str) -> Result<(), Problem> {
+    if q.chars().count() > domain::limits::MAX_PLACE_NAME_CHARS {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "bad-query",
             "The search text is too long.",
         ));
     }
-    Ok(Json(app.search.suggestions(prefix.trim(), 10).await?))
+    Ok(())
+}
+
+/// Deprecated: suggestions need proof of membership, so this answers an empty list. Use
+/// `POST /api/v1/places/suggestions`.
+#[utoipa::path(get, path = "/api/v1/places/suggestions", tag = "places",
+    params(SuggestionQuery),
+    responses((status = 200, body = [PlaceSuggestion]),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json")))]
+pub async fn place_suggestions(
+    ApiQuery(query): ApiQuery<SuggestionQuery>,
+) -> ApiResult<Json<Vec<PlaceSuggestion>>> {
+    check_suggestion_query(query.q.as_deref().unwrap_or_default())?;
+    Ok(Json(Vec::new()))
+}
+
+/// Places used before in the caller's own meetups (those it sends a token of).
+#[utoipa::path(post, path = "/api/v1/places/suggestions", tag = "places",
+    request_body = SuggestionRequest,
+    responses((status = 200, body = [PlaceSuggestion]),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, body = ProblemBody, content_type = "application/problem+json")))]
+pub async fn suggest_places(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<SuggestionRequest>,
+) -> ApiResult<Json<Vec<PlaceSuggestion>>> {
+    check_suggestion_query(&request.q)?;
+    if request.meetups.len() > MAX_SUGGESTION_MEETUPS {
+        return Err(domain::DomainError::invalid(
+            "meetups",
+            format!("at most {MAX_SUGGESTION_MEETUPS} meetups"),
+        )
+        .into());
+    }
+    let mut scope = Vec::with_capacity(request.meetups.len());
+    for credential in request.meetups {
+        if scope.contains(&credential.id) || !domain::ids::is_valid_id(&credential.id) {
+            continue;
+        }
+        let Some(meetup) = app.store.meetup(&credential.id).await? else {
+            continue;
+        };
+        let bearer = Bearer(Some(credential.token));
+        match app.authenticate(&meetup, &bearer).await {
+            Ok(_) => scope.push(meetup.id),
+            Err(problem) if problem.status == StatusCode::UNAUTHORIZED => continue,
+            Err(problem) => return Err(problem),
+        }
+    }
+    if scope.is_empty() {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(
+        app.search.suggestions(request.q.trim(), &scope, 10).await?,
+    ))
 }

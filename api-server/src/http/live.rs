@@ -9,10 +9,12 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -24,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
 use super::AppState;
+use super::client::ClientKey;
 use super::extract::{ApiPath, ApiQuery};
 use super::problem::{Problem, ProblemBody};
 use crate::events::{HubMessage, LiveEvent};
@@ -53,14 +56,18 @@ pub struct LiveQuery {
     params(("id" = String, Path), LiveQuery),
     responses(
         (status = 101, description = "WebSocket: snapshot (or replay from `since`), then events and presence (see docs/api.md)"),
-        (status = 400, body = ProblemBody), (status = 404, body = ProblemBody)))]
+        (status = 400, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 429, body = ProblemBody)))]
 pub async fn live(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<LiveQuery>,
+    client: Option<Extension<ClientKey>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Problem> {
     let meetup = app.load_meetup(&id).await?;
+    let client = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |key| key.0.0);
+    let slot = app.live_slots.take(client, &meetup.id)?;
     let upgrade = upgrade.map_err(|_| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -74,7 +81,10 @@ pub async fn live(
         .write_buffer_size(0)
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| serve(app, meetup.id, query.since, socket)))
+        .on_upgrade(move |socket| async move {
+            serve(app, meetup.id, query.since, socket).await;
+            drop(slot);
+        }))
 }
 
 fn snapshot_frame(view: &CachedView, presence: usize) -> Message {
@@ -263,6 +273,16 @@ async fn run(
         }
     };
     drop(current);
+    // A client that does not take its first frames promptly is not kept (with its snapshot).
+    let deadline = app.settings.live_limits.snapshot_deadline;
+    match tokio::time::timeout(deadline, poll_fn(|cx| outgoing.poll_send(cx))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return None,
+        Err(_) => {
+            metrics::counter!("live_slow_clients_dropped_total").increment(1);
+            return close(close_code::AGAIN, "too slow to take the snapshot");
+        }
+    }
 
     // The first tick of a plain interval is immediate; start one period from now instead.
     let start = tokio::time::Instant::now();
@@ -270,6 +290,9 @@ async fn run(
     let mut presence = tokio::time::interval_at(start + PRESENCE_EVERY, PRESENCE_EVERY);
     let mut last_pong = Instant::now();
     let mut last_presence = app.live.presence(id);
+    // Shutdown closes the connection with 1001 (one future for the connection's life).
+    let stopping = app.lifecycle.stopping();
+    tokio::pin!(stopping);
     loop {
         let frame = tokio::select! {
             received = events.recv() => match received {
@@ -291,7 +314,11 @@ async fn run(
                             shown = view.revision;
                             snapshot_frame(&view, app.live.presence(id))
                         }
-                        Err(_) => return close(close_code::NORMAL, "the meetup is gone"),
+                        Err(problem) if problem.status == StatusCode::NOT_FOUND => {
+                            return close(close_code::NORMAL, "the meetup is gone");
+                        }
+                        // A passing store error: the client reconnects and gets a snapshot.
+                        Err(_) => return close(close_code::AGAIN, "try again; reconnect"),
                     }
                 }
                 Err(RecvError::Closed) => {
@@ -314,6 +341,9 @@ async fn run(
                     return close(close_code::AWAY, "no pong for two minutes");
                 }
                 Message::Ping(Default::default())
+            }
+            () = &mut stopping => {
+                return close(close_code::AWAY, "server restarting; reconnect");
             }
             _ = presence.tick() => {
                 let count = app.live.presence(id);

@@ -1,14 +1,21 @@
 //! HTTP layer: router, shared state, and the helpers every handler uses.
 
+pub mod client;
 pub mod extract;
 pub mod handlers;
+pub mod headers;
+pub mod lifecycle;
 pub mod live;
+pub mod live_slots;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod server;
+pub mod write_path;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -25,10 +32,11 @@ use crate::domain::{
     self, DomainError, MeetupRecord, MeetupView, ParticipantRecord, PlaceRecord, Principal,
     Resource,
 };
-use crate::events::{BroadcastHub, Event, EventSink, MeetupEvent};
+use crate::events::{BroadcastHub, Event, EventSink};
 use crate::redis_layer::{CachedView, RedisLayer};
 use crate::search::{PlaceSearch, StoreSearch};
 use crate::store::Store;
+use crate::view_cache::{LocalViews, ViewJson};
 use extract::Bearer;
 use problem::Problem;
 
@@ -42,12 +50,41 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// Caps on live (WebSocket) connections, so one client or one meetup cannot hold a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveLimits {
+    /// Open live connections per client (see [`client::ClientKey`]).
+    pub per_client: usize,
+    /// Open live connections per meetup on this replica.
+    pub per_meetup: usize,
+    /// A client that has not taken its snapshot within this long is closed.
+    pub snapshot_deadline: Duration,
+}
+
+impl Default for LiveLimits {
+    fn default() -> Self {
+        Self {
+            per_client: 32,
+            per_meetup: 500,
+            snapshot_deadline: Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_body_bytes: usize,
     /// `None` turns the write limit off.
     pub write_rate_limit: Option<RateLimit>,
-    pub trust_forwarded_for: bool,
+    /// GET/HEAD per client (WebSocket upgrades included); `None` turns it off.
+    pub read_rate_limit: Option<RateLimit>,
+    /// Proxies whose X-Forwarded-For entries are believed (none by default).
+    pub trusted_proxies: client::TrustedProxies,
+    /// Longest time a request may take (a WebSocket only for its upgrade).
+    pub request_timeout: Duration,
+    pub live_limits: LiveLimits,
+    /// Meetups one client may create per day; `None` turns the quota off.
+    pub meetups_per_client_per_day: Option<u32>,
     /// Built web app; `None` or a missing folder serves a hint instead.
     pub web_dir: Option<PathBuf>,
 }
@@ -60,7 +97,14 @@ impl Default for Settings {
                 per_minute: 300,
                 burst: 60,
             }),
-            trust_forwarded_for: false,
+            read_rate_limit: Some(RateLimit {
+                per_minute: 1200,
+                burst: 200,
+            }),
+            trusted_proxies: client::TrustedProxies::default(),
+            request_timeout: Duration::from_secs(30),
+            live_limits: LiveLimits::default(),
+            meetups_per_client_per_day: Some(100),
             web_dir: None,
         }
     }
@@ -81,6 +125,12 @@ pub struct AppState {
     pub redis: Option<Arc<RedisLayer>>,
     /// Place suggestions: the store, or Elasticsearch with the store as fallback.
     pub search: Arc<dyn PlaceSearch>,
+    /// Open live connections per client and per meetup.
+    pub live_slots: Arc<live_slots::LiveSlots>,
+    /// Shutdown state: readiness and live connections follow it.
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
+    /// Serialized views by revision, shared by GETs, WebSocket snapshots and the Redis fill.
+    pub views: LocalViews,
 }
 
 impl AppState {
@@ -88,13 +138,17 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
         let live = Arc::new(BroadcastHub::default());
         let search = Arc::new(StoreSearch::new(Arc::clone(&store)));
+        let live_slots = Arc::new(live_slots::LiveSlots::new(settings.live_limits));
         Self {
             store,
+            live_slots,
+            lifecycle: Arc::default(),
             search,
             events: live.clone(),
             live,
             settings: Arc::new(settings),
             redis: None,
+            views: LocalViews::default(),
         }
     }
 
@@ -106,24 +160,52 @@ impl AppState {
         self
     }
 
-    /// The meetup's view as JSON with its revision: from the cache when it has it, else built
-    /// from the store (and cached). `None`-free: a missing meetup is a 404 problem.
+    /// The meetup's view as JSON with its revision. Served from the in-process view cache when
+    /// its entry is the store's current revision, else from Redis (same check), else built from
+    /// one read of the store, serialized once and kept for every later reader.
     pub async fn view_json(&self, id: &str) -> Result<CachedView, Problem> {
         if !is_valid_id(id) {
             return Err(Problem::meetup_not_found(id));
         }
+        let stamp = self
+            .store
+            .view_stamp(id)
+            .await?
+            .ok_or_else(|| Problem::meetup_not_found(id))?;
+        let now = Utc::now();
+        if let Some(json) = self.views.get(id, &stamp, now) {
+            return Ok(CachedView {
+                revision: stamp.revision,
+                json,
+            });
+        }
         let cache = self.redis.as_ref().map(|redis| &redis.cache);
+        // A Redis copy is served only at the store's current revision: a lost invalidation, an
+        // evicted key or a failover can cost a rebuild, never show an older state (issue 13).
         if let Some(cache) = cache
             && let Some(cached) = cache.get(id).await
         {
-            return Ok(cached);
+            if cached.revision == stamp.revision {
+                self.views
+                    .put(id, cached.revision, now, cached.json.clone());
+                return Ok(cached);
+            }
+            metrics::counter!("cache_stale_total").increment(1);
         }
-        let meetup = self.load_meetup(id).await?;
-        let view = self.view(&meetup).await?;
-        let json = serde_json::to_string(&view)
-            .map_err(|_| Problem::internal("Something went wrong on our side."))?;
+        let state = self
+            .store
+            .meetup_state(id)
+            .await?
+            .ok_or_else(|| Problem::meetup_not_found(id))?;
+        let built_at = Utc::now();
+        let view = domain::meetup_view(&state.meetup, state.participants, state.comments, built_at);
+        let json = ViewJson::from(
+            serde_json::to_string(&view)
+                .map_err(|_| Problem::internal("Something went wrong on our side."))?,
+        );
+        self.views.put(id, view.revision, built_at, json.clone());
         if let Some(cache) = cache {
-            cache.fill(&view, &json);
+            cache.fill(&view, json.as_str());
         }
         Ok(CachedView {
             revision: view.revision,
@@ -166,6 +248,17 @@ impl AppState {
         found.ok_or_else(|| DomainError::not_found(Resource::Participant, participant_id).into())
     }
 
+    /// The meetup and who the bearer is in it (404 / 401), before anything else is read.
+    pub async fn authenticated(
+        &self,
+        id: &str,
+        bearer: &Bearer,
+    ) -> Result<(MeetupRecord, Principal), Problem> {
+        let meetup = self.load_meetup(id).await?;
+        let principal = self.authenticate(&meetup, bearer).await?;
+        Ok((meetup, principal))
+    }
+
     /// Admin token, or the token of one of this meetup's participants; otherwise 401.
     pub async fn authenticate(
         &self,
@@ -205,16 +298,32 @@ impl AppState {
         &self,
         id: &str,
         bearer: &Bearer,
+        change: impl FnMut(
+            &MeetupRecord,
+            &Principal,
+            DateTime<Utc>,
+        ) -> Result<(MeetupRecord, T), DomainError>,
+    ) -> Result<(MeetupRecord, T), Problem> {
+        let meetup = self.load_meetup(id).await?;
+        let principal = self.authenticate(&meetup, bearer).await?;
+        self.change_authenticated(meetup, &principal, change).await
+    }
+
+    /// [`Self::change_meetup`] for a meetup already loaded and a caller already authenticated
+    /// (handlers authenticate before they parse the body).
+    pub async fn change_authenticated<T>(
+        &self,
+        mut meetup: MeetupRecord,
+        principal: &Principal,
         mut change: impl FnMut(
             &MeetupRecord,
             &Principal,
             DateTime<Utc>,
         ) -> Result<(MeetupRecord, T), DomainError>,
     ) -> Result<(MeetupRecord, T), Problem> {
-        let mut meetup = self.load_meetup(id).await?;
-        let principal = self.authenticate(&meetup, bearer).await?;
+        let id = meetup.id.clone();
         for attempt in 0..MAX_CHANGE_ATTEMPTS {
-            let (mut next, value) = change(&meetup, &principal, Utc::now())?;
+            let (mut next, value) = change(&meetup, principal, Utc::now())?;
             next.doc_version = meetup.doc_version;
             match self.store.replace_meetup(&next).await? {
                 Some(revision) => {
@@ -226,7 +335,7 @@ impl AppState {
                     // Let the winner finish its write before looking again.
                     let backoff = 2_u64.saturating_pow(attempt.min(6) as u32);
                     tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
-                    meetup = self.load_meetup(id).await?;
+                    meetup = self.load_meetup(&id).await?;
                 }
             }
         }
@@ -237,17 +346,10 @@ impl AppState {
         ))
     }
 
-    /// Call after every stored write: drops the cached view (awaited, so the writer's next
-    /// read sees its write), then fans the event out.
+    /// Invalidates and publishes in one step, for writes whose event is ready at commit
+    /// time (see [`write_path`]).
     pub async fn publish(&self, meetup_id: &str, revision: i64, event: Event) {
-        if let Some(redis) = &self.redis {
-            redis.cache.invalidate(meetup_id, revision).await;
-        }
-        self.events.publish(MeetupEvent {
-            meetup_id: meetup_id.to_string(),
-            revision,
-            event,
-        });
+        self.committed(meetup_id, revision).await.publish(event);
     }
 
     /// Best effort: a failed suggestion write must not fail the user's request.
@@ -271,7 +373,13 @@ pub fn app(state: AppState) -> Router {
     middleware::metrics_handle();
     let settings = Arc::clone(&state.settings);
     let v1 = Router::new()
-        .route("/meetups", post(handlers::create_meetup))
+        .route(
+            "/meetups",
+            post(handlers::create_meetup).route_layer(axum::middleware::from_fn_with_state(
+                middleware::CreationQuota::new(settings.meetups_per_client_per_day),
+                middleware::limit_creation,
+            )),
+        )
         .route(
             "/meetups/{id}",
             get(handlers::get_meetup)
@@ -300,7 +408,10 @@ pub fn app(state: AppState) -> Router {
         .route("/meetups/{id}/finalize", post(handlers::finalize))
         .route("/meetups/{id}/event.ics", get(handlers::event_ics))
         .route("/meetups/{id}/live", get(live::live))
-        .route("/places/suggestions", get(handlers::place_suggestions));
+        .route(
+            "/places/suggestions",
+            get(handlers::place_suggestions).post(handlers::suggest_places),
+        );
 
     let api = Router::new()
         .nest("/v1", v1)
@@ -308,8 +419,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            middleware::WriteLimiter::new(&settings),
-            middleware::limit_writes,
+            middleware::RateLimiter::new(&settings),
+            middleware::limit_rate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(settings.trusted_proxies.clone()),
+            client::identify_client,
         ));
 
     let router = Router::new()
@@ -320,12 +435,17 @@ pub fn app(state: AppState) -> Router {
     let router = with_web_app(router, settings.web_dir.as_ref());
 
     router
+        .layer(axum::middleware::from_fn_with_state(
+            settings.request_timeout,
+            middleware::time_out,
+        ))
         .layer(axum::middleware::from_fn(middleware::track_metrics))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_panic| {
             Problem::internal("Something went wrong on our side.").into_response()
         }))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }
 
@@ -368,6 +488,14 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
+    if app.lifecycle.is_stopping() {
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "This replica is shutting down.",
+        )
+        .into_response();
+    }
     match app.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(error) => {

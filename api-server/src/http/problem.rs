@@ -72,7 +72,7 @@ impl Problem {
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
-                format!("Too many changes from your address; try again in {retry_after_secs} s."),
+                format!("Too many requests from your address; try again in {retry_after_secs} s."),
             )
         }
     }

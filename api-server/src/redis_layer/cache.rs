@@ -22,6 +22,7 @@ use redis::Script;
 
 use super::link::RedisLink;
 use crate::domain::{MeetupView, Status};
+use crate::view_cache::ViewJson;
 
 const VIEW_PREFIX: &str = "beermeetup:view:";
 const FLOOR_PREFIX: &str = "beermeetup:floor:";
@@ -54,7 +55,7 @@ return 1
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedView {
     pub revision: i64,
-    pub json: String,
+    pub json: ViewJson,
 }
 
 fn view_key(meetup_id: &str) -> String {
@@ -112,7 +113,7 @@ impl ViewCache {
             let (revision, json) = value.split_once('\n')?;
             Some(CachedView {
                 revision: revision.parse().ok()?,
-                json: json.to_string(),
+                json: ViewJson::from(json),
             })
         });
         let result = match (&parsed, self.link.is_up()) {

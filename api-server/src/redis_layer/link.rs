@@ -50,6 +50,8 @@ pub struct RedisLink {
     connection: Mutex<Option<MultiplexedConnection>>,
     up: AtomicBool,
     probing: AtomicBool,
+    /// Redis answers but refuses commands (OOM, a script error): logged once until it accepts.
+    refusing: AtomicBool,
     /// Per-command bound: a slow Redis must not slow requests down.
     timeout: Duration,
     /// Cache invalidations that could not be sent (meetup id → newest revision); sent before
@@ -121,6 +123,7 @@ impl RedisLink {
             connection: Mutex::new(None),
             up: AtomicBool::new(false),
             probing: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
             timeout,
             pending_invalidations: Mutex::new(HashMap::new()),
             drop_all_views: AtomicBool::new(false),
@@ -189,14 +192,24 @@ impl RedisLink {
         }
         let connection = lock(&self.connection).clone()?;
         match tokio::time::timeout(self.timeout, request(connection)).await {
-            Ok(Ok(value)) => Some(value),
+            Ok(Ok(value)) => {
+                if self.refusing.swap(false, Ordering::SeqCst) {
+                    tracing::info!(operation, "Redis accepts commands again");
+                }
+                Some(value)
+            }
             Ok(Err(error)) if is_connection_error(&error) => {
                 self.report_failure(operation, &error.to_string());
                 None
             }
             Ok(Err(error)) => {
                 metrics::counter!("redis_errors_total", "operation" => operation).increment(1);
-                tracing::warn!(%error, operation, "Redis refused a command");
+                // Once per episode: a Redis out of memory would otherwise log on every request.
+                if self.refusing.swap(true, Ordering::SeqCst) {
+                    tracing::debug!(%error, operation, "Redis refused a command");
+                } else {
+                    tracing::warn!(%error, operation, "Redis refuses commands (logged once until it accepts again)");
+                }
                 None
             }
             Err(_) => {

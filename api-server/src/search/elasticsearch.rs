@@ -95,13 +95,15 @@ pub fn index_definition() -> Value {
 
 /// The `_search` body: the name by prefix of its last word or fuzzily (typos), or the address
 /// by prefix; one hit per name; an empty query lists the most recently written places.
-pub fn search_body(query: &str, limit: usize) -> Value {
+pub fn search_body(query: &str, scope: &[String], limit: usize) -> Value {
     let size = (limit * HITS_PER_SUGGESTION).clamp(1, MAX_HITS);
     let query = query.trim();
+    // Only places of the meetups the caller proved it belongs to.
+    let in_scope = json!([{"terms": {"meetupId": scope}}]);
     if query.is_empty() {
         return json!({
             "size": size,
-            "query": {"match_all": {}},
+            "query": {"bool": {"filter": in_scope}},
             "sort": [{"updatedAt": {"order": "desc"}}],
             "collapse": {"field": "nameKey"},
             "_source": ["name", "address", "link"]
@@ -116,7 +118,8 @@ pub fn search_body(query: &str, limit: usize) -> Value {
                     {"match": {"name": {"query": query, "operator": "and", "fuzziness": "AUTO", "boost": 1.0}}},
                     {"match_bool_prefix": {"address": {"query": query, "operator": "and", "boost": 1.0}}}
                 ],
-                "minimum_should_match": 1
+                "minimum_should_match": 1,
+                "filter": in_scope
             }
         },
         "collapse": {"field": "nameKey"},
@@ -337,13 +340,21 @@ impl PlaceSearch for ElasticsearchSearch {
         }
     }
 
-    async fn suggestions(&self, query: &str, limit: usize) -> SearchResult<Vec<PlaceSuggestion>> {
+    async fn suggestions(
+        &self,
+        query: &str,
+        scope: &[String],
+        limit: usize,
+    ) -> SearchResult<Vec<PlaceSuggestion>> {
+        if scope.is_empty() {
+            return Ok(Vec::new());
+        }
         self.ensure_index().await?;
         let (status, body) = self
             .send(
                 Method::POST,
                 self.url(&["_search"])?,
-                Some(&search_body(query, limit)),
+                Some(&search_body(query, scope, limit)),
             )
             .await?;
         if !status.is_success() {
@@ -402,8 +413,13 @@ mod tests {
 
     #[test]
     fn the_search_body_matches_name_prefix_fuzzy_and_address() {
-        let body = search_body("  golden ho ", 10);
+        let scope = ["m1".to_string(), "m2".to_string()];
+        let body = search_body("  golden ho ", &scope, 10);
         assert_eq!(body["size"], 40);
+        assert_eq!(
+            body["query"]["bool"]["filter"],
+            json!([{"terms": {"meetupId": ["m1", "m2"]}}])
+        );
         let should = &body["query"]["bool"]["should"];
         assert_eq!(should[0]["match_bool_prefix"]["name"]["query"], "golden ho");
         assert_eq!(should[1]["match"]["name"]["fuzziness"], "AUTO");
@@ -412,8 +428,11 @@ mod tests {
             "golden ho"
         );
         assert_eq!(body["collapse"]["field"], "nameKey");
-        let empty = search_body("", 10);
-        assert_eq!(empty["query"], json!({"match_all": {}}));
+        let empty = search_body("", &scope, 10);
+        assert_eq!(
+            empty["query"],
+            json!({"bool": {"filter": [{"terms": {"meetupId": ["m1", "m2"]}}]}})
+        );
     }
 
     #[test]

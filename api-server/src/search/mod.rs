@@ -11,7 +11,12 @@
 //! unless it errs, then from the store. An outage is logged once, and its end once.
 //!
 //! Index updates missed during an outage are not replayed: those places are suggested again once
-//! they are saved again. Deleting a whole meetup keeps its places suggestible, like the store.
+//! they are saved again.
+//!
+//! Suggestions are **scoped**: a caller gets places only from the meetups it proves it belongs
+//! to (a token of each; see `POST /places/suggestions`), never from anyone else's. A deleted
+//! meetup can no longer be proven, so its places are gone with it, and a stranger's place of
+//! the same name cannot replace the caller's.
 
 pub mod elasticsearch;
 pub mod store;
@@ -76,9 +81,15 @@ pub trait PlaceSearch: Send + Sync + 'static {
     /// A place was removed from a meetup.
     async fn place_removed(&self, meetup_id: &str, place_id: &str) -> SearchResult<()>;
 
-    /// Places used before that match `query`, at most one per name (case-insensitive), best
-    /// first; an empty query lists recent places.
-    async fn suggestions(&self, query: &str, limit: usize) -> SearchResult<Vec<PlaceSuggestion>>;
+    /// Places of the meetups in `scope` that match `query`, at most one per name
+    /// (case-insensitive), best first; an empty query lists recent places. An empty scope
+    /// finds nothing.
+    async fn suggestions(
+        &self,
+        query: &str,
+        scope: &[String],
+        limit: usize,
+    ) -> SearchResult<Vec<PlaceSuggestion>>;
 }
 
 /// The search the configuration asks for: Elasticsearch with the store as fallback when
@@ -220,15 +231,20 @@ impl PlaceSearch for WithFallback {
         self.fallback.place_removed(meetup_id, place_id).await
     }
 
-    async fn suggestions(&self, query: &str, limit: usize) -> SearchResult<Vec<PlaceSuggestion>> {
-        match self.primary.suggestions(query, limit).await {
+    async fn suggestions(
+        &self,
+        query: &str,
+        scope: &[String],
+        limit: usize,
+    ) -> SearchResult<Vec<PlaceSuggestion>> {
+        match self.primary.suggestions(query, scope, limit).await {
             Ok(places) => {
                 self.health.answered();
                 Ok(places)
             }
             Err(error) => {
                 self.health.failed(&error);
-                self.fallback.suggestions(query, limit).await
+                self.fallback.suggestions(query, scope, limit).await
             }
         }
     }

@@ -1,15 +1,16 @@
-//! Suggestions from the store itself: every place name ever used, matched by prefix.
+//! Suggestions from the store itself: the places of the meetups in scope, matched by the
+//! prefix of their name.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{PlaceSearch, SearchResult};
+use super::{PlaceSearch, SearchResult, dedup_by_name};
 use crate::domain::{PlaceRecord, PlaceSuggestion};
-use crate::store::Store;
+use crate::store::{Store, suggestion_key};
 
-/// The store's suggestion list. Removing a place from a meetup keeps its name there: it was
-/// used before, and the list holds one entry per name, not per meetup.
+/// Reads the meetups in scope (a caller proves at most a handful) and matches their places.
+/// Nothing is written: the places live in their meetup and go with it.
 #[derive(Clone)]
 pub struct StoreSearch {
     store: Arc<dyn Store>,
@@ -27,20 +28,40 @@ impl PlaceSearch for StoreSearch {
         "store"
     }
 
-    async fn place_saved(&self, _meetup_id: &str, place: &PlaceRecord) -> SearchResult<()> {
-        let suggestion = PlaceSuggestion {
-            name: place.name.clone(),
-            address: place.address.clone(),
-            link: place.link.clone(),
-        };
-        Ok(self.store.remember_place(&suggestion).await?)
+    async fn place_saved(&self, _meetup_id: &str, _place: &PlaceRecord) -> SearchResult<()> {
+        Ok(())
     }
 
     async fn place_removed(&self, _meetup_id: &str, _place_id: &str) -> SearchResult<()> {
         Ok(())
     }
 
-    async fn suggestions(&self, query: &str, limit: usize) -> SearchResult<Vec<PlaceSuggestion>> {
-        Ok(self.store.place_suggestions(query, limit).await?)
+    async fn suggestions(
+        &self,
+        query: &str,
+        scope: &[String],
+        limit: usize,
+    ) -> SearchResult<Vec<PlaceSuggestion>> {
+        let prefix = suggestion_key(query);
+        let mut found = Vec::new();
+        for meetup_id in scope {
+            let Some(meetup) = self.store.meetup(meetup_id).await? else {
+                continue;
+            };
+            // Newest places first: they are the likeliest to be meant.
+            found.extend(
+                meetup
+                    .places
+                    .iter()
+                    .rev()
+                    .filter(|place| suggestion_key(&place.name).starts_with(&prefix))
+                    .map(|place| PlaceSuggestion {
+                        name: place.name.clone(),
+                        address: place.address.clone(),
+                        link: place.link.clone(),
+                    }),
+            );
+        }
+        Ok(dedup_by_name(found, limit))
     }
 }

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Revision, Store, StoreError, StoreResult};
-use crate::domain::{CommentRecord, MeetupRecord, ParticipantRecord, PlaceSuggestion};
+use super::{MeetupState, Revision, Store, StoreError, StoreResult, ViewStamp};
+use crate::domain::{
+    CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion,
+};
 
 pub struct InstrumentedStore<S> {
     inner: S,
@@ -64,6 +66,15 @@ impl<S: Store> Store for InstrumentedStore<S> {
         self.timed("meetup", self.inner.meetup(id)).await
     }
 
+    async fn view_stamp(&self, id: &str) -> StoreResult<Option<ViewStamp>> {
+        self.timed("view_stamp", self.inner.view_stamp(id)).await
+    }
+
+    async fn meetup_state(&self, id: &str) -> StoreResult<Option<MeetupState>> {
+        self.timed("meetup_state", self.inner.meetup_state(id))
+            .await
+    }
+
     async fn replace_meetup(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
         self.timed("replace_meetup", self.inner.replace_meetup(meetup))
             .await
@@ -117,11 +128,14 @@ impl<S: Store> Store for InstrumentedStore<S> {
 
     async fn update_participant(
         &self,
-        participant: &ParticipantRecord,
-    ) -> StoreResult<Option<Revision>> {
+        meetup_id: &str,
+        participant_id: &str,
+        changes: &ParticipantChanges,
+    ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
         self.timed(
             "update_participant",
-            self.inner.update_participant(participant),
+            self.inner
+                .update_participant(meetup_id, participant_id, changes),
         )
         .await
     }
@@ -189,6 +203,18 @@ impl<S: Store> Store for InstrumentedStore<S> {
         self.timed(
             "place_suggestions",
             self.inner.place_suggestions(prefix, limit),
+        )
+        .await
+    }
+
+    async fn meetups_ended_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.timed(
+            "meetups_ended_before",
+            self.inner.meetups_ended_before(cutoff, limit),
         )
         .await
     }

@@ -8,12 +8,15 @@ pub mod instrumented;
 pub mod mongo;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-use crate::domain::{CommentRecord, MeetupRecord, ParticipantRecord, PlaceSuggestion};
+use crate::domain::{
+    CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion, Status,
+};
 
 pub use embedded::EmbeddedStore;
 pub use instrumented::InstrumentedStore;
-pub use mongo::MongoStore;
+pub use mongo::{Isolation, MongoStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,6 +35,35 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The new revision of the meetup after a write.
 pub type Revision = i64;
 
+/// What decides whether a cached view of a meetup is still the view the store would build now:
+/// the revision, and the moment an open meetup's deadline turns it to closed (a change that
+/// happens without a write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewStamp {
+    pub revision: Revision,
+    pub closes_at: Option<DateTime<Utc>>,
+}
+
+impl ViewStamp {
+    pub fn of(meetup: &MeetupRecord) -> Self {
+        Self {
+            revision: meetup.revision,
+            closes_at: match meetup.status {
+                Status::Open => meetup.deadline,
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Everything the view of one meetup is built from, read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeetupState {
+    pub meetup: MeetupRecord,
+    pub participants: Vec<ParticipantRecord>,
+    pub comments: Vec<CommentRecord>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// "embedded" or "mongodb", for metrics and logs.
@@ -47,6 +79,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>>;
+
+    /// The meetup's current revision (and deadline), cheaply: the read path checks cached
+    /// views against it. `None` when the meetup does not exist.
+    async fn view_stamp(&self, id: &str) -> StoreResult<Option<ViewStamp>> {
+        Ok(self.meetup(id).await?.map(|m| ViewStamp::of(&m)))
+    }
+
+    /// The meetup with its participants and comments, each document read once. The data is
+    /// never older than the revision it carries (adaptors read the revision first, or read
+    /// everything from one snapshot), so a view built from it may be cached under that revision.
+    async fn meetup_state(&self, id: &str) -> StoreResult<Option<MeetupState>> {
+        let Some(meetup) = self.meetup(id).await? else {
+            return Ok(None);
+        };
+        let (participants, comments) =
+            futures::try_join!(self.participants(&meetup.id), self.comments(&meetup.id))?;
+        Ok(Some(MeetupState {
+            meetup,
+            participants,
+            comments,
+        }))
+    }
 
     /// Compare-and-swap of the meetup document's own fields (title, places, status, decision…):
     /// written only if the stored `doc_version` still equals `meetup.doc_version`, which then
@@ -79,12 +133,16 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> StoreResult<Revision>;
 
-    /// Replaces one participant's own document (name, answers, votes, note).
-    /// `Ok(None)` when the participant no longer exists.
+    /// Applies a PATCH to the participant as stored at the moment of writing: only the fields
+    /// present in `changes` are written, so concurrent PATCHes of different fields both stay.
+    /// Returns the new revision and the participant as written; `Ok(None)` when the participant
+    /// no longer exists; `NameTaken` when the new name belongs to someone else.
     async fn update_participant(
         &self,
-        participant: &ParticipantRecord,
-    ) -> StoreResult<Option<Revision>>;
+        meetup_id: &str,
+        participant_id: &str,
+        changes: &ParticipantChanges,
+    ) -> StoreResult<Option<(Revision, ParticipantRecord)>>;
 
     async fn remove_participant(
         &self,
@@ -120,6 +178,27 @@ pub trait Store: Send + Sync + 'static {
         prefix: &str,
         limit: usize,
     ) -> StoreResult<Vec<PlaceSuggestion>>;
+
+    /// Ids of meetups whose every slot (and so their decision) ended before `cutoff`, at most
+    /// `limit`: the retention sweeper deletes them. The default finds none.
+    async fn meetups_ended_before(
+        &self,
+        _cutoff: chrono::DateTime<chrono::Utc>,
+        _limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+/// When a meetup's last slot (or its decision) ends: what retention counts from.
+pub fn meetup_last_end(meetup: &MeetupRecord) -> chrono::DateTime<chrono::Utc> {
+    meetup
+        .slots
+        .iter()
+        .map(|slot| slot.end)
+        .chain(meetup.decision.as_ref().map(|decision| decision.end))
+        .max()
+        .unwrap_or(meetup.created_at)
 }
 
 /// Key for place suggestions: case-folded, whitespace collapsed.

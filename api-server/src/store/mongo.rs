@@ -10,6 +10,8 @@
 //! - edits of the meetup document itself first claim `{meetupId}:d:{version}`; only the winner
 //!   writes, losers re-read and retry (optimistic concurrency without transactions).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,11 +19,15 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, to_bson, to_document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{Revision, Store, StoreError, StoreResult, suggestion_key};
-use crate::domain::{CommentRecord, MeetupRecord, ParticipantRecord, PlaceSuggestion};
+use crate::domain::{
+    CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion,
+};
 
 const DUPLICATE_KEY: i32 = 11000;
 /// A document-version claim older than this whose owner never wrote is considered abandoned.
@@ -29,8 +35,25 @@ const ABANDONED_CLAIM: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 /// Revision claims older than this many revisions are pruned.
 const KEEP_REVISION_CLAIMS: i64 = 64;
 
+/// What the server does atomically, learned once when connecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// MongoDB: an update of one document is atomic, so a `$set` of some fields never loses a
+    /// concurrent `$set` of others.
+    AtomicDocument,
+    /// FerretDB v1: updates are read-modify-write without isolation; only an insert against a
+    /// unique key is atomic, so writers of one document take a claim first.
+    ReadModifyWrite,
+}
+
+/// Tries of one participant PATCH against concurrent PATCHes of the same participant.
+const PARTICIPANT_WRITE_ATTEMPTS: u32 = 64;
+
 #[derive(Clone)]
 pub struct MongoStore {
+    /// Commands sent to the server so far (each one a round trip).
+    sent: Arc<AtomicU64>,
+    isolation: Isolation,
     db: Database,
     meetups: Collection<MeetupRecord>,
     participants: Collection<ParticipantRecord>,
@@ -82,7 +105,195 @@ fn meetup_keys(meetup_id: &str) -> Document {
     doc! {"$gte": format!("{meetup_id}:"), "$lt": format!("{meetup_id};")}
 }
 
+/// FerretDB answers `buildInfo` with a `ferretdbVersion`; anything else is taken for MongoDB.
+/// If the question fails, assume the weaker server (the claim path is correct on both).
+async fn detect_isolation(db: &Database) -> Isolation {
+    match db.run_command(doc! {"buildInfo": 1}).await {
+        Ok(info) if !info.contains_key("ferretdbVersion") => Isolation::AtomicDocument,
+        Ok(_) => Isolation::ReadModifyWrite,
+        Err(error) => {
+            tracing::warn!(%error, "buildInfo failed; assuming updates are not isolated");
+            Isolation::ReadModifyWrite
+        }
+    }
+}
+
+fn participant_claim_key(meetup_id: &str, participant_id: &str, version: i64) -> String {
+    format!("{meetup_id}:p:{participant_id}:{version:012}")
+}
+
+/// The document's `writeVersion` (absent on documents written before it existed: 0).
+fn write_version_filter(version: i64) -> Document {
+    if version == 0 {
+        doc! {"$or": [{"writeVersion": {"$exists": false}}, {"writeVersion": 0_i64}]}
+    } else {
+        doc! {"writeVersion": version}
+    }
+}
+
 impl MongoStore {
+    /// Removes everything of a tombstoned meetup, the meetup document last. Idempotent.
+    async fn sweep(&self, id: &str) -> StoreResult<()> {
+        self.participants
+            .delete_many(doc! {"meetupId": id})
+            .await
+            .map_err(backend)?;
+        self.comments
+            .delete_many(doc! {"meetupId": id})
+            .await
+            .map_err(backend)?;
+        self.claims
+            .delete_many(doc! {"_id": meetup_keys(id)})
+            .await
+            .map_err(backend)?;
+        self.meetups
+            .delete_one(doc! {"_id": id, "deleted": true})
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Finishes deletions that were cut short. Best effort: a failure is logged and retried at
+    /// the next start or by deleting again.
+    async fn sweep_tombstones(&self) {
+        let raw = self.db.collection::<Document>("meetups");
+        let tombstones: Result<Vec<Document>, _> = match raw
+            .find(doc! {"deleted": true})
+            .projection(doc! {"_id": 1})
+            .await
+        {
+            Ok(cursor) => cursor.try_collect().await,
+            Err(error) => Err(error),
+        };
+        let tombstones = match tombstones {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "could not look for meetups whose deletion was cut short");
+                return;
+            }
+        };
+        for tombstone in tombstones {
+            let Ok(id) = tombstone.get_str("_id") else {
+                continue;
+            };
+            match self.sweep(id).await {
+                Ok(()) => tracing::info!(meetup = id, "finished a deletion that was cut short"),
+                Err(error) => tracing::warn!(%error, meetup = id, "could not finish a deletion"),
+            }
+        }
+    }
+
+    /// Commands (round trips) this store has sent so far.
+    pub fn commands_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// What this server does atomically (decides the write path for participant PATCHes).
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// Participant PATCH where updates are not isolated (FerretDB v1). Each participant
+    /// document carries a `writeVersion`. A writer reads it (v), inserts the claim `v+1` (only
+    /// one writer wins it), applies the changes to what it read and replaces the document on
+    /// the condition that it is still at `v`. Losers re-read after the winner wrote. The
+    /// condition, not the claim, is what keeps a stalled writer from reverting a later one: a
+    /// claim older than [`ABANDONED_CLAIM`] may be taken over, and the stalled owner's write
+    /// then matches nothing and starts over.
+    async fn update_participant_claimed(
+        &self,
+        meetup_id: &str,
+        participant_id: &str,
+        changes: &ParticipantChanges,
+    ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
+        let raw = self.db.collection::<Document>("participants");
+        let owner: i64 = rand::random();
+        for attempt in 0..PARTICIPANT_WRITE_ATTEMPTS {
+            let Some(mut stored) = raw
+                .find_one(doc! {"_id": participant_id, "meetupId": meetup_id})
+                .await
+                .map_err(backend)?
+            else {
+                return Ok(None);
+            };
+            let version = stored.get_i64("writeVersion").unwrap_or(0);
+            stored.remove("writeVersion");
+            let mut record: ParticipantRecord =
+                mongodb::bson::from_document(stored).map_err(backend)?;
+            let key = participant_claim_key(meetup_id, participant_id, version + 1);
+            if !self
+                .claim_owned(&key, meetup_id, version + 1, owner)
+                .await?
+            {
+                if !self.take_over_stale_claim(&key).await? {
+                    let backoff = 2_u64.saturating_pow(attempt.min(6));
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                }
+                continue;
+            }
+            changes.apply_to(&mut record);
+            let mut next = to_document(&record).map_err(backend)?;
+            next.insert("writeVersion", version + 1);
+            let mut filter = doc! {"_id": participant_id, "meetupId": meetup_id};
+            filter.extend(write_version_filter(version));
+            let written = raw.replace_one(filter, next).await;
+            let release_own = doc! {"_id": &key, "owner": owner};
+            match written {
+                Ok(result) if result.matched_count == 1 => {
+                    // The claim before this one is no longer needed by anybody.
+                    let previous = participant_claim_key(meetup_id, participant_id, version);
+                    self.claims
+                        .delete_one(doc! {"_id": previous})
+                        .await
+                        .map_err(backend)?;
+                    let revision = self.next_revision(meetup_id).await?;
+                    return Ok(Some((revision, record)));
+                }
+                Ok(_) => {
+                    // Taken over while stalled, or deleted: read again.
+                    self.claims.delete_one(release_own).await.map_err(backend)?;
+                }
+                Err(error) => {
+                    // Our claim, and the document did not move to v+1 through us (or if it did,
+                    // the condition stops any later writer of v+1): free it for the next one.
+                    self.claims.delete_one(release_own).await.map_err(backend)?;
+                    return Err(name_conflict(error));
+                }
+            }
+        }
+        Err(StoreError::Backend(
+            "this participant is changing too fast; try again".into(),
+        ))
+    }
+
+    /// Inserts a claim carrying its owner; `false` if somebody already holds that key.
+    async fn claim_owned(
+        &self,
+        key: &str,
+        meetup_id: &str,
+        n: i64,
+        owner: i64,
+    ) -> StoreResult<bool> {
+        let claim =
+            doc! {"_id": key, "meetupId": meetup_id, "n": n, "owner": owner, "at": now_bson()?};
+        match self.claims.insert_one(claim).await {
+            Ok(_) => Ok(true),
+            Err(error) if is_duplicate_key(&error) => Ok(false),
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    /// Deletes a participant claim older than [`ABANDONED_CLAIM`] so a new writer can take it.
+    async fn take_over_stale_claim(&self, key: &str) -> StoreResult<bool> {
+        let cutoff = to_bson(&(Utc::now() - ABANDONED_CLAIM)).map_err(backend)?;
+        let released = self
+            .claims
+            .delete_one(doc! {"_id": key, "at": {"$lt": cutoff}})
+            .await
+            .map_err(backend)?;
+        Ok(released.deleted_count > 0)
+    }
+
     /// Connects, checks the server answers, and creates the indexes.
     pub async fn connect(uri: &str, database: &str) -> StoreResult<Self> {
         let mut options = ClientOptions::parse(uri).await.map_err(backend)?;
@@ -93,9 +304,22 @@ impl MongoStore {
         options
             .server_selection_timeout
             .get_or_insert(Duration::from_secs(5));
+        // Every command is a round trip: counted so the cost of each operation can be measured.
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&sent);
+        options.command_event_handler = Some(EventHandler::callback(move |event| {
+            if matches!(event, CommandEvent::Started(_)) {
+                counter.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("mongodb_commands_total").increment(1);
+            }
+        }));
         let client = Client::with_options(options).map_err(backend)?;
         let db = client.database(database);
+        let isolation = detect_isolation(&db).await;
+        tracing::info!(?isolation, "connected to the document store");
         let store = Self {
+            sent,
+            isolation,
             meetups: db.collection("meetups"),
             participants: db.collection("participants"),
             comments: db.collection("comments"),
@@ -105,6 +329,7 @@ impl MongoStore {
         };
         store.ping().await?;
         store.create_indexes().await?;
+        store.sweep_tombstones().await;
         Ok(store)
     }
 
@@ -209,7 +434,7 @@ impl MongoStore {
     async fn meetup_exists(&self, meetup_id: &str) -> StoreResult<bool> {
         let count = self
             .meetups
-            .count_documents(doc! {"_id": meetup_id})
+            .count_documents(doc! {"_id": meetup_id, "deleted": {"$ne": true}})
             .await
             .map_err(backend)?;
         Ok(count > 0)
@@ -280,7 +505,7 @@ impl Store for MongoStore {
     async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
         let Some(mut meetup) = self
             .meetups
-            .find_one(doc! {"_id": id})
+            .find_one(doc! {"_id": id, "deleted": {"$ne": true}})
             .await
             .map_err(backend)?
         else {
@@ -333,25 +558,20 @@ impl Store for MongoStore {
         self.next_revision(&meetup.id).await.map(Some)
     }
 
+    /// Tombstone first, then sweep: once the meetup is marked deleted every read and write
+    /// treats it as gone, whatever happens to the sweep; a sweep cut short (an error, a crash)
+    /// is finished by the next delete or at the next start (`sweep_tombstones`).
     async fn delete_meetup(&self, id: &str) -> StoreResult<bool> {
-        let deleted = self
+        let marked = self
             .meetups
-            .delete_one(doc! {"_id": id})
+            .update_one(
+                doc! {"_id": id, "deleted": {"$ne": true}},
+                doc! {"$set": {"deleted": true}},
+            )
             .await
             .map_err(backend)?;
-        self.participants
-            .delete_many(doc! {"meetupId": id})
-            .await
-            .map_err(backend)?;
-        self.comments
-            .delete_many(doc! {"meetupId": id})
-            .await
-            .map_err(backend)?;
-        self.claims
-            .delete_many(doc! {"_id": meetup_keys(id)})
-            .await
-            .map_err(backend)?;
-        Ok(deleted.deleted_count > 0)
+        self.sweep(id).await?;
+        Ok(marked.matched_count > 0)
     }
 
     async fn participants(&self, meetup_id: &str) -> StoreResult<Vec<ParticipantRecord>> {
@@ -408,28 +628,48 @@ impl Store for MongoStore {
 
     async fn update_participant(
         &self,
-        participant: &ParticipantRecord,
-    ) -> StoreResult<Option<Revision>> {
-        let availability = to_bson(&participant.availability).map_err(backend)?;
-        let result = self
-            .participants
-            .update_one(
-                doc! {"_id": &participant.id, "meetupId": &participant.meetup_id},
-                doc! {"$set": {
-                    "name": &participant.name,
-                    "nameKey": &participant.name_key,
-                    "timeZone": participant.time_zone.as_deref(),
-                    "availability": availability,
-                    "placeVotes": &participant.place_votes,
-                    "note": participant.note.as_deref(),
-                }},
-            )
-            .await
-            .map_err(name_conflict)?;
-        if result.matched_count == 0 {
-            return Ok(None);
+        meetup_id: &str,
+        participant_id: &str,
+        changes: &ParticipantChanges,
+    ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
+        if self.isolation == Isolation::ReadModifyWrite {
+            return self
+                .update_participant_claimed(meetup_id, participant_id, changes)
+                .await;
         }
-        self.next_revision(&participant.meetup_id).await.map(Some)
+        // Only the fields the PATCH carries: a concurrent PATCH of other fields survives.
+        let mut set = Document::new();
+        if let Some(name) = &changes.name {
+            set.insert("name", &name.name);
+            set.insert("nameKey", &name.name_key);
+        }
+        if let Some(time_zone) = &changes.time_zone {
+            set.insert("timeZone", time_zone.as_deref());
+        }
+        if let Some(availability) = &changes.availability {
+            set.insert("availability", to_bson(availability).map_err(backend)?);
+        }
+        if let Some(place_votes) = &changes.place_votes {
+            set.insert("placeVotes", place_votes.clone());
+        }
+        if let Some(note) = &changes.note {
+            set.insert("note", note.as_deref());
+        }
+        let filter = doc! {"_id": participant_id, "meetupId": meetup_id};
+        let updated = if set.is_empty() {
+            self.participants.find_one(filter).await.map_err(backend)?
+        } else {
+            self.participants
+                .find_one_and_update(filter, doc! {"$set": set})
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(name_conflict)?
+        };
+        let Some(updated) = updated else {
+            return Ok(None);
+        };
+        let revision = self.next_revision(meetup_id).await?;
+        Ok(Some((revision, updated)))
     }
 
     async fn remove_participant(
@@ -529,5 +769,60 @@ impl Store for MongoStore {
                 mongodb::bson::from_document(d).map_err(backend)
             })
             .collect()
+    }
+
+    async fn meetups_ended_before(
+        &self,
+        cutoff: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        // Only the slot ends are read; the filter is applied here so it works the same on
+        // MongoDB and FerretDB whatever the dates are stored as.
+        let mut cursor = self
+            .db
+            .collection::<Document>("meetups")
+            .find(doc! {})
+            .projection(doc! {"slots.end": 1, "decision.end": 1, "createdAt": 1})
+            .await
+            .map_err(backend)?;
+        let instant = |value: Option<&Bson>| -> Option<chrono::DateTime<Utc>> {
+            match value? {
+                Bson::String(text) => text.parse().ok(),
+                Bson::DateTime(at) => {
+                    chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
+                }
+                _ => None,
+            }
+        };
+        let mut out = Vec::new();
+        while let Some(meetup) = cursor.try_next().await.map_err(backend)? {
+            let ends = meetup
+                .get_array("slots")
+                .map(|slots| {
+                    slots
+                        .iter()
+                        .filter_map(|slot| instant(slot.as_document()?.get("end")))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            let decided = meetup
+                .get_document("decision")
+                .ok()
+                .and_then(|decision| instant(decision.get("end")));
+            let last = ends
+                .into_iter()
+                .chain(decided)
+                .max()
+                .or_else(|| instant(meetup.get("createdAt")));
+            if let (Some(last), Ok(id)) = (last, meetup.get_str("_id"))
+                && last < cutoff
+            {
+                out.push(id.to_string());
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -2,9 +2,9 @@
 //! server on a loopback port.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use api_server::http::server::{ServerLimits, serve};
 use api_server::http::{RateLimit, Settings};
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
 use api_server::{AppState, BroadcastHub, EventSink, MeetupEvent, app};
@@ -100,8 +100,13 @@ pub fn test_settings() -> Settings {
             per_minute: 1_000_000,
             burst: 100_000,
         }),
-        trust_forwarded_for: false,
-        web_dir: None,
+        // Likewise for reads.
+        read_rate_limit: Some(RateLimit {
+            per_minute: 1_000_000,
+            burst: 100_000,
+        }),
+        meetups_per_client_per_day: None,
+        ..Settings::default()
     }
 }
 
@@ -166,8 +171,14 @@ impl TestServer {
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let server = tokio::spawn(async move {
-            let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-            let _ = axum::serve(listener, service).await;
+            // The server `main` runs: hyper with its timer, limits and the client's address.
+            let _ = serve(
+                listener,
+                app(state),
+                ServerLimits::default(),
+                std::future::pending(),
+            )
+            .await;
         });
         Self {
             base: format!("http://{addr}"),

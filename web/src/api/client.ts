@@ -11,6 +11,16 @@ import type {
   PlaceInput,
   ParticipantPatch,
 } from './types';
+import { getRecent, getTokens } from '../lib/storage';
+
+/** The recent meetups with a token of each, as the scope of place suggestions. */
+function suggestionScope(): { id: string; token: string }[] {
+  return getRecent().flatMap((m) => {
+    const tokens = getTokens(m.id);
+    const token = tokens.adminToken ?? tokens.participantToken;
+    return token ? [{ id: m.id, token }] : [];
+  });
+}
 
 /** An RFC 9457 problem answer, with per-field messages keyed by the API's `errors[].field`. */
 export class ApiError extends Error {
@@ -119,11 +129,11 @@ export const api = {
     request<void>('DELETE', `${m(id)}/comments/${encodeURIComponent(cid)}`, { token }),
   finalize: (id: string, body: FinalizeInput, token: string) =>
     request<MeetupView>('POST', `${m(id)}/finalize`, { body, token }),
+  /** Places of the meetups this browser holds a token for (the server suggests no others). */
   placeSuggestions: (q: string) =>
-    request<{ name: string; address?: string; link?: string }[]>(
-      'GET',
-      `/places/suggestions?q=${encodeURIComponent(q)}`,
-    ),
+    request<{ name: string; address?: string; link?: string }[]>('POST', '/places/suggestions', {
+      body: { q, meetups: suggestionScope() },
+    }),
   icsUrl: (id: string) => `${API_BASE}${m(id)}/event.ics`,
   liveUrl: (id: string, since?: number) => {
     const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';

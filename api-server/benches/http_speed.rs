@@ -1,0 +1,418 @@
+//! `make bench-http` (= `cargo bench -p api-server --bench http_speed`): the release `api-server`
+//! binary on loopback with the embedded store, driven by wrk (Debian's `wrk`, a separate process),
+//! beside a bare axum handler in this process that returns the very same bytes as the meetup view,
+//! measured in the same run. Prints a Markdown table for docs/benchmarks.md.
+//!
+//! Data as in issue 16: one meetup with 7 evenings × 20 quarter-hour slots (140 slots) and 30
+//! participants with availability. Workloads: read the meetup (64 connections), replace one
+//! participant's availability (16 and 64 connections), create a meetup (16 connections).
+//!
+//! `BENCH_SECONDS` (default 10) sets the length of each workload. `BENCH_SERVER_BIN` runs another
+//! build of the server (e.g. an older commit's) instead of this one, for before/after tables.
+
+use std::fmt::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+const PARTICIPANTS: usize = 30;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(data_dir: &std::path::Path) -> Server {
+    let port = test_fixtures::free_port();
+    let binary = std::env::var("BENCH_SERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_api-server").to_string());
+    let child = Command::new(binary)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("DATA_DIR", data_dir)
+        .env("WRITE_RATE_PER_MINUTE", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("api-server starts");
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/readyz", server.base))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("api-server did not become ready");
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn days() -> Vec<String> {
+    let today = chrono::Utc::now().date_naive();
+    (1..=7)
+        .map(|d| (today + chrono::Duration::days(d)).to_string())
+        .collect()
+}
+
+fn create_body(title: &str) -> Value {
+    json!({
+        "title": title,
+        "organizerName": "Org",
+        "timeZone": "Europe/Berlin",
+        "slotMinutes": 15,
+        "days": days(),
+        "window": {"start": "18:00", "end": "23:00"},
+    })
+}
+
+struct Seeded {
+    meetup_id: String,
+    /// (participant id, token, availability body)
+    voters: Vec<(String, String, String)>,
+}
+
+async fn seed(base: &str) -> Seeded {
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{base}/api/v1/meetups"))
+        .json(&create_body("Benchmark beer"))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("created json");
+    let meetup_id = created["meetup"]["id"].as_str().expect("id").to_string();
+    let slots: Vec<String> = created["meetup"]["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(slots.len(), 140, "7 evenings of 20 quarter-hours");
+    let mut voters = vec![(
+        created["participantId"].as_str().expect("pid").to_string(),
+        created["participantToken"]
+            .as_str()
+            .expect("token")
+            .to_string(),
+    )];
+    for i in 1..PARTICIPANTS {
+        let joined: Value = http
+            .post(format!("{base}/api/v1/meetups/{meetup_id}/participants"))
+            .json(&json!({"name": format!("Person {i}")}))
+            .send()
+            .await
+            .expect("join")
+            .json()
+            .await
+            .expect("joined json");
+        voters.push((
+            joined["participant"]["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+            joined["token"].as_str().expect("token").to_string(),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, (id, token)) in voters.into_iter().enumerate() {
+        // Each person says yes or maybe to about half of the slots.
+        let availability: serde_json::Map<String, Value> = slots
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| (s + i) % 2 == 0)
+            .map(|(s, slot)| {
+                let answer = if s % 3 == 0 { "maybe" } else { "yes" };
+                (slot.clone(), json!(answer))
+            })
+            .collect();
+        let body = json!({"availability": availability}).to_string();
+        let status = http
+            .patch(format!(
+                "{base}/api/v1/meetups/{meetup_id}/participants/{id}"
+            ))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("vote")
+            .status();
+        assert!(status.is_success(), "seeding vote: {status}");
+        out.push((id, token, body));
+    }
+    Seeded {
+        meetup_id,
+        voters: out,
+    }
+}
+
+/// A Lua string literal.
+fn lua(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Method, path, headers, body.
+type RequestSpec = (String, String, Vec<(String, String)>, Option<String>);
+
+/// A wrk script that cycles through pre-formatted requests (each wrk thread from its own start).
+fn wrk_script(requests: &[RequestSpec]) -> String {
+    let mut script = String::from("local specs = {\n");
+    for (method, path, headers, body) in requests {
+        let headers: Vec<String> = headers
+            .iter()
+            .map(|(k, v)| format!("[{}] = {}", lua(k), lua(v)))
+            .collect();
+        let _ = writeln!(
+            script,
+            "  {{ {}, {}, {{ {} }}, {} }},",
+            lua(method),
+            lua(path),
+            headers.join(", "),
+            body.as_deref().map_or("nil".to_string(), lua)
+        );
+    }
+    script.push_str(
+        r#"}
+local formatted = {}
+local n = 0
+init = function(args)
+  for i, s in ipairs(specs) do formatted[i] = wrk.format(s[1], s[2], s[3], s[4]) end
+  n = math.random(#formatted)
+end
+request = function()
+  n = n % #formatted + 1
+  return formatted[n]
+end
+"#,
+    );
+    script
+}
+
+#[derive(Debug, Default, Clone)]
+struct WrkResult {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn parse_ms(value: &str) -> f64 {
+    let (number, unit) = value.split_at(
+        value
+            .find(|c: char| c.is_alphabetic())
+            .unwrap_or(value.len()),
+    );
+    let number: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn parse_wrk(output: &str) -> WrkResult {
+    let mut result = WrkResult::default();
+    for line in output.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["50%", value] => result.p50_ms = parse_ms(value),
+            ["99%", value] => result.p99_ms = parse_ms(value),
+            ["Requests/sec:", value] => result.requests_per_second = value.parse().unwrap_or(0.0),
+            ["Non-2xx", "or", "3xx", "responses:", n] => result.errors += n.parse().unwrap_or(0),
+            ["Socket", "errors:", rest @ ..] => {
+                // "connect 0, read 0, write 0, timeout 0"
+                result.errors += rest
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    result
+}
+
+fn wrk(url: &str, connections: usize, seconds: u64, script: Option<&std::path::Path>) -> WrkResult {
+    let mut command = Command::new("wrk");
+    command
+        .arg("-t2")
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency");
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        panic!(
+            "wrk failed: {text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse_wrk(&text)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let data = tempfile::tempdir().expect("data dir");
+    let scripts = tempfile::tempdir().expect("script dir");
+    let server = start_server(data.path()).await;
+    let seeded = seed(&server.base).await;
+    let view_url = format!("{}/api/v1/meetups/{}", server.base, seeded.meetup_id);
+    let view = reqwest::get(&view_url)
+        .await
+        .expect("view")
+        .bytes()
+        .await
+        .expect("view bytes");
+
+    // The bare handler: the same bytes, no work at all.
+    let bare_bytes = Bytes::from(view.to_vec());
+    let bare = Router::new().route(
+        "/bare",
+        get(move || {
+            let body = bare_bytes.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+    let bare_port = test_fixtures::free_port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", bare_port))
+        .await
+        .expect("bind bare");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, bare).await;
+    });
+
+    let patch_requests: Vec<_> = seeded
+        .voters
+        .iter()
+        .map(|(id, token, body)| {
+            (
+                "PATCH".to_string(),
+                format!("/api/v1/meetups/{}/participants/{id}", seeded.meetup_id),
+                vec![
+                    ("Authorization".to_string(), format!("Bearer {token}")),
+                    ("Content-Type".to_string(), "application/json".to_string()),
+                ],
+                Some(body.clone()),
+            )
+        })
+        .collect();
+    let patch_script = scripts.path().join("patch.lua");
+    std::fs::write(&patch_script, wrk_script(&patch_requests)).expect("write script");
+    let create_requests: Vec<_> = (0..16)
+        .map(|i| {
+            (
+                "POST".to_string(),
+                "/api/v1/meetups".to_string(),
+                vec![("Content-Type".to_string(), "application/json".to_string())],
+                Some(create_body(&format!("Created {i}")).to_string()),
+            )
+        })
+        .collect();
+    let create_script = scripts.path().join("create.lua");
+    std::fs::write(&create_script, wrk_script(&create_requests)).expect("write script");
+
+    let bare_url = format!("http://127.0.0.1:{bare_port}/bare");
+    // wrk blocks; run it off the runtime so the bare server keeps serving.
+    let run_wrk = |url: String, connections: usize, script: Option<std::path::PathBuf>| {
+        tokio::task::spawn_blocking(move || wrk(&url, connections, seconds, script.as_deref()))
+    };
+    let bare_result = run_wrk(bare_url, 64, None).await.expect("bare");
+    let read = run_wrk(view_url.clone(), 64, None).await.expect("read");
+    let write16 = run_wrk(server.base.clone(), 16, Some(patch_script.clone()))
+        .await
+        .expect("patch 16");
+    let write64 = run_wrk(server.base.clone(), 64, Some(patch_script))
+        .await
+        .expect("patch 64");
+    let create = run_wrk(server.base.clone(), 16, Some(create_script))
+        .await
+        .expect("create");
+    let rss = rss_mib(server.child.id());
+
+    println!(
+        "view: {} bytes; {seconds} s per workload; wrk -t2; server RSS after the run: {rss:.0} MiB",
+        view.len()
+    );
+    println!();
+    println!("| work | connections | req/s | p50 ms | p99 ms | errors | ratio to bare |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let bare_rps = bare_result.requests_per_second;
+    for (name, connections, result) in [
+        ("bare axum handler, same bytes", 64, &bare_result),
+        ("read the meetup", 64, &read),
+        ("replace one participant's availability", 16, &write16),
+        ("replace one participant's availability", 64, &write64),
+        ("create a meetup", 16, &create),
+    ] {
+        let ratio = if name.starts_with("create") || name.starts_with("replace") {
+            "—".to_string()
+        } else {
+            format!("{:.2}×", result.requests_per_second / bare_rps)
+        };
+        println!(
+            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {} | {ratio} |",
+            result.requests_per_second, result.p50_ms, result.p99_ms, result.errors,
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! The write path on a real `redis-server` (issue 13): commit → invalidate → publish, a cached
+//! view served only at the store's current revision, and replicas told to resync when events
+//! could not reach them.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use api_server::domain::{
+    CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion,
+};
+use api_server::http::server::{ServerLimits, serve};
+use api_server::redis_layer::{RedisLayer, RedisTarget};
+use api_server::store::{EmbeddedStore, Revision, Store, StoreError, StoreResult};
+use api_server::{AppState, app};
+use async_trait::async_trait;
+use common::test_settings;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use test_fixtures::RedisServer;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The embedded store with one injected fault: the next read of participants fails. A mock
+/// because "the store fails exactly between the commit and the response" cannot be caused
+/// for real at that point.
+struct FaultyStore {
+    inner: EmbeddedStore,
+    fail_participants: AtomicBool,
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    fn backend(&self) -> &'static str {
+        "faulty"
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+    async fn create_meetup(&self, m: &MeetupRecord, o: &ParticipantRecord) -> StoreResult<()> {
+        self.inner.create_meetup(m, o).await
+    }
+    async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
+        self.inner.meetup(id).await
+    }
+    async fn replace_meetup(&self, m: &MeetupRecord) -> StoreResult<Option<Revision>> {
+        self.inner.replace_meetup(m).await
+    }
+    async fn delete_meetup(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_meetup(id).await
+    }
+    async fn participants(&self, meetup_id: &str) -> StoreResult<Vec<ParticipantRecord>> {
+        if self.fail_participants.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected fault".into()));
+        }
+        self.inner.participants(meetup_id).await
+    }
+    async fn participant(&self, m: &str, p: &str) -> StoreResult<Option<ParticipantRecord>> {
+        self.inner.participant(m, p).await
+    }
+    async fn participant_by_token(
+        &self,
+        m: &str,
+        t: &str,
+    ) -> StoreResult<Option<ParticipantRecord>> {
+        self.inner.participant_by_token(m, t).await
+    }
+    async fn add_participant(&self, p: &ParticipantRecord, max: usize) -> StoreResult<Revision> {
+        self.inner.add_participant(p, max).await
+    }
+    async fn update_participant(
+        &self,
+        m: &str,
+        p: &str,
+        changes: &ParticipantChanges,
+    ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
+        self.inner.update_participant(m, p, changes).await
+    }
+    async fn remove_participant(&self, m: &str, p: &str) -> StoreResult<Option<Revision>> {
+        self.inner.remove_participant(m, p).await
+    }
+    async fn remove_place_votes(&self, m: &str, p: &str) -> StoreResult<()> {
+        self.inner.remove_place_votes(m, p).await
+    }
+    async fn comments(&self, m: &str) -> StoreResult<Vec<CommentRecord>> {
+        self.inner.comments(m).await
+    }
+    async fn comment(&self, m: &str, c: &str) -> StoreResult<Option<CommentRecord>> {
+        self.inner.comment(m, c).await
+    }
+    async fn add_comment(&self, c: &CommentRecord, max: usize) -> StoreResult<Revision> {
+        self.inner.add_comment(c, max).await
+    }
+    async fn remove_comment(&self, m: &str, c: &str) -> StoreResult<Option<Revision>> {
+        self.inner.remove_comment(m, c).await
+    }
+    async fn remember_place(&self, p: &PlaceSuggestion) -> StoreResult<()> {
+        self.inner.remember_place(p).await
+    }
+    async fn place_suggestions(&self, q: &str, l: usize) -> StoreResult<Vec<PlaceSuggestion>> {
+        self.inner.place_suggestions(q, l).await
+    }
+}
+
+struct Replica {
+    base: String,
+    state: AppState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn replica(store: &Arc<dyn Store>, redis: Option<&RedisServer>) -> Replica {
+    let mut state = AppState::new(Arc::clone(store), test_settings());
+    if let Some(redis) = redis {
+        let target = RedisTarget::Standalone { url: redis.url() };
+        let layer = RedisLayer::start(target, Duration::from_millis(250), state.live.clone())
+            .await
+            .expect("redis layer starts");
+        state = state.with_redis(layer);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = app(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = serve(
+            listener,
+            router,
+            ServerLimits::default(),
+            std::future::pending(),
+        )
+        .await;
+    });
+    Replica {
+        base,
+        state,
+        server,
+    }
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("answered");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_view(replica: &Replica, id: &str) -> Value {
+    let (status, view) = call(
+        reqwest::Method::GET,
+        format!("{}/api/v1/meetups/{id}", replica.base),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    view
+}
+
+async fn create(replica: &Replica) -> (String, String) {
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/meetups", replica.base),
+        None,
+        json!({"title": "Friday beer", "organizerName": "Anna", "timeZone": "Europe/Berlin"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    (
+        body["meetup"]["id"].as_str().expect("id").to_string(),
+        body["adminToken"].as_str().expect("token").to_string(),
+    )
+}
+
+async fn cached_revision(redis: &RedisServer, id: &str) -> Option<i64> {
+    let mut connection = redis::Client::open(redis.url())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connects");
+    let value: Option<String> = redis::cmd("GET")
+        .arg(format!("beermeetup:view:{id}"))
+        .query_async(&mut connection)
+        .await
+        .expect("redis answers");
+    value.and_then(|v| v.split_once('\n').and_then(|(r, _)| r.parse().ok()))
+}
+
+/// Reads the view until Redis holds it at `revision`.
+async fn fill_cache(replica: &Replica, redis: &RedisServer, id: &str) -> i64 {
+    let revision = get_view(replica, id).await["revision"]
+        .as_i64()
+        .expect("revision");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cached_revision(redis, id).await != Some(revision) {
+        assert!(Instant::now() < deadline, "the view was never cached");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    revision
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_invalidation_never_reached_redis_is_still_seen() {
+    let redis = RedisServer::start().await.expect("redis starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    let with_cache = replica(&store, Some(&redis)).await;
+    // A replica whose Redis is away: its writes invalidate nothing.
+    let cut_off = replica(&store, None).await;
+    let (id, admin) = create(&with_cache).await;
+    let cached = fill_cache(&with_cache, &redis, &id).await;
+
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/meetups/{id}", cut_off.base),
+        Some(&admin),
+        json!({"title": "Saturday beer"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        cached_revision(&redis, &id).await,
+        Some(cached),
+        "still cached"
+    );
+
+    let view = get_view(&with_cache, &id).await;
+    assert_eq!(
+        view["title"], "Saturday beer",
+        "a stale cached view was served"
+    );
+    assert!(view["revision"].as_i64() > Some(cached));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clients() {
+    let redis = RedisServer::start().await.expect("redis starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let faulty = Arc::new(FaultyStore {
+        inner: EmbeddedStore::open(dir.path()).expect("store"),
+        fail_participants: AtomicBool::new(false),
+    });
+    let store: Arc<dyn Store> = faulty.clone();
+    let api = replica(&store, Some(&redis)).await;
+    let (id, admin) = create(&api).await;
+    let cached = fill_cache(&api, &redis, &id).await;
+    let url = format!(
+        "{}/api/v1/meetups/{id}/live",
+        api.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("live connects");
+    let first = socket.next().await.expect("a frame").expect("ok");
+    assert!(matches!(&first, Message::Text(text) if text.contains(r#""type":"snapshot""#)));
+
+    // The title is stored, then building the response fails.
+    faulty.fail_participants.store(true, Ordering::SeqCst);
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/meetups/{id}", api.base),
+        Some(&admin),
+        json!({"title": "Committed anyway"}),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+
+    // Dropped by the write (a loaded Redis may need the retry after a timeout).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cached_revision(&redis, &id).await == Some(cached) {
+        assert!(Instant::now() < deadline, "the stale cached view was kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get_view(&api, &id).await["title"], "Committed anyway");
+    // The live client is told to reload and sees the write.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = tokio::time::timeout(left, socket.next())
+            .await
+            .expect("a snapshot before the deadline")
+            .expect("open")
+            .expect("ok");
+        if let Message::Text(text) = frame {
+            let message: Value = serde_json::from_str(&text).expect("json");
+            if message["type"] == "snapshot" {
+                assert_eq!(message["meetup"]["title"], "Committed anyway");
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_could_not_share_an_event_makes_the_others_resync() {
+    let redis = RedisServer::start().await.expect("redis starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    let a = replica(&store, Some(&redis)).await;
+    let b = replica(&store, Some(&redis)).await;
+    let (id, _) = create(&a).await;
+    let url = format!(
+        "{}/api/v1/meetups/{id}/live",
+        b.base.replace("http://", "ws://")
+    );
+    let (mut on_b, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("live connects");
+    let first = on_b.next().await.expect("a frame").expect("ok");
+    assert!(matches!(&first, Message::Text(text) if text.contains(r#""type":"snapshot""#)));
+    // Give B's subscription a moment to be in place on the Redis side.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A's event for this meetup could not be shared (as while its Redis link was down).
+    a.state.events.resync(&id);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = tokio::time::timeout(left, on_b.next())
+            .await
+            .expect("B's client resyncs before the deadline")
+            .expect("open")
+            .expect("ok");
+        if matches!(&frame, Message::Text(text) if text.contains(r#""type":"snapshot""#)) {
+            break;
+        }
+    }
+}
