@@ -181,13 +181,14 @@ async fn operator_convergence() -> Result<()> {
     Ok(())
 }
 
-/// The 100-platform row, on a cluster of its own (100 volumes, 500 pods).
+/// The 100-platform rows, on a cluster of their own (200 volumes, 1,000 pods): the operator's
+/// default concurrency (8, the reference) and then 32, each in its own namespace.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn operator_convergence_100() -> Result<()> {
     let cluster = TestCluster::start_with(ClusterOptions {
-        nodes: 6,
-        persistent_volumes: 110,
+        nodes: 10,
+        persistent_volumes: 210,
         ..ClusterOptions::default()
     })
     .await?;
@@ -201,10 +202,7 @@ async fn operator_convergence_100() -> Result<()> {
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let concurrency = std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
-    converge(&cluster, "minimal", 100, concurrency, |_| minimal_spec()).await?;
+    converge(&cluster, "minimal", 100, 8, |_| minimal_spec()).await?;
+    converge(&cluster, "minimal", 100, 32, |_| minimal_spec()).await?;
     Ok(())
 }

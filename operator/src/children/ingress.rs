@@ -205,17 +205,20 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
 const READ: &[&str] = &["get", "list", "watch"];
 
 /// What the controller needs inside the namespace (the upstream rules, minus nodes, write access
-/// to ConfigMaps, any access to Secrets, and workloads it does not manage). The operator must
-/// hold each of these itself (RBAC escalation prevention); the Helm chart grants them.
+/// to ConfigMaps and Secrets, and workloads it does not manage). The operator must hold each of
+/// these itself (RBAC escalation prevention); the Helm chart grants them.
 ///
-/// Secrets are the controller's only with TLS, and then only the named certificate Secret (see
-/// [`tls_secret_rule`]): it is the one internet-facing pod, so it must never be able to read the
-/// data services' credentials kept in the same namespace.
+/// Secrets stay readable namespace-wide, although the controller only needs the TLS Secret: the
+/// upstream controller runs a Secret informer over each watched namespace and waits for its cache
+/// before serving anything (pkg/k8s `MonitorChanges` → `WaitForCacheSync`), so `resourceNames`
+/// (which cannot authorize a list) or no Secret rule at all leaves it hanging at start. Keeping
+/// it away from the data credentials needs them in a namespace it does not watch (not built yet;
+/// see the operator README).
 pub fn namespaced_rules() -> Vec<PolicyRule> {
     vec![
         rule(
             &[""],
-            &["configmaps", "endpoints", "pods", "services"],
+            &["configmaps", "endpoints", "pods", "services", "secrets"],
             READ,
         ),
         rule(&[""], &["events"], &["create", "patch"]),
@@ -244,22 +247,10 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
     ]
 }
 
-/// Read access to exactly the certificate Secret of `ingress.tls` (`resourceNames`).
-pub fn tls_secret_rule(secret_name: &str) -> PolicyRule {
-    PolicyRule {
-        resource_names: Some(vec![secret_name.to_owned()]),
-        ..rule(&[""], &["secrets"], READ)
-    }
-}
-
 fn role(ctx: &BuildContext<'_>, name: &str) -> Role {
-    let mut rules = namespaced_rules();
-    if let Some(tls) = &ctx.spec.ingress.tls {
-        rules.push(tls_secret_rule(&tls.secret_name));
-    }
     Role {
         metadata: ctx.meta(name, Component::Ingress),
-        rules: Some(rules),
+        rules: Some(namespaced_rules()),
     }
 }
 
@@ -677,18 +668,11 @@ mod tests {
     }
 
     #[test]
-    fn controller_reads_no_secret_without_tls_and_only_the_certificate_with_it() {
-        assert!(secret_rules(ingress_spec()).is_empty());
-        let mut spec = ingress_spec();
-        spec.ingress.tls = Some(IngressTlsSpec {
-            secret_name: "meetups-tls".into(),
-        });
-        let rules = secret_rules(spec);
+    fn controller_only_reads_secrets() {
+        // Read access only (the upstream controller's Secret informer needs list/watch of the
+        // namespace); never a write.
+        let rules = secret_rules(ingress_spec());
         assert_eq!(rules.len(), 1);
-        assert_eq!(
-            rules[0].resource_names.as_deref(),
-            Some(&["meetups-tls".to_owned()][..])
-        );
         assert!(
             rules[0]
                 .verbs

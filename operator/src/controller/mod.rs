@@ -170,7 +170,7 @@ pub struct Context {
     /// Events with the same reason into a series that keeps the *first* note, so a new note gets
     /// a fresh recorder (a new Event) and a repeated note the same one (a series).
     recorders: Mutex<HashMap<EventKey, (String, Recorder)>>,
-    /// The resourceVersion each child had after the operator's last apply, to count changes.
+    /// uid and time of the operator's last write of each child, to count changes.
     applied_versions: Mutex<HashMap<(String, String, String), String>>,
     config: ControllerConfig,
     /// Consecutive failures per platform, for exponential backoff.
@@ -284,16 +284,31 @@ impl Context {
             .retain(|(ns, _, child), _| ns != namespace || !child.starts_with(&prefix));
     }
 
-    /// Count a child as changed when the apply returned a new resourceVersion (a no-op apply
-    /// keeps it). The first apply after a start only records the version.
+    /// Count a child as changed when an apply wrote it: a new uid (re-created) or a new time on
+    /// the operator's own managed-fields entry (the server updates it only when the apply changed
+    /// something). The resourceVersion would not do: controllers' status writes bump it too. The
+    /// first apply after a start only records what it sees.
     fn record_applied(&self, kind: &str, object: &impl Resource) {
-        let Some(version) = object.meta().resource_version.clone() else {
+        let meta = object.meta();
+        let own_write = meta
+            .managed_fields
+            .iter()
+            .flatten()
+            .filter(|entry| {
+                entry.manager.as_deref() == Some(FIELD_MANAGER)
+                    && entry.operation.as_deref() == Some("Apply")
+                    && entry.subresource.as_deref().unwrap_or_default().is_empty()
+            })
+            .find_map(|entry| entry.time.as_ref())
+            .map(|time| format!("{time:?}"));
+        let (Some(uid), Some(own_write)) = (meta.uid.clone(), own_write) else {
             return;
         };
+        let version = format!("{uid}@{own_write}");
         let key = (
-            object.meta().namespace.clone().unwrap_or_default(),
+            meta.namespace.clone().unwrap_or_default(),
             kind.to_owned(),
-            object.meta().name.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
         );
         let previous = self
             .applied_versions
@@ -1372,6 +1387,7 @@ async fn delete_orphans(
     }
     deleted.extend(delete_cluster_scoped(ctx, platform, namespace, &wanted).await?);
     for (kind, name) in deleted {
+        ctx.metrics.child_changed();
         info!(kind, name, "deleted child that is no longer wanted");
         ctx.publish(
             platform,
@@ -1527,6 +1543,105 @@ mod tests {
         assert!(!has_finalizer(&p));
         p.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
         assert!(has_finalizer(&p));
+    }
+
+    /// What the server would return after applying `child_set`, every workload ready (or not).
+    fn applied_world(child_set: &ChildSet, ready: bool) -> Applied {
+        use k8s_openapi::api::apps::v1::{DeploymentStatus, StatefulSetStatus};
+        use k8s_openapi::api::batch::v1::JobStatus;
+        let mut applied = Applied::default();
+        for child in &child_set.children {
+            match child {
+                Child::Deployment(d) => {
+                    let mut d = d.clone();
+                    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let count = if ready { replicas } else { 0 };
+                    d.status = Some(DeploymentStatus {
+                        ready_replicas: Some(count),
+                        updated_replicas: Some(count),
+                        ..DeploymentStatus::default()
+                    });
+                    applied.deployments.insert(d.name_any(), d);
+                }
+                Child::StatefulSet(s) => {
+                    let mut s = s.clone();
+                    let replicas = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    s.status = Some(StatefulSetStatus {
+                        replicas,
+                        ready_replicas: Some(if ready { replicas } else { 0 }),
+                        updated_replicas: Some(replicas),
+                        ..StatefulSetStatus::default()
+                    });
+                    applied.statefulsets.insert(s.name_any(), s);
+                }
+                Child::Job(j) => {
+                    let mut j = j.clone();
+                    j.status = Some(JobStatus {
+                        succeeded: Some(i32::from(ready)),
+                        ..JobStatus::default()
+                    });
+                    applied.jobs.insert(j.name_any(), j);
+                }
+                _ => {}
+            }
+        }
+        applied
+    }
+
+    #[test]
+    fn observe_reports_each_component_from_the_applied_objects() {
+        use crate::children::{BuildInputs, build_children, test_support};
+        use crate::crd::{BeerMeetupPlatformSpec, ExternalRef};
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.enabled = true;
+        spec.ingress.host = Some("m.example.org".into());
+        let platform = test_support::platform(spec);
+        let names = Names::new("demo", "team-a");
+        let set = build_children(&platform, &BuildInputs::placeholders()).expect("builds");
+
+        let ready = observe(&platform, &names, &applied_world(&set, true), &set);
+        let components: Vec<Component> = ready.components.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            components,
+            [
+                Component::ApiServer,
+                Component::Web,
+                Component::MongoDb,
+                Component::Redis,
+                Component::Ingress
+            ]
+        );
+        for (component, health) in &ready.components {
+            assert!(
+                health.ready,
+                "{component:?}: {} {}",
+                health.reason, health.message
+            );
+        }
+
+        let starting = observe(&platform, &names, &applied_world(&set, false), &set);
+        for (component, health) in &starting.components {
+            assert!(!health.ready, "{component:?} is not ready yet");
+        }
+        // Nothing applied yet: every managed component says so.
+        let nothing = observe(&platform, &names, &Applied::default(), &set);
+        assert!(
+            nothing
+                .components
+                .iter()
+                .all(|(_, h)| !h.ready && h.reason == "NotApplied")
+        );
+
+        // External databases are reported as such, never as missing.
+        let mut external = platform.clone();
+        external.spec.mongodb.external = Some(ExternalRef {
+            secret_name: "atlas".into(),
+            key: "uri".into(),
+        });
+        let set = build_children(&external, &BuildInputs::placeholders()).expect("builds");
+        let observed = observe(&external, &names, &Applied::default(), &set);
+        let mongo = observed.get(Component::MongoDb).expect("mongodb");
+        assert_eq!(mongo.reason, status::EXTERNAL);
     }
 
     #[test]
