@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use beer_meetup_tests::network_policies::{ENFORCER_NAME, ENFORCER_NAMESPACE, enforcer_manifests};
 use beer_meetup_tests::{repo_root, run, tool, without_test_cargo_env};
 use serde_json::{Value, json};
 use test_fixtures::node::{self, REAL_NODE_LABEL};
@@ -321,6 +322,28 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
             .with_context(|| format!("step 1: importing the {name} image"))?;
     }
     step("images imported");
+
+    // 1b. NetworkPolicies enforced on the real node (the CNI bridge enforces none).
+    let mut enforcer = kube.cluster.kubectl()?;
+    enforcer.args(["apply", "--server-side", "-f", "-"]);
+    run(
+        &mut enforcer,
+        Some(
+            enforcer_manifests(&refs["kube-network-policies"])
+                .to_string()
+                .as_bytes(),
+        ),
+    )
+    .context("step 1b: the NetworkPolicy enforcer")?;
+    kube.kubectl(&[
+        "rollout",
+        "status",
+        "-n",
+        ENFORCER_NAMESPACE,
+        &format!("daemonset/{ENFORCER_NAME}"),
+        "--timeout=120s",
+    ])
+    .context("step 1b: the NetworkPolicy enforcer becomes Ready")?;
 
     // 2. FerretDB as the MongoDB the platforms use.
     kube.kubectl(&["create", "namespace", DATA_NAMESPACE])?;

@@ -3,10 +3,11 @@
 export const LIMITS = {
   slots: 336,
   places: 50,
-  participants: 200,
-  comments: 500,
+  participants: 100,
+  comments: 200,
   comment: 1000,
   name: 60,
+  nameBytes: 64,
   title: 120,
   description: 2000,
   placeName: 120,
