@@ -55,6 +55,8 @@ describe('API contract drift', () => {
       link: LIMITS.link,
       note: LIMITS.note,
       text: LIMITS.comment,
+      // Place suggestions search by the start of a place name.
+      q: LIMITS.placeName,
     };
     for (const [schema, s] of Object.entries(doc.components?.schemas ?? {})) {
       for (const [field, p] of Object.entries(s.properties ?? {})) {
