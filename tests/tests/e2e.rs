@@ -158,7 +158,7 @@ fn ferretdb_manifests(image: &str) -> Value {
                                 "name": "ferretdb",
                                 "image": image,
                                 "imagePullPolicy": "Never",
-                                "args": ["--listen-addr=0.0.0.0:27017", "--sqlite-dir=/data", "--telemetry=disable"],
+                                "args": ["--listen-addr=0.0.0.0:27017", "--sqlite-dir=/data"],
                                 "ports": [{ "containerPort": 27017 }],
                                 "readinessProbe": { "tcpSocket": { "port": 27017 }, "periodSeconds": 2 },
                                 "volumeMounts": [{ "name": "data", "mountPath": "/data" }],
@@ -217,6 +217,10 @@ fn friends_platform(database: &str) -> Value {
                     "image": INGRESS_IMAGE,
                     "serviceType": "NodePort",
                     "tunnelTimeout": "1h",
+                    // The upstream controller lists IngressClasses, Namespaces and CRDs cluster-wide
+                    // before it serves: without this (and the chart's rbac.ingressClasses) it never
+                    // becomes Ready.
+                    "createIngressClass": true,
                 },
             },
             "networkPolicies": { "enabled": true },
@@ -378,6 +382,7 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
             ),
         ])
         .args(["--set", "logFormat=json"])
+        .args(["--set", "rbac.ingressClasses=true"])
         .args([
             "--set-json",
             &format!("ingressController.allowedImages=[\"{INGRESS_IMAGE}\"]"),
