@@ -424,9 +424,11 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
         "the app through the ingress",
         Duration::from_secs(60),
         || {
-            let (status, _) = http_get_via_loopback(node_port as u16, HOST, "/api/v1/healthz")
-                .or_else(|_| http_get_via_loopback(node_port as u16, HOST, "/"))?;
-            ensure!(status == 200, "status {status}");
+            // `/` is the web app, `/api/openapi.json` the API server: both routes of the Ingress.
+            for path in ["/", "/api/openapi.json"] {
+                let (status, _) = http_get_via_loopback(node_port as u16, HOST, path)?;
+                ensure!(status == 200, "GET {path}: status {status}");
+            }
             Ok(())
         },
     )
