@@ -9,7 +9,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+
+// playwright-core is the web app's dev dependency: resolve it from web/, not from this folder.
+const { chromium } = createRequire(new URL('../../web/package.json', import.meta.url))('playwright-core');
 
 const base = process.env.E2E_BASE_URL;
 const namespace = process.env.E2E_NAMESPACE;
