@@ -65,7 +65,11 @@ async function spreadAcrossPods(pages) {
     const busy = Object.values(counts).filter((n) => n > 0).length;
     log('live connections per API pod:', JSON.stringify(counts));
     if (busy >= 2) return counts;
-    await pages[attempt % pages.length].reload();
+    // HAProxy balances round-robin per request: a page load makes the same requests every time,
+    // so its WebSocket lands on the same pod again unless the count before it changes.
+    const page = pages[attempt % pages.length];
+    for (let i = 0; i <= attempt; i++) await page.evaluate(() => fetch('/api/openapi.json').then((r) => r.text()));
+    await page.reload();
     await pages[attempt % pages.length].locator('.meetup[data-live="open"]').waitFor({ timeout: RECOVERY });
     await sleep(500);
   }
