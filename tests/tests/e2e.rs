@@ -470,7 +470,7 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     step("API logs are JSON");
 
     // 7b. NetworkPolicies are enforced: Redis answers the API pod and refuses a stray pod.
-    let redis = format!("{PLATFORM}-redis.{FRIENDS_NAMESPACE}.svc.cluster.local");
+    let redis = format!("{PLATFORM}-redis-headless.{FRIENDS_NAMESPACE}.svc.cluster.local");
     let probe = format!("timeout 8 redis-cli -h {redis} -p 6379 ping; echo exit=$?");
     let redis_image = &refs["redis"];
     kube.kubectl(&[
