@@ -18,7 +18,7 @@ help: ## List the targets
 run: web-build ## Build the web app and serve it with the API on :8080 (embedded store)
 	$(CARGO) run --release -p api-server -- --bind $(BIND) --data-dir $(DATA_DIR) --web-dir $(CURDIR)/web/dist
 
-test: test-deps lint test-rust test-web test-browser ## Install what the tests need, then run every test
+test: test-deps lint test-rust test-contract test-web test-browser ## Install what the tests need, then run every test
 	@echo "make test: all suites passed"
 
 test-deps: ## Install Debian packages and build the Go-module tools (cached, idempotent)
