@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail, ensure};
 use beer_meetup_tests::network_policies::{ENFORCER_NAME, ENFORCER_NAMESPACE, enforcer_manifests};
 use beer_meetup_tests::{repo_root, run, tool, without_test_cargo_env};
 use serde_json::{Value, json};
-use test_fixtures::node::{self, REAL_NODE_LABEL};
+use test_fixtures::node::REAL_NODE_LABEL;
 use test_fixtures::{ClusterOptions, TestCluster, free_port};
 
 const OPERATOR_NAMESPACE: &str = "beer-meetup-system";
@@ -285,11 +285,6 @@ async fn a_platform_runs_for_real_from_helm_install_to_a_live_vote() -> Result<(
         ..ClusterOptions::default()
     })
     .await?;
-    let node_dir = cluster
-        .real_node()
-        .context("no real node")?
-        .dir()
-        .to_owned();
     let outcome = {
         let kube = Kube { cluster: &cluster };
         let result = scenario(&kube, &images).await;
@@ -306,12 +301,7 @@ async fn a_platform_runs_for_real_from_helm_install_to_a_live_vote() -> Result<(
         }
         result
     };
-    let stopped = cluster.stop_real_node();
-    outcome?;
-    stopped.context("stopping the real node")?;
-    let left = node::leftovers(&node_dir);
-    ensure!(left.is_empty(), "the real node left: {left:#?}");
-    Ok(())
+    cluster.finish_on_real_node(outcome)
 }
 
 async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {

@@ -16,7 +16,7 @@ use beer_meetup_tests::network_policies::{
 };
 use beer_meetup_tests::{repo_root, run};
 use serde_json::{Value, json};
-use test_fixtures::node::{self, REAL_NODE_LABEL};
+use test_fixtures::node::REAL_NODE_LABEL;
 use test_fixtures::{ClusterOptions, TestCluster, system_program};
 
 const REDIS_IMAGE: &str = "docker.io/library/redis:7.4";
@@ -70,13 +70,9 @@ async fn network_policy_admits_labelled_clients_and_refuses_a_stray_pod() -> Res
             );
         }
     }
-    let stopped = cluster.stop_real_node();
-    result?;
-    stopped.context("stopping the real node")?;
-    let left = node::leftovers(&node_dir);
-    assert!(left.is_empty(), "the real node left: {left:#?}");
+    let finished = cluster.finish_on_real_node(result);
     eprintln!("whole test: {:?}", started.elapsed());
-    Ok(())
+    finished
 }
 
 fn exercise(cluster: &TestCluster) -> Result<()> {
