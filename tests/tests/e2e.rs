@@ -425,6 +425,38 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     .context("step 5: the app answers through the ingress on 127.0.0.1")?;
     step("ingress answers on 127.0.0.1");
 
+    // 5b. The ingress balances over both API pods (a pod it never routes to would make the
+    // cross-pod live check below a matter of luck).
+    wait_for(
+        "requests through the ingress on every API pod",
+        Duration::from_secs(90),
+        || {
+            for _ in 0..6 {
+                http_get_via_loopback(node_port as u16, HOST, "/api/openapi.json")?;
+            }
+            let pods = pod_names(kube, FRIENDS_NAMESPACE, "app.kubernetes.io/component=api")?;
+            ensure!(pods.len() == 2, "API pods: {pods:?}");
+            for pod in &pods {
+                let metrics = kube.kubectl(&[
+                    "get",
+                    "--raw",
+                    &format!(
+                        "/api/v1/namespaces/{FRIENDS_NAMESPACE}/pods/{pod}:8080/proxy/metrics"
+                    ),
+                ])?;
+                let served: f64 = metrics
+                    .lines()
+                    .filter(|l| l.starts_with("http_requests_total") && l.contains("openapi"))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum();
+                ensure!(served > 0.0, "the ingress sent no request to {pod}");
+            }
+            Ok(())
+        },
+    )
+    .context("step 5b: the ingress balances over both API pods")?;
+    step("the ingress balances over both API pods");
+
     // 6. Two friends in real Chromium; the script also deletes an API pod and the Redis primary.
     let script = repo_root().join("tests/e2e/friends.mjs");
     let mut browser = Command::new("node");
