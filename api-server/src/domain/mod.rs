@@ -27,10 +27,10 @@ pub mod limits {
     pub const MAX_COMMENTS: usize = 200;
     pub const MAX_COMMENT_CHARS: usize = 1000;
     pub const MAX_NAME_CHARS: usize = 60;
-    /// A display name also fits in 64 UTF-8 bytes as JSON (`"` and `\` count twice): 60 Latin
-    /// letters, 21 CJK characters or 16 emoji. Names are repeated in every slot and place
-    /// their owner voted for.
-    pub const MAX_NAME_BYTES: usize = 64;
+    /// A display name also fits in 128 UTF-8 bytes as JSON (`"` and `\` count twice): 60 Latin
+    /// or Cyrillic letters (a 60-letter Russian name must fit), 42 CJK characters or 32 emoji.
+    /// Names are repeated in every slot and place their owner voted for.
+    pub const MAX_NAME_BYTES: usize = 128;
     pub const MAX_TITLE_CHARS: usize = 120;
     pub const MAX_DESCRIPTION_CHARS: usize = 2000;
     pub const MAX_PLACE_NAME_CHARS: usize = 120;
@@ -41,7 +41,7 @@ pub mod limits {
     /// The most bytes one meetup's serialized view may take. The limits above are chosen so
     /// that a meetup filled to every one of them, with the widest characters, stays below it
     /// (tested in `view::tests`), so memory per meetup is bounded by construction.
-    pub const MAX_VIEW_BYTES: usize = 6 * 1024 * 1024;
+    pub const MAX_VIEW_BYTES: usize = 8 * 1024 * 1024;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -7,7 +7,7 @@ export const LIMITS = {
   comments: 200,
   comment: 1000,
   name: 60,
-  nameBytes: 64,
+  nameBytes: 128,
   title: 120,
   description: 2000,
   placeName: 120,
