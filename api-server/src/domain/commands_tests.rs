@@ -554,9 +554,10 @@ fn names_fit_in_their_byte_budget_as_json() {
         join(format!("{fits}x")),
         Err(DomainError::Invalid(errors)) if errors[0].field == "name"
     ));
-    // Quotes and backslashes are escaped in JSON: they count twice.
-    assert!(join("\"".repeat(MAX_NAME_BYTES / 2)).is_ok());
-    assert!(join("\\".repeat(MAX_NAME_BYTES / 2 + 1)).is_err());
+    // Quotes and backslashes are escaped in JSON: they count twice. 60 quotes take 120 bytes
+    // (fits); 30 backslashes (60 bytes) and 18 emoji (72) take 132 — over, though 102 unescaped.
+    assert!(join("\"".repeat(MAX_NAME_CHARS)).is_ok());
+    assert!(join(format!("{}{}", "\\".repeat(30), "🍺".repeat(18))).is_err());
 }
 
 #[test]
