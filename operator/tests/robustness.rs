@@ -556,3 +556,32 @@ async fn sigterm_releases_the_lease() -> Result<()> {
     );
     Ok(())
 }
+
+/// A signal that arrives before the first list of platforms must still end the operator:
+/// kube-runtime parks its runner until that list is in, and stops watching once shutdown starts.
+/// An already-finished shutdown future is the earliest possible signal, every time.
+#[tokio::test]
+async fn a_shutdown_before_the_first_list_ends_the_controller() -> Result<()> {
+    let cluster = TestCluster::shared().await;
+    let client = cluster.client();
+    let ns = {
+        let _crd = CRD_LOCK.lock().await;
+        install_crd(&client, CONVERGE).await?;
+        cluster.create_namespace("bmp-early-stop").await
+    };
+    let config = beer_meetup_operator::ControllerConfig {
+        namespaces: vec![ns],
+        ..beer_meetup_operator::ControllerConfig::default()
+    };
+    let metrics = std::sync::Arc::new(beer_meetup_operator::metrics::Metrics::new());
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(20),
+        beer_meetup_operator::run_controller_until(client, config, metrics, async {}),
+    )
+    .await;
+    ensure!(
+        stopped.is_ok(),
+        "the controller did not stop within 20 s of a shutdown that came before its first list"
+    );
+    Ok(())
+}

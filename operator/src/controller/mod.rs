@@ -442,10 +442,11 @@ async fn controller_for(
     .backoff(watches::WatchBackoff::default())
     .reflect(writer)
     .applied_objects();
+    let first_list = reader.clone();
     let mut controller =
         Controller::for_stream(watches::logged("BeerMeetupPlatform", platforms), reader)
             .with_config(RuntimeConfig::default().concurrency(ctx.config.concurrency))
-            .graceful_shutdown_on(shutdown);
+            .graceful_shutdown_on(shutdown.clone());
     macro_rules! watch_owned {
         ($($kind:ident),*) => {
             $(
@@ -466,15 +467,33 @@ async fn controller_for(
                 .map(|(name, ns)| ObjectRef::<PlatformObject>::new(&name).within(&ns))
         },
     );
-    controller
+    let run = controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((object, _)) => debug!(platform = %object, "reconciled"),
                 Err(error) => debug!(error = %watches::short_error(&error), "reconcile stream"),
             }
-        })
-        .await;
+        });
+    // kube-runtime holds its runner until the first list is in the store, but stops polling the
+    // watch once shutdown starts: a signal before that list would park the runner forever. No
+    // reconciliation can have started then, so there is nothing to finish.
+    let stopped_before_first_list = async {
+        shutdown.await;
+        if first_list.wait_until_ready().now_or_never().is_none() {
+            return;
+        }
+        futures::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = run => {}
+        () = stopped_before_first_list => {
+            info!(
+                namespace = namespace.unwrap_or("<all>"),
+                "stopped before the first list of BeerMeetupPlatforms; nothing was in flight"
+            );
+        }
+    }
 }
 
 /// Requeue after a failure: 2 s, 4 s, 8 s … capped at 5 minutes.
