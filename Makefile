@@ -40,7 +40,8 @@ lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test-rust: ## Unit, conformance and control-plane tests of every crate
-	$(CARGO) test --workspace --no-fail-fast
+	@# anyhow errors without their backtrace: a failing test's message stays on screen (panics keep theirs)
+	RUST_LIB_BACKTRACE=0 $(CARGO) test --workspace --no-fail-fast
 
 test-contract: ## Schemathesis fuzzes a running API server against its OpenAPI document (bounded, ~2 min)
 	bash scripts/contract-test.sh
