@@ -1205,3 +1205,83 @@ async fn readiness_fails_when_the_database_is_gone() {
     assert_eq!(live.status(), 200);
     server.abort();
 }
+
+/// The API starts before its database (a rollout, a database restarted at the same time): it
+/// serves liveness, answers 503 problems and is not ready, then finds the database by itself —
+/// with its indexes, so a name is still unique — without a restart.
+#[tokio::test]
+async fn starts_before_the_database_and_becomes_ready_when_it_answers() {
+    use api_server::store::{InstrumentedStore, MongoStore};
+
+    let port = test_fixtures::free_port();
+    let store = MongoStore::connect(&format!("mongodb://127.0.0.1:{port}/"), "late")
+        .await
+        .expect("starts without the database");
+    let state = api_server::AppState::new(Arc::new(InstrumentedStore::new(store)), test_settings());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let service =
+            api_server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, service).await;
+    });
+    let http = reqwest::Client::new();
+    let meetup =
+        json!({"title": "Late start", "organizerName": "Anna", "timeZone": "Europe/Berlin"});
+    let status = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move { http.get(url).send().await.expect("answer").status() }
+    };
+    assert_eq!(status("/healthz").await, 200);
+    assert_eq!(status("/readyz").await, 503);
+    let create = http
+        .post(format!("{base}/api/v1/meetups"))
+        .json(&meetup)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(create.status(), 503);
+    assert_eq!(create.headers()["content-type"], "application/problem+json");
+
+    let _ferret = test_fixtures::FerretDb::start_on(port)
+        .await
+        .expect("ferretdb starts");
+    test_fixtures::eventually(
+        "ready once the database answers",
+        std::time::Duration::from_secs(30),
+        || async {
+            anyhow::ensure!(status("/readyz").await == 200, "not ready yet");
+            Ok(())
+        },
+    )
+    .await
+    .expect("ready");
+    let created: Value = http
+        .post(format!("{base}/api/v1/meetups"))
+        .json(&meetup)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    let id = created["meetup"]["id"].as_str().expect("id").to_owned();
+    let join = |name: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/meetups/{id}/participants");
+        async move {
+            http.post(url)
+                .json(&json!({ "name": name }))
+                .send()
+                .await
+                .expect("answer")
+                .status()
+        }
+    };
+    assert_eq!(join("Mia").await, 201);
+    assert_eq!(join("Mia").await, 409, "the unique name index exists");
+    server.abort();
+}

@@ -53,7 +53,8 @@ const PARTICIPANT_WRITE_ATTEMPTS: u32 = 64;
 pub struct MongoStore {
     /// Commands sent to the server so far (each one a round trip).
     sent: Arc<AtomicU64>,
-    isolation: Isolation,
+    /// Set once the server has answered and the indexes exist ([`MongoStore::prepared`]).
+    prepared: Arc<tokio::sync::OnceCell<Isolation>>,
     db: Database,
     meetups: Collection<MeetupRecord>,
     participants: Collection<ParticipantRecord>,
@@ -188,9 +189,34 @@ impl MongoStore {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// What this server does atomically (decides the write path for participant PATCHes).
+    /// What this server does atomically (decides the write path for participant PATCHes);
+    /// the weaker assumption until the server has answered.
     pub fn isolation(&self) -> Isolation {
-        self.isolation
+        self.prepared
+            .get()
+            .copied()
+            .unwrap_or(Isolation::ReadModifyWrite)
+    }
+
+    /// The first time the server answers: what it isolates, the indexes (the unique name index
+    /// guards every join), unfinished deletes swept. Until then every operation fails as in an
+    /// outage (503, readiness false) and the next one tries again, so the API can start before
+    /// its database and never needs a restart to find it.
+    async fn prepared(&self) -> StoreResult<Isolation> {
+        self.prepared
+            .get_or_try_init(|| async {
+                self.db
+                    .run_command(doc! {"ping": 1})
+                    .await
+                    .map_err(backend)?;
+                let isolation = detect_isolation(&self.db).await;
+                self.create_indexes().await?;
+                self.sweep_tombstones().await;
+                tracing::info!(?isolation, "connected to the document store");
+                Ok(isolation)
+            })
+            .await
+            .copied()
     }
 
     /// Participant PATCH where updates are not isolated (FerretDB v1). Each participant
@@ -315,11 +341,9 @@ impl MongoStore {
         }));
         let client = Client::with_options(options).map_err(backend)?;
         let db = client.database(database);
-        let isolation = detect_isolation(&db).await;
-        tracing::info!(?isolation, "connected to the document store");
         let store = Self {
             sent,
-            isolation,
+            prepared: Arc::default(),
             meetups: db.collection("meetups"),
             participants: db.collection("participants"),
             comments: db.collection("comments"),
@@ -327,9 +351,9 @@ impl MongoStore {
             suggestions: db.collection("placeSuggestions"),
             db,
         };
-        store.ping().await?;
-        store.create_indexes().await?;
-        store.sweep_tombstones().await;
+        if let Err(error) = store.prepared().await {
+            tracing::warn!(%error, "the document store does not answer yet; not ready until it does");
+        }
         Ok(store)
     }
 
@@ -475,6 +499,7 @@ impl Store for MongoStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        self.prepared().await?;
         self.db
             .run_command(doc! {"ping": 1})
             .await
@@ -487,6 +512,7 @@ impl Store for MongoStore {
         meetup: &MeetupRecord,
         organizer: &ParticipantRecord,
     ) -> StoreResult<()> {
+        self.prepared().await?;
         // Organizer first: a meetup never exists without the person who owns it.
         self.participants
             .insert_one(organizer)
@@ -503,6 +529,7 @@ impl Store for MongoStore {
     }
 
     async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
+        self.prepared().await?;
         let Some(mut meetup) = self
             .meetups
             .find_one(doc! {"_id": id, "deleted": {"$ne": true}})
@@ -518,6 +545,7 @@ impl Store for MongoStore {
     }
 
     async fn replace_meetup(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
+        self.prepared().await?;
         let basis = meetup.doc_version;
         let mut claimed = false;
         for _ in 0..2 {
@@ -562,6 +590,7 @@ impl Store for MongoStore {
     /// treats it as gone, whatever happens to the sweep; a sweep cut short (an error, a crash)
     /// is finished by the next delete or at the next start (`sweep_tombstones`).
     async fn delete_meetup(&self, id: &str) -> StoreResult<bool> {
+        self.prepared().await?;
         let marked = self
             .meetups
             .update_one(
@@ -575,6 +604,7 @@ impl Store for MongoStore {
     }
 
     async fn participants(&self, meetup_id: &str) -> StoreResult<Vec<ParticipantRecord>> {
+        self.prepared().await?;
         self.participants
             .find(doc! {"meetupId": meetup_id})
             .await
@@ -589,6 +619,7 @@ impl Store for MongoStore {
         meetup_id: &str,
         participant_id: &str,
     ) -> StoreResult<Option<ParticipantRecord>> {
+        self.prepared().await?;
         self.participants
             .find_one(doc! {"_id": participant_id, "meetupId": meetup_id})
             .await
@@ -600,6 +631,7 @@ impl Store for MongoStore {
         meetup_id: &str,
         token_hash: &str,
     ) -> StoreResult<Option<ParticipantRecord>> {
+        self.prepared().await?;
         self.participants
             .find_one(doc! {"tokenHash": token_hash, "meetupId": meetup_id})
             .await
@@ -613,6 +645,7 @@ impl Store for MongoStore {
         participant: &ParticipantRecord,
         max: usize,
     ) -> StoreResult<Revision> {
+        self.prepared().await?;
         if !self.meetup_exists(&participant.meetup_id).await? {
             return Err(StoreError::MeetupNotFound);
         }
@@ -632,7 +665,7 @@ impl Store for MongoStore {
         participant_id: &str,
         changes: &ParticipantChanges,
     ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
-        if self.isolation == Isolation::ReadModifyWrite {
+        if self.prepared().await? == Isolation::ReadModifyWrite {
             return self
                 .update_participant_claimed(meetup_id, participant_id, changes)
                 .await;
@@ -677,11 +710,13 @@ impl Store for MongoStore {
         meetup_id: &str,
         participant_id: &str,
     ) -> StoreResult<Option<Revision>> {
+        self.prepared().await?;
         self.delete_and_bump(&self.participants, meetup_id, participant_id)
             .await
     }
 
     async fn remove_place_votes(&self, meetup_id: &str, place_id: &str) -> StoreResult<()> {
+        self.prepared().await?;
         self.participants
             .update_many(
                 doc! {"meetupId": meetup_id, "placeVotes": place_id},
@@ -693,6 +728,7 @@ impl Store for MongoStore {
     }
 
     async fn comments(&self, meetup_id: &str) -> StoreResult<Vec<CommentRecord>> {
+        self.prepared().await?;
         self.comments
             .find(doc! {"meetupId": meetup_id})
             .await
@@ -707,6 +743,7 @@ impl Store for MongoStore {
         meetup_id: &str,
         comment_id: &str,
     ) -> StoreResult<Option<CommentRecord>> {
+        self.prepared().await?;
         self.comments
             .find_one(doc! {"_id": comment_id, "meetupId": meetup_id})
             .await
@@ -714,6 +751,7 @@ impl Store for MongoStore {
     }
 
     async fn add_comment(&self, comment: &CommentRecord, max: usize) -> StoreResult<Revision> {
+        self.prepared().await?;
         if !self.meetup_exists(&comment.meetup_id).await? {
             return Err(StoreError::MeetupNotFound);
         }
@@ -729,11 +767,13 @@ impl Store for MongoStore {
         meetup_id: &str,
         comment_id: &str,
     ) -> StoreResult<Option<Revision>> {
+        self.prepared().await?;
         self.delete_and_bump(&self.comments, meetup_id, comment_id)
             .await
     }
 
     async fn remember_place(&self, place: &PlaceSuggestion) -> StoreResult<()> {
+        self.prepared().await?;
         let mut document = to_document(place).map_err(backend)?;
         document.insert("_id", suggestion_key(&place.name));
         self.suggestions
@@ -749,6 +789,7 @@ impl Store for MongoStore {
         prefix: &str,
         limit: usize,
     ) -> StoreResult<Vec<PlaceSuggestion>> {
+        self.prepared().await?;
         let from = suggestion_key(prefix);
         // A range on the key instead of a regex: no escaping, and it uses the _id index.
         let to = format!("{from}\u{10FFFF}");
@@ -776,6 +817,7 @@ impl Store for MongoStore {
         cutoff: chrono::DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
+        self.prepared().await?;
         // Only the slot ends are read; the filter is applied here so it works the same on
         // MongoDB and FerretDB whatever the dates are stored as.
         let mut cursor = self
