@@ -359,7 +359,8 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
                 .all(|v| ["get", "list", "watch"].contains(&v.as_str())))
     );
 
-    // createIngressClass off: the cluster-scoped objects go, the controller's RBAC is a Role only.
+    // createIngressClass off: the IngressClass goes; the controller still runs, so its read-only
+    // ClusterRole (without which it never starts) and the Role stay.
     patch_spec(
         &platforms,
         "web",
@@ -367,7 +368,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
     )
     .await?;
     wait_ready(&platforms, "web", CONVERGE).await?;
-    eventually("cluster-scoped objects to be deleted", CONVERGE, || async {
+    eventually("the IngressClass to be deleted", CONVERGE, || async {
         ensure!(
             Api::<IngressClass>::all(client.clone())
                 .get_opt(&class)
@@ -375,43 +376,28 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
                 .is_none(),
             "IngressClass still there"
         );
-        for (kind, count) in [
-            (
-                "ClusterRole",
-                Api::<ClusterRole>::all(client.clone())
-                    .list(&ListParams::default().labels(&cluster_selector))
-                    .await?
-                    .items
-                    .len(),
-            ),
-            (
-                "ClusterRoleBinding",
-                Api::<ClusterRoleBinding>::all(client.clone())
-                    .list(&ListParams::default().labels(&cluster_selector))
-                    .await?
-                    .items
-                    .len(),
-            ),
-        ] {
-            ensure!(count == 0, "{count} {kind} left");
-        }
         Ok(())
     })
     .await?;
+    let count_cluster_scoped = || async {
+        anyhow::Ok([
+            Api::<ClusterRole>::all(client.clone())
+                .list(&ListParams::default().labels(&cluster_selector))
+                .await?
+                .items
+                .len(),
+            Api::<ClusterRoleBinding>::all(client.clone())
+                .list(&ListParams::default().labels(&cluster_selector))
+                .await?
+                .items
+                .len(),
+        ])
+    };
+    assert_eq!(count_cluster_scoped().await?, [1, 1]);
     Api::<Role>::namespaced(client.clone(), &ns)
         .get("web-haproxy")
         .await
         .context("the Role stays")?;
-    eventually("the finalizer to go", CONVERGE, || async {
-        let platform = platforms.get("web").await?;
-        ensure!(
-            platform.finalizers().is_empty(),
-            "{:?}",
-            platform.finalizers()
-        );
-        Ok(())
-    })
-    .await?;
 
     // Ingress off: everything it created goes, the URL is the in-cluster one again.
     patch_spec(
@@ -445,6 +431,21 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
         ensure!(!configs.contains("web-haproxy"), "{configs:?}");
         let pdbs = names_of::<PodDisruptionBudget>(&client, &ns, "web").await?;
         ensure!(!pdbs.contains("web-ingress"), "{pdbs:?}");
+        let cluster_scoped = count_cluster_scoped().await?;
+        ensure!(
+            cluster_scoped == [0, 0],
+            "cluster-scoped left: {cluster_scoped:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    eventually("the finalizer to go", CONVERGE, || async {
+        let platform = platforms.get("web").await?;
+        ensure!(
+            platform.finalizers().is_empty(),
+            "{:?}",
+            platform.finalizers()
+        );
         Ok(())
     })
     .await?;

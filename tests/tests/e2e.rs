@@ -217,9 +217,9 @@ fn friends_platform(database: &str) -> Value {
                     "image": INGRESS_IMAGE,
                     "serviceType": "NodePort",
                     "tunnelTimeout": "1h",
-                    // The upstream controller lists IngressClasses, Namespaces and CRDs cluster-wide
-                    // before it serves: without this (and the chart's rbac.ingressClasses) it never
-                    // becomes Ready.
+                    // The controller only serves Ingresses of an IngressClass naming it; the
+                    // operator creates one (with the chart's default RBAC). Its cluster-wide reads
+                    // come with every deployed controller, without which it never turns Ready.
                     "createIngressClass": true,
                 },
             },
@@ -372,7 +372,6 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
             ),
         ])
         .args(["--set", "logFormat=json"])
-        .args(["--set", "rbac.ingressClasses=true"])
         .args([
             "--set-json",
             &format!("ingressController.allowedImages=[\"{INGRESS_IMAGE}\"]"),

@@ -1,9 +1,10 @@
 //! `spec.ingress`: the Ingress (`/api` → API server, `/` → web) and, with `controller.deploy`,
 //! the platform's own HAProxy Kubernetes Ingress controller: ServiceAccount, a namespaced Role and
 //! RoleBinding, its ConfigMap (WebSocket-friendly timeouts), Service, Deployment and a
-//! PodDisruptionBudget; with `controller.createIngressClass` also the cluster-wide IngressClass and
-//! a ClusterRole for what the controller can only read cluster-wide (IngressClasses, Namespaces,
-//! CustomResourceDefinitions).
+//! PodDisruptionBudget, and a read-only ClusterRole (+ binding) for what the upstream controller
+//! lists cluster-wide before it serves at all (IngressClasses, Namespaces,
+//! CustomResourceDefinitions: its caches never sync without them, so it never turns Ready); with
+//! `controller.createIngressClass` also the cluster-wide IngressClass.
 //!
 //! The controller is scoped to the platform's namespace with `--namespace-whitelist`; the rules of
 //! its Role mirror the upstream ClusterRole minus everything it does not need there.
@@ -87,15 +88,15 @@ pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
         children.push(Child::PodDisruptionBudget(pdb));
     }
     children.push(Child::Deployment(deployment(ctx, &name)));
+    let cluster_name = ctx.names.cluster_scoped("haproxy");
+    children.push(Child::ClusterRole(cluster_role(ctx, &cluster_name)));
+    children.push(Child::ClusterRoleBinding(cluster_role_binding(
+        ctx,
+        &cluster_name,
+        &name,
+    )));
     if controller.create_ingress_class {
         children.push(Child::IngressClass(ingress_class(ctx)));
-        let cluster_name = ctx.names.cluster_scoped("haproxy");
-        children.push(Child::ClusterRole(cluster_role(ctx, &cluster_name)));
-        children.push(Child::ClusterRoleBinding(cluster_role_binding(
-            ctx,
-            &cluster_name,
-            &name,
-        )));
     }
     children
 }
@@ -609,7 +610,7 @@ mod tests {
     }
 
     #[test]
-    fn rbac_is_a_role_without_cluster_objects_by_default() {
+    fn rbac_is_a_role_plus_cluster_reads_and_no_ingress_class_by_default() {
         let c = children(ingress_spec());
         let kinds: Vec<&str> = c.iter().map(Child::kind).collect();
         for kind in [
@@ -618,15 +619,30 @@ mod tests {
             "RoleBinding",
             "Service",
             "PodDisruptionBudget",
+            // The upstream controller's caches never sync without these (found on a real node).
+            "ClusterRole",
+            "ClusterRoleBinding",
         ] {
             assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
         }
-        for kind in ["ClusterRole", "ClusterRoleBinding", "IngressClass"] {
-            assert!(
-                !kinds.contains(&kind),
-                "{kind} must not be created by default"
-            );
-        }
+        assert!(
+            !kinds.contains(&"IngressClass"),
+            "an IngressClass must not be created unless asked"
+        );
+        let cluster_role = pick(&c, |c| match c {
+            Child::ClusterRole(r) => Some(r),
+            _ => None,
+        });
+        let cluster_rules = cluster_role.rules.expect("rules");
+        assert!(cluster_rules.iter().all(|r| {
+            r.verbs.iter().all(|v| READ.contains(&v.as_str()))
+                && r.resources.as_ref().is_some_and(|res| {
+                    res.iter().all(|r| {
+                        ["ingressclasses", "namespaces", "customresourcedefinitions"]
+                            .contains(&r.as_str())
+                    })
+                })
+        }));
         let role = pick(&c, |c| match c {
             Child::Role(r) => Some(r),
             _ => None,
@@ -698,7 +714,7 @@ mod tests {
     }
 
     #[test]
-    fn ingress_class_and_cluster_role_only_when_asked() {
+    fn ingress_class_only_when_asked() {
         let mut spec = ingress_spec();
         spec.ingress.class_name = "meetups".into();
         spec.ingress.controller.create_ingress_class = true;

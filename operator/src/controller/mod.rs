@@ -86,6 +86,14 @@ pub enum ReconcileError {
          spec.ingress.controller.createIngressClass to false to use the existing class"
     )]
     ForeignObject { kind: String, name: String },
+    #[error(
+        "the operator may not manage the cluster-scoped {kind} {name}: a platform that runs its \
+         own HAProxy controller needs it (the upstream controller lists IngressClasses, Namespaces \
+         and CRDs cluster-wide before it serves). Install the operator's chart with \
+         rbac.ingressClasses=true, or set spec.ingress.controller.deploy to false and use the \
+         cluster's ingress controller"
+    )]
+    ClusterScopedForbidden { kind: String, name: String },
     #[error("updating status: {0}")]
     Status(#[source] kube::Error),
     #[error("building children: {0}")]
@@ -102,6 +110,7 @@ impl ReconcileError {
             Self::Apply { .. } => "apply",
             Self::DeleteOrphan { .. } => "delete_orphan",
             Self::ForeignObject { .. } => "foreign_object",
+            Self::ClusterScopedForbidden { .. } => "cluster_scoped_forbidden",
             Self::Status(_) => "status",
             Self::Build(_) => "build",
             Self::Serialize(_) => "serialize",
@@ -116,6 +125,7 @@ impl ReconcileError {
             Self::Apply { .. } => "ApplyFailed",
             Self::DeleteOrphan { .. } => "DeleteOrphanFailed",
             Self::ForeignObject { .. } => "ForeignClusterObject",
+            Self::ClusterScopedForbidden { .. } => "ClusterScopedForbidden",
             Self::Status(_) => "StatusUpdateFailed",
             Self::Build(_) => "BuildFailed",
             Self::Serialize(_) => "SerializeFailed",
@@ -1023,23 +1033,40 @@ where
     let api: Api<K> = Api::all(ctx.client.clone());
     let name = object.meta().name.clone().unwrap_or_default();
     let kind = K::kind(&()).into_owned();
-    if let Some(existing) = get_opt(&api, &name).await?
+    let forbidden = |kind: &str, name: &str| ReconcileError::ClusterScopedForbidden {
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+    };
+    let existing = match get_opt(&api, &name).await {
+        Err(ReconcileError::Read { source, .. }) if is_forbidden(&source) => {
+            return Err(forbidden(&kind, &name));
+        }
+        other => other?,
+    };
+    if let Some(existing) = existing
         && !same_platform(existing.meta(), object.meta())
     {
         return Err(ReconcileError::ForeignObject { kind, name });
     }
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Apply(object),
-    )
-    .await
-    .map_err(|source| ReconcileError::Apply {
-        kind: kind.clone(),
-        name,
-        source,
-    })
-    .inspect(|applied| ctx.record_applied(&kind, applied))
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(object),
+        )
+        .await
+    {
+        Ok(applied) => {
+            ctx.record_applied(&kind, &applied);
+            Ok(applied)
+        }
+        Err(source) if is_forbidden(&source) => Err(forbidden(&kind, &name)),
+        Err(source) => Err(ReconcileError::Apply { kind, name, source }),
+    }
+}
+
+fn is_forbidden(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(response) if response.code == 403)
 }
 
 /// Whether an existing cluster-scoped object is the one this platform made (same instance and
