@@ -127,24 +127,4 @@ pub fn yaml_documents(text: &str) -> Result<Vec<serde_yaml::Value>> {
     Ok(docs)
 }
 
-/// Removes what `cargo test` tells a test about its own package from a command's environment, so
-/// a cargo build it runs (directly or through a script) stays fresh instead of rebuilding the
-/// dependencies every time.
-pub fn without_test_cargo_env(cmd: &mut Command) {
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_PKG_")
-            || key.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                key.as_ref(),
-                "CARGO_CRATE_NAME"
-                    | "CARGO_BIN_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_TMPDIR"
-                    | "OUT_DIR"
-            )
-        {
-            cmd.env_remove(key.as_ref());
-        }
-    }
-}
+pub use test_fixtures::without_test_cargo_env;

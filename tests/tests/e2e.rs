@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use beer_meetup_tests::network_policies::{ENFORCER_NAME, ENFORCER_NAMESPACE, enforcer_manifests};
-use beer_meetup_tests::{repo_root, run, tool, without_test_cargo_env};
+use beer_meetup_tests::{repo_root, run, tool};
 use serde_json::{Value, json};
 use test_fixtures::node::REAL_NODE_LABEL;
 use test_fixtures::{ClusterOptions, TestCluster, free_port};
@@ -30,22 +30,11 @@ const HOST: &str = "meetups.test";
 /// the operator's allow-list of controller images gets it through the chart.
 const INGRESS_IMAGE: &str = "haproxytech/kubernetes-ingress:1.11.12";
 
-/// Runs `scripts/images.sh` with the debug binaries this test run built, so the images hold the
-/// code under test, and returns the folder of the OCI archives.
+/// Every image, with the debug binaries this test run built, so the images hold the code under
+/// test; returns the folder of the OCI archives.
 fn build_images() -> Result<PathBuf> {
-    let out = repo_root().join(".tools/images");
     let started = Instant::now();
-    let mut command = Command::new("bash");
-    command
-        .arg(repo_root().join("scripts/images.sh"))
-        .args(["--profile", "debug"])
-        .stdin(Stdio::null());
-    without_test_cargo_env(&mut command);
-    let status = command.status().context("running scripts/images.sh")?;
-    ensure!(
-        status.success(),
-        "scripts/images.sh --profile debug failed ({status})"
-    );
+    let out = test_fixtures::build_images("debug", &[])?;
     eprintln!(
         "[e2e] images ready in {:.0}s",
         started.elapsed().as_secs_f64()

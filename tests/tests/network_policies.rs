@@ -4,8 +4,8 @@
 //! nothing behind (the enforcer's nftables table included).
 //!
 //! Needs root; builds the images it runs (pause, redis, kube-network-policies) with
-//! `scripts/images.sh` (cached). Only one real node can run per machine (kubelet port, cgroups): run
-//! it under `flock /tmp/logs/real-node.lock` beside other real-node tests.
+//! `scripts/images.sh` (cached). Only one real node runs per machine (kubelet port, cgroups): the
+//! fixture waits for a machine-wide lock.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail, ensure};
 use beer_meetup_tests::network_policies::{
     ENFORCER_IMAGE, ENFORCER_NAME, ENFORCER_NAMESPACE, ENFORCER_NFT_TABLE, enforcer_manifests,
 };
-use beer_meetup_tests::{repo_root, run};
+use beer_meetup_tests::run;
 use serde_json::{Value, json};
 use test_fixtures::node::REAL_NODE_LABEL;
 use test_fixtures::{ClusterOptions, TestCluster, system_program};
@@ -24,14 +24,8 @@ const REDIS_IMAGE: &str = "docker.io/library/redis:7.4";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_policy_admits_labelled_clients_and_refuses_a_stray_pod() -> Result<()> {
     let started = Instant::now();
-    let status = Command::new("bash")
-        .arg(repo_root().join("scripts/images.sh"))
-        .args(["pause", "redis", "kube-network-policies"])
-        .status()?;
-    ensure!(
-        status.success(),
-        "scripts/images.sh pause redis kube-network-policies failed"
-    );
+    let images =
+        test_fixtures::build_images("debug", &["pause", "redis", "kube-network-policies"])?;
     let mut cluster = TestCluster::start_with(ClusterOptions {
         nodes: 0,
         persistent_volumes: 0,
@@ -46,7 +40,7 @@ async fn network_policy_admits_labelled_clients_and_refuses_a_stray_pod() -> Res
         .to_owned();
     eprintln!("cluster up after {:?}", started.elapsed());
     // Blocking kubectl calls: keep them off the runtime the cluster's own tasks use.
-    let result = tokio::task::block_in_place(|| exercise(&cluster));
+    let result = tokio::task::block_in_place(|| exercise(&cluster, &images));
     if result.is_err() {
         let enforcer_logs = kubectl(
             &cluster,
@@ -75,9 +69,8 @@ async fn network_policy_admits_labelled_clients_and_refuses_a_stray_pod() -> Res
     finished
 }
 
-fn exercise(cluster: &TestCluster) -> Result<()> {
+fn exercise(cluster: &TestCluster, images: &std::path::Path) -> Result<()> {
     let real = cluster.real_node().context("no real node")?;
-    let images = repo_root().join(".tools/images");
     for image in ["redis", "kube-network-policies"] {
         real.import_image(&images.join(format!("{image}.oci.tar")))
             .with_context(|| format!("importing the {image} image"))?;
