@@ -5,103 +5,18 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use api_server::domain::{
-    CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion,
-};
 use api_server::http::server::{ServerLimits, serve};
 use api_server::redis_layer::{RedisLayer, RedisTarget};
-use api_server::store::{EmbeddedStore, Revision, Store, StoreError, StoreResult};
+use api_server::store::{EmbeddedStore, Store};
 use api_server::{AppState, app};
-use async_trait::async_trait;
+use common::faulty::FaultyStore;
 use common::test_settings;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use test_fixtures::RedisServer;
 use tokio_tungstenite::tungstenite::Message;
-
-/// The embedded store with one injected fault: the next read of participants fails. A mock
-/// because "the store fails exactly between the commit and the response" cannot be caused
-/// for real at that point.
-struct FaultyStore {
-    inner: EmbeddedStore,
-    fail_participants: AtomicBool,
-}
-
-#[async_trait]
-impl Store for FaultyStore {
-    fn backend(&self) -> &'static str {
-        "faulty"
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        self.inner.ping().await
-    }
-    async fn create_meetup(&self, m: &MeetupRecord, o: &ParticipantRecord) -> StoreResult<()> {
-        self.inner.create_meetup(m, o).await
-    }
-    async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
-        self.inner.meetup(id).await
-    }
-    async fn replace_meetup(&self, m: &MeetupRecord) -> StoreResult<Option<Revision>> {
-        self.inner.replace_meetup(m).await
-    }
-    async fn delete_meetup(&self, id: &str) -> StoreResult<bool> {
-        self.inner.delete_meetup(id).await
-    }
-    async fn participants(&self, meetup_id: &str) -> StoreResult<Vec<ParticipantRecord>> {
-        if self.fail_participants.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::Backend("injected fault".into()));
-        }
-        self.inner.participants(meetup_id).await
-    }
-    async fn participant(&self, m: &str, p: &str) -> StoreResult<Option<ParticipantRecord>> {
-        self.inner.participant(m, p).await
-    }
-    async fn participant_by_token(
-        &self,
-        m: &str,
-        t: &str,
-    ) -> StoreResult<Option<ParticipantRecord>> {
-        self.inner.participant_by_token(m, t).await
-    }
-    async fn add_participant(&self, p: &ParticipantRecord, max: usize) -> StoreResult<Revision> {
-        self.inner.add_participant(p, max).await
-    }
-    async fn update_participant(
-        &self,
-        m: &str,
-        p: &str,
-        changes: &ParticipantChanges,
-    ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
-        self.inner.update_participant(m, p, changes).await
-    }
-    async fn remove_participant(&self, m: &str, p: &str) -> StoreResult<Option<Revision>> {
-        self.inner.remove_participant(m, p).await
-    }
-    async fn remove_place_votes(&self, m: &str, p: &str) -> StoreResult<()> {
-        self.inner.remove_place_votes(m, p).await
-    }
-    async fn comments(&self, m: &str) -> StoreResult<Vec<CommentRecord>> {
-        self.inner.comments(m).await
-    }
-    async fn comment(&self, m: &str, c: &str) -> StoreResult<Option<CommentRecord>> {
-        self.inner.comment(m, c).await
-    }
-    async fn add_comment(&self, c: &CommentRecord, max: usize) -> StoreResult<Revision> {
-        self.inner.add_comment(c, max).await
-    }
-    async fn remove_comment(&self, m: &str, c: &str) -> StoreResult<Option<Revision>> {
-        self.inner.remove_comment(m, c).await
-    }
-    async fn remember_place(&self, p: &PlaceSuggestion) -> StoreResult<()> {
-        self.inner.remember_place(p).await
-    }
-    async fn place_suggestions(&self, q: &str, l: usize) -> StoreResult<Vec<PlaceSuggestion>> {
-        self.inner.place_suggestions(q, l).await
-    }
-}
 
 struct Replica {
     base: String,
@@ -251,10 +166,9 @@ async fn a_write_whose_invalidation_never_reached_redis_is_still_seen() {
 async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clients() {
     let redis = RedisServer::start().await.expect("redis starts");
     let dir = tempfile::tempdir().expect("temp dir");
-    let faulty = Arc::new(FaultyStore {
-        inner: EmbeddedStore::open(dir.path()).expect("store"),
-        fail_participants: AtomicBool::new(false),
-    });
+    let faulty = Arc::new(FaultyStore::new(
+        EmbeddedStore::open(dir.path()).expect("store"),
+    ));
     let store: Arc<dyn Store> = faulty.clone();
     let api = replica(&store, Some(&redis)).await;
     let (id, admin) = create(&api).await;
@@ -270,7 +184,7 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     assert!(matches!(&first, Message::Text(text) if text.contains(r#""type":"snapshot""#)));
 
     // The title is stored, then building the response fails.
-    faulty.fail_participants.store(true, Ordering::SeqCst);
+    faulty.fail_next_participants_read();
     let (status, body) = call(
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{id}", api.base),

@@ -218,24 +218,47 @@ impl HotMeetups {
         Ok(Some(hot))
     }
 
-    fn apply(&self, changes: Vec<HotChange>) {
-        if changes.is_empty() {
-            return;
-        }
+    /// Applies a batch's changes, then runs `commit`. Readers take a meetup's revision from
+    /// here, so it must never lag what a fresh read transaction shows — else one reader could
+    /// build the new view while another still serves the cached old one as current (seen by the
+    /// consistency test under load). So memory moves first, under the lock loaders take, and the
+    /// commit follows; a failed commit drops the touched entries, which then reload from the
+    /// file. Until the commit, a reader may see the new revision with the old data: it builds
+    /// and serves the old view under the old revision, which nobody has been told is gone.
+    fn apply_then_commit<E>(
+        &self,
+        changes: Vec<HotChange>,
+        commit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
         let _guard = self.lock();
+        let mut touched = Vec::with_capacity(changes.len());
         for change in changes {
             match change {
                 HotChange::Counters(id, counters) => {
                     // Only meetups in memory are updated; others load fresh when read.
                     if let Some(mut hot) = self.entries.get(&id) {
                         hot.counters = counters;
-                        self.entries.insert(id, hot);
+                        self.entries.insert(id.clone(), hot);
                     }
+                    touched.push(id);
                 }
-                HotChange::Meetup(id, hot) => self.entries.insert(id, hot),
-                HotChange::Gone(id) => self.entries.invalidate(&id),
+                HotChange::Meetup(id, hot) => {
+                    self.entries.insert(id.clone(), hot);
+                    touched.push(id);
+                }
+                HotChange::Gone(id) => {
+                    self.entries.invalidate(&id);
+                    touched.push(id);
+                }
             }
         }
+        let committed = commit();
+        if committed.is_err() {
+            for id in touched {
+                self.entries.invalidate(&id);
+            }
+        }
+        committed
     }
 }
 
@@ -313,8 +336,8 @@ impl<T: Send + 'static> Finish for Done<T> {
     }
 }
 
-/// The single writer: drains the queue into one transaction per round, commits durably, updates
-/// the hot set, then answers.
+/// The single writer: drains the queue into one transaction per round, updates the hot set,
+/// commits durably, then answers.
 fn writer_loop(db: Arc<Database>, hot: Arc<HotMeetups>, queue: Receiver<Box<dyn Job>>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
@@ -353,14 +376,12 @@ fn writer_loop(db: Arc<Database>, hot: Arc<HotMeetups>, queue: Receiver<Box<dyn 
             }
             Err("another write in the same transaction failed; nothing was stored".to_string())
         } else {
-            txn.commit().map_err(|error| {
-                tracing::error!(%error, "commit failed");
-                error.to_string()
-            })
+            hot.apply_then_commit(changes, || txn.commit())
+                .map_err(|error| {
+                    tracing::error!(%error, "commit failed");
+                    error.to_string()
+                })
         };
-        if committed.is_ok() {
-            hot.apply(changes);
-        }
         for finish in finishes {
             finish.finish(committed.clone());
         }

@@ -2,6 +2,8 @@
 //! server on a loopback port.
 #![allow(dead_code)]
 
+pub mod faulty;
+
 use std::sync::{Arc, Mutex};
 
 use api_server::http::server::{ServerLimits, serve};
