@@ -332,11 +332,13 @@ enum Topology {
     /// One server: killed and restarted, or out of memory.
     Standalone(Arc<RedisServer>),
     /// A primary, its replica and a Sentinel: the primary dies once, the replica is promoted.
-    Sentinel {
-        primary: RedisServer,
-        replica: RedisServer,
-        sentinel: RedisSentinel,
-    },
+    Sentinel(Box<SentinelSet>),
+}
+
+struct SentinelSet {
+    primary: RedisServer,
+    replica: RedisServer,
+    sentinel: RedisSentinel,
 }
 
 impl Topology {
@@ -355,11 +357,11 @@ impl Topology {
         let sentinel = RedisSentinel::start(&primary, "beer")
             .await
             .expect("sentinel starts");
-        let topology = Self::Sentinel {
+        let topology = Self::Sentinel(Box::new(SentinelSet {
             primary,
             replica,
             sentinel,
-        };
+        }));
         // A failover needs a synced replica that Sentinel knows.
         topology
             .wait_for_sentinel(
@@ -377,12 +379,10 @@ impl Topology {
     fn target(&self) -> RedisTarget {
         match self {
             Self::Standalone(redis) => RedisTarget::Standalone { url: redis.url() },
-            Self::Sentinel {
-                primary, sentinel, ..
-            } => RedisTarget::Sentinel {
-                sentinels: vec![sentinel.url()],
+            Self::Sentinel(set) => RedisTarget::Sentinel {
+                sentinels: vec![set.sentinel.url()],
                 master: "beer".into(),
-                password: primary.password().map(str::to_owned),
+                password: set.primary.password().map(str::to_owned),
             },
         }
     }
@@ -393,10 +393,10 @@ impl Topology {
         done: impl Fn(T) -> bool,
         args: &[&str],
     ) {
-        let Self::Sentinel { sentinel, .. } = self else {
+        let Self::Sentinel(set) = self else {
             return;
         };
-        let client = redis::Client::open(sentinel.url()).expect("url");
+        let client = redis::Client::open(set.sentinel.url()).expect("url");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(mut connection) = client.get_multiplexed_async_connection().await
@@ -420,13 +420,11 @@ impl Topology {
     fn writable(&self, promoted: bool) -> &RedisServer {
         match self {
             Self::Standalone(redis) => redis,
-            Self::Sentinel {
-                primary, replica, ..
-            } => {
+            Self::Sentinel(set) => {
                 if promoted {
-                    replica
+                    &set.replica
                 } else {
-                    primary
+                    &set.primary
                 }
             }
         }
@@ -453,20 +451,18 @@ async fn faults(seed: u64, topology: Arc<Topology>, store: Arc<FaultyStore>) -> 
     let mut promoted = false;
     let rounds = match *topology {
         Topology::Standalone(_) => 8,
-        Topology::Sentinel { .. } => 6,
+        Topology::Sentinel(_) => 6,
     };
     for round in 0..rounds {
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
         let redis = topology.writable(promoted);
         // The Sentinel run's failover comes halfway, once.
-        if let Topology::Sentinel {
-            primary, replica, ..
-        } = &*topology
+        if let Topology::Sentinel(set) = &*topology
             && round == rounds / 2
         {
             injected.push("failover (primary killed)");
-            primary.kill();
-            let replica_port = replica.port().to_string();
+            set.primary.kill();
+            let replica_port = set.replica.port().to_string();
             topology
                 .wait_for_sentinel(
                     |address: Vec<String>| address.get(1) == Some(&replica_port),
