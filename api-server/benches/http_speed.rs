@@ -9,6 +9,11 @@
 //!
 //! `BENCH_SECONDS` (default 10) sets the length of each workload. `BENCH_SERVER_BIN` runs another
 //! build of the server (e.g. an older commit's) instead of this one, for before/after tables.
+//!
+//! Beside req/s it reports the server's CPU time per request (from /proc, so it does not depend
+//! on how fast the disk syncs) and the latency of one 4 KiB write + fsync in the data directory,
+//! measured in the same run: a durable write is answered only after a sync, so one connection
+//! cannot make more than one write per sync, and N connections at most N per sync.
 
 use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -42,6 +47,10 @@ async fn start_server(data_dir: &std::path::Path) -> Server {
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", data_dir)
         .env("WRITE_RATE_PER_MINUTE", "0")
+        // All load comes from one address: the per-client limits would answer most requests
+        // with 429 (reads after 200, creates after 100 meetups), which is not what is measured.
+        .env("READ_RATE_PER_MINUTE", "0")
+        .env("MEETUPS_PER_CLIENT_PER_DAY", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -74,6 +83,48 @@ fn rss_mib(pid: u32) -> f64 {
         })
         .unwrap_or(0.0)
         / 1024.0
+}
+
+/// CPU seconds (user + system) the process has used, from /proc (USER_HZ is 100 on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which may hold spaces, ends with ')'.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some((user + system) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Milliseconds one 4 KiB write + fsync takes in `dir` (median and 90th percentile of `n`).
+fn sync_latency_ms(dir: &std::path::Path, n: usize) -> (f64, f64) {
+    use std::io::{Seek, Write};
+    let path = dir.join("sync-probe");
+    let mut file = std::fs::File::create(&path).expect("probe file");
+    let page = [0x5a_u8; 4096];
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            file.rewind().expect("rewind");
+            file.write_all(&page).expect("write");
+            file.sync_data().expect("sync");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(f64::total_cmp);
+    (times[n / 2], times[n * 9 / 10])
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn days() -> Vec<String> {
@@ -231,6 +282,9 @@ end
 
 #[derive(Debug, Default, Clone)]
 struct WrkResult {
+    requests: u64,
+    /// Server CPU seconds used during the workload (filled in by the caller).
+    server_cpu_seconds: f64,
     requests_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -261,6 +315,7 @@ fn parse_wrk(output: &str) -> WrkResult {
             ["50%", value] => result.p50_ms = parse_ms(value),
             ["99%", value] => result.p99_ms = parse_ms(value),
             ["Requests/sec:", value] => result.requests_per_second = value.parse().unwrap_or(0.0),
+            [n, "requests", "in", ..] => result.requests = n.parse().unwrap_or(0),
             ["Non-2xx", "or", "3xx", "responses:", n] => result.errors += n.parse().unwrap_or(0),
             ["Socket", "errors:", rest @ ..] => {
                 // "connect 0, read 0, write 0, timeout 0"
@@ -373,12 +428,20 @@ async fn run() {
     std::fs::write(&create_script, wrk_script(&create_requests)).expect("write script");
 
     let bare_url = format!("http://127.0.0.1:{bare_port}/bare");
+    let server_pid = server.child.id();
+    let load_before = load_average();
     // wrk blocks; run it off the runtime so the bare server keeps serving.
     let run_wrk = |url: String, connections: usize, script: Option<std::path::PathBuf>| {
-        tokio::task::spawn_blocking(move || wrk(&url, connections, seconds, script.as_deref()))
+        tokio::task::spawn_blocking(move || {
+            let cpu_before = cpu_seconds(server_pid);
+            let mut result = wrk(&url, connections, seconds, script.as_deref());
+            result.server_cpu_seconds = cpu_seconds(server_pid) - cpu_before;
+            result
+        })
     };
     let bare_result = run_wrk(bare_url, 64, None).await.expect("bare");
     let read = run_wrk(view_url.clone(), 64, None).await.expect("read");
+    let (sync_p50, sync_p90) = sync_latency_ms(data.path(), 100);
     let write16 = run_wrk(server.base.clone(), 16, Some(patch_script.clone()))
         .await
         .expect("patch 16");
@@ -389,14 +452,25 @@ async fn run() {
         .await
         .expect("create");
     let rss = rss_mib(server.child.id());
+    let load_after = load_average();
 
     println!(
         "view: {} bytes; {seconds} s per workload; wrk -t2; server RSS after the run: {rss:.0} MiB",
         view.len()
     );
+    println!("load average before: {load_before}; after: {load_after}");
+    println!(
+        "4 KiB write + fsync in the data directory: p50 {sync_p50:.2} ms, p90 {sync_p90:.2} ms \
+         (N connections of durable writes: at most N / sync per second, {:.0} req/s at 16, \
+         {:.0} at 64, with the p50)",
+        16.0 * 1000.0 / sync_p50,
+        64.0 * 1000.0 / sync_p50
+    );
     println!();
-    println!("| work | connections | req/s | p50 ms | p99 ms | errors | ratio to bare |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| work | connections | req/s | p50 ms | p99 ms | errors | server CPU µs/request | ratio to bare |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let bare_rps = bare_result.requests_per_second;
     for (name, connections, result) in [
         ("bare axum handler, same bytes", 64, &bare_result),
@@ -410,8 +484,16 @@ async fn run() {
         } else {
             format!("{:.2}×", result.requests_per_second / bare_rps)
         };
+        let cpu = if name.starts_with("bare") {
+            "—".to_string()
+        } else {
+            format!(
+                "{:.0}",
+                result.server_cpu_seconds * 1e6 / result.requests.max(1) as f64
+            )
+        };
         println!(
-            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {} | {ratio} |",
+            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {} | {cpu} | {ratio} |",
             result.requests_per_second, result.p50_ms, result.p99_ms, result.errors,
         );
     }

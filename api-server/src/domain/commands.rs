@@ -750,21 +750,26 @@ impl ParticipantChanges {
     }
 
     pub fn apply_to(&self, participant: &mut ParticipantRecord) {
-        if let Some(name) = &self.name {
-            participant.name = name.name.clone();
-            participant.name_key = name.name_key.clone();
+        self.clone().apply_into(participant);
+    }
+
+    /// [`Self::apply_to`] that moves the new values in instead of copying them.
+    pub fn apply_into(self, participant: &mut ParticipantRecord) {
+        if let Some(name) = self.name {
+            participant.name = name.name;
+            participant.name_key = name.name_key;
         }
-        if let Some(time_zone) = &self.time_zone {
-            participant.time_zone = time_zone.clone();
+        if let Some(time_zone) = self.time_zone {
+            participant.time_zone = time_zone;
         }
-        if let Some(availability) = &self.availability {
-            participant.availability = availability.clone();
+        if let Some(availability) = self.availability {
+            participant.availability = availability;
         }
-        if let Some(place_votes) = &self.place_votes {
-            participant.place_votes = place_votes.clone();
+        if let Some(place_votes) = self.place_votes {
+            participant.place_votes = place_votes;
         }
-        if let Some(note) = &self.note {
-            participant.note = note.clone();
+        if let Some(note) = self.note {
+            participant.note = note;
         }
     }
 }
@@ -804,10 +809,10 @@ pub fn participant_changes(
     }
     finish(errors, Some(()))?;
     if let Some(availability) = patch.availability {
-        if let Some(unknown) = availability.keys().find(|id| meetup.slot(id).is_none()) {
+        if let Some(unknown) = meetup.first_unknown_slot(availability.keys().map(String::as_str)) {
             return Err(DomainError::not_found_in(
                 Resource::Slot,
-                unknown.clone(),
+                unknown.to_string(),
                 format!("availability.{unknown}"),
             ));
         }

@@ -27,8 +27,14 @@ pub fn new_token(rng: &mut impl Rng) -> String {
 }
 
 pub fn hash_token(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for byte in digest {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// Compares a presented token against a stored hash without leaking timing.
@@ -71,6 +77,11 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&token).map(|b| b.len()), Ok(16));
         let hash = hash_token(&token);
         assert_eq!(hash.len(), 64);
+        // SHA-256 of "abc", lowercase hex.
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(token_matches(&token, &hash));
         assert!(!token_matches("nope", &hash));
     }

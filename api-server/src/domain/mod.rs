@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod ics;
 pub mod ids;
+pub mod rfc3339;
 pub mod slots;
 pub mod validate;
 pub mod view;
@@ -64,7 +65,9 @@ pub enum Availability {
 #[serde(rename_all = "camelCase")]
 pub struct SlotDef {
     pub id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub start: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub end: DateTime<Utc>,
 }
 
@@ -147,6 +150,27 @@ impl MeetupRecord {
             Ok(index) => Some((index, &self.slots[index])),
             Err(_) => self.slots.iter().enumerate().find(|(_, s)| s.id == id),
         }
+    }
+
+    /// The first of `ids` that is not a slot of this meetup. Ids in ascending order (a
+    /// `BTreeMap`'s keys) are matched in one walk along the slots instead of a search each;
+    /// any id the walk misses is looked up with [`Self::slot`], so the order only affects speed.
+    pub fn first_unknown_slot<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        let mut next = 0;
+        for id in ids {
+            while next < self.slots.len() && self.slots[next].id.as_str() < id {
+                next += 1;
+            }
+            if next < self.slots.len() && self.slots[next].id == id {
+                next += 1;
+            } else if self.slot(id).is_none() {
+                return Some(id);
+            }
+        }
+        None
     }
 
     pub fn place(&self, id: &str) -> Option<&PlaceRecord> {

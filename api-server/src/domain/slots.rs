@@ -2,7 +2,10 @@
 //! meetup's time zone, and slots are stepped in real (UTC) time, so a window that spans a
 //! daylight-saving change gets the slots it actually lasts — no doubled or missing hour.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+    Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 use super::SlotDef;
@@ -58,7 +61,20 @@ pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 
 /// Stable, readable, URL-safe slot id derived from the start instant.
 pub fn slot_id(start: DateTime<Utc>) -> String {
-    start.format("%Y%m%dT%H%MZ").to_string()
+    // The same text as `start.format("%Y%m%dT%H%MZ")`, without parsing that pattern for each
+    // of a new meetup's slots; years beyond four digits take chrono's path (a sign is added).
+    let year = start.year();
+    if (0..=9999).contains(&year) {
+        format!(
+            "{year:04}{:02}{:02}T{:02}{:02}Z",
+            start.month(),
+            start.day(),
+            start.hour(),
+            start.minute()
+        )
+    } else {
+        start.format("%Y%m%dT%H%MZ").to_string()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +129,34 @@ mod tests {
 
     fn hm(h: u32, m: u32) -> NaiveTime {
         NaiveTime::from_hms_opt(h, m, 0).expect("valid time")
+    }
+
+    #[test]
+    fn slot_ids_are_the_start_in_compact_utc() {
+        for (y, mo, d, h, mi) in [
+            (2026, 3, 29, 1, 45),
+            (1, 1, 1, 0, 0),
+            (9999, 12, 31, 23, 59),
+        ] {
+            let at = Utc
+                .with_ymd_and_hms(y, mo, d, h, mi, 0)
+                .single()
+                .expect("valid");
+            assert_eq!(slot_id(at), at.format("%Y%m%dT%H%MZ").to_string());
+        }
+        let far = Utc
+            .with_ymd_and_hms(12026, 1, 2, 3, 4, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(slot_id(far), "+120260102T0304Z");
+        assert_eq!(
+            slot_id(
+                Utc.with_ymd_and_hms(2026, 3, 29, 1, 45, 0)
+                    .single()
+                    .expect("valid")
+            ),
+            "20260329T0145Z"
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use super::*;
 #[serde(rename_all = "camelCase")]
 pub struct SlotView {
     pub id: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub start: DateTime<Utc>,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub end: DateTime<Utc>,
     /// Names of participants who said yes.
     pub yes: Vec<String>,
@@ -105,13 +107,20 @@ pub fn participant_view(meetup: &MeetupRecord, p: &ParticipantRecord) -> Partici
         id: p.id.clone(),
         name: p.name.clone(),
         time_zone: p.time_zone.clone(),
-        // Votes for places removed since are not shown.
-        availability: p
-            .availability
-            .iter()
-            .filter(|(slot, _)| meetup.slot(slot).is_some())
-            .map(|(slot, a)| (slot.clone(), *a))
-            .collect(),
+        // Answers for slots that are gone are not shown. Usually none are: then a clone of the
+        // map is much cheaper than collecting it anew.
+        availability: if meetup
+            .first_unknown_slot(p.availability.keys().map(String::as_str))
+            .is_none()
+        {
+            p.availability.clone()
+        } else {
+            p.availability
+                .iter()
+                .filter(|(slot, _)| meetup.slot(slot).is_some())
+                .map(|(slot, a)| (slot.clone(), *a))
+                .collect()
+        },
         place_votes: p
             .place_votes
             .iter()
@@ -379,12 +388,43 @@ mod tests {
     }
 
     #[test]
+    fn a_participant_view_shows_answers_for_existing_slots_only() {
+        let (meetup, participants, _) = fullest_meetup();
+        let mut person = participants[1].clone();
+        let all = participant_view(&meetup, &person);
+        assert_eq!(all.availability, person.availability);
+        person
+            .availability
+            .insert("19990101T0000Z".into(), Availability::Yes);
+        let filtered = participant_view(&meetup, &person);
+        assert_eq!(filtered.availability, all.availability);
+    }
+
+    #[test]
     fn slots_are_found_by_id_in_order_and_out_of_order() {
         let (mut meetup, _, _) = fullest_meetup();
         let last = meetup.slots[MAX_SLOTS - 1].id.clone();
         assert_eq!(meetup.slot(&last).map(|(i, _)| i), Some(MAX_SLOTS - 1));
         assert!(meetup.slot("nope").is_none());
+        let first = meetup.slots[0].id.clone();
+        let known = [first.as_str(), last.as_str()];
+        assert_eq!(meetup.first_unknown_slot(known), None);
+        assert_eq!(
+            meetup.first_unknown_slot([first.as_str(), "nope"]),
+            Some("nope")
+        );
+        assert_eq!(meetup.first_unknown_slot(["0", last.as_str()]), Some("0"));
         meetup.slots.reverse();
         assert_eq!(meetup.slot(&last).map(|(i, _)| i), Some(0));
+        // Out of order (slots or ids) only costs speed.
+        assert_eq!(meetup.first_unknown_slot(known), None);
+        assert_eq!(
+            meetup.first_unknown_slot([last.as_str(), first.as_str()]),
+            None
+        );
+        assert_eq!(
+            meetup.first_unknown_slot([last.as_str(), "nope"]),
+            Some("nope")
+        );
     }
 }

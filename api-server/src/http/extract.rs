@@ -37,7 +37,12 @@ impl JsonBody {
         let bytes = &self.0;
         let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
         match first {
-            Some(b'{') => Ok(axum::Json::<T>::from_bytes(bytes)?.0),
+            // Plain serde_json first: axum's parse tracks the path of every field (a string per
+            // map key) only to name the field in an error, so it runs again just for that.
+            Some(b'{') => match serde_json::from_slice::<T>(bytes) {
+                Ok(value) => Ok(value),
+                Err(_) => Ok(axum::Json::<T>::from_bytes(bytes)?.0),
+            },
             Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
                 if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() =>
             {

@@ -574,12 +574,18 @@ fn bumped(mut counters: Counters) -> Counters {
 }
 
 fn put_participant(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResult<()> {
+    put_participant_bytes(txn, p, &encode(p)?)
+}
+
+/// Stores `p` as `bytes`, its encoding made beforehand.
+fn put_participant_bytes(
+    txn: &WriteTransaction,
+    p: &ParticipantRecord,
+    bytes: &[u8],
+) -> StoreResult<()> {
     let mut participants = txn.open_table(PARTICIPANTS).map_err(backend)?;
     participants
-        .insert(
-            child_key(&p.meetup_id, &p.id).as_str(),
-            encode(p)?.as_slice(),
-        )
+        .insert(child_key(&p.meetup_id, &p.id).as_str(), bytes)
         .map_err(backend)?;
     Ok(())
 }
@@ -661,23 +667,25 @@ impl Store for EmbeddedStore {
         meetup: &MeetupRecord,
         organizer: &ParticipantRecord,
     ) -> StoreResult<()> {
-        let meetup = meetup.clone();
+        // Encoded here, on the request's task: the writer thread serves every request in turn,
+        // so it only copies bytes into the transaction.
+        let meetup_bytes = encode(meetup)?;
+        let organizer_bytes = encode(organizer)?;
+        let (id, counters) = (meetup.id.clone(), Counters::of(meetup));
         let organizer = organizer.clone();
         self.write(move |batch| {
             let txn = batch.txn;
-            let bytes = encode(&meetup)?;
             check_name_free(txn, &organizer)?;
             txn.open_table(MEETUPS)
                 .map_err(backend)?
-                .insert(meetup.id.as_str(), bytes.as_slice())
+                .insert(id.as_str(), meetup_bytes.as_slice())
                 .map_err(backend)?;
-            let counters = Counters::of(&meetup);
             txn.open_table(COUNTERS)
                 .map_err(backend)?
-                .insert(meetup.id.as_str(), counters.to_tuple())
+                .insert(id.as_str(), counters.to_tuple())
                 .map_err(backend)?;
             put_name(txn, &organizer)?;
-            put_participant(txn, &organizer)?;
+            put_participant_bytes(txn, &organizer, &organizer_bytes)?;
             put_token(txn, &organizer)?;
             // Not kept decoded yet: many meetups are created and never opened; the first read
             // loads it.
@@ -882,21 +890,21 @@ impl Store for EmbeddedStore {
         let changes = changes.clone();
         self.write(move |batch| {
             let txn = batch.txn;
-            let Some(stored) = load_participant(txn, &meetup_id, &participant_id)? else {
+            let Some(mut next) = load_participant(txn, &meetup_id, &participant_id)? else {
                 return Ok(None);
             };
             let Some(current) = counters(txn, &meetup_id)? else {
                 return Ok(None);
             };
-            let mut next = stored.clone();
-            changes.apply_to(&mut next);
-            let renamed = stored.name_key != next.name_key;
+            let stored_name_key = next.name_key.clone();
+            changes.apply_into(&mut next);
+            let renamed = stored_name_key != next.name_key;
             if renamed {
                 check_name_free(txn, &next)?;
                 put_name(txn, &next)?;
                 txn.open_table(NAMES)
                     .map_err(backend)?
-                    .remove(child_key(&meetup_id, &stored.name_key).as_str())
+                    .remove(child_key(&meetup_id, &stored_name_key).as_str())
                     .map_err(backend)?;
             }
             put_participant(txn, &next)?;
