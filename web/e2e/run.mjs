@@ -578,7 +578,8 @@ async function main() {
       mkdirSync(screenshotsDoc, { recursive: true });
       for (const f of ['phone-en-1-create', 'phone-ru-2-share', 'phone-en-2-friend-save-link', 'phone-ru-3-friend-paint',
         'phone-en-4-organizer-live', 'phone-en-4-organizer-places', 'phone-ru-4-long-name', 'phone-ru-5-finalized',
-        'phone-en-5-late-friend', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized', 'desktop-en-2-friend-save-link']) {
+        'phone-en-5-late-friend', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized', 'desktop-en-2-friend-save-link',
+        'phone-ru-3-friend-wrong-pin']) {
         const src = path.join(artifacts, `${f}-view.png`);
         if (existsSync(src)) copyFileSync(src, path.join(screenshotsDoc, `${f}.png`));
       }
