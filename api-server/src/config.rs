@@ -83,6 +83,12 @@ pub struct Config {
     #[arg(long, env = "WEB_DIR")]
     pub web_dir: Option<PathBuf>,
 
+    /// The address people open (e.g. `https://beer.example.org`): calendar files link back to
+    /// the meetup page there. Without it the request's Host (and, behind trusted proxies,
+    /// X-Forwarded-Proto) is used.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+
     /// Writes allowed per client IP per minute; 0 turns the limit off.
     #[arg(long, env = "WRITE_RATE_PER_MINUTE", default_value_t = 300)]
     pub write_rate_per_minute: u32,
@@ -197,6 +203,7 @@ impl Config {
             meetups_per_client_per_day: (self.meetups_per_client_per_day > 0)
                 .then_some(self.meetups_per_client_per_day),
             web_dir: self.web_dir.clone(),
+            public_url: self.public_url.as_ref().map(|url| url.to_string()),
         }
     }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use api_server::http::Settings;
 use api_server::http::server::serve;
 use api_server::redis_layer::RedisLayer;
-use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
+#[cfg(feature = "mongodb")]
+use api_server::store::MongoStore;
+use api_server::store::{EmbeddedStore, InstrumentedStore, Store};
 use api_server::{AppState, Config, app};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -31,10 +33,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let store: Arc<dyn Store> = match &config.mongodb_uri {
+        #[cfg(feature = "mongodb")]
         Some(uri) => {
             let store = MongoStore::connect(uri, &config.mongodb_database).await?;
             tracing::info!(database = %config.mongodb_database, "using the MongoDB store");
             Arc::new(InstrumentedStore::new(store))
+        }
+        #[cfg(not(feature = "mongodb"))]
+        Some(_) => {
+            return Err(
+                "this api-server was built without MongoDB support (cargo feature \
+                        `mongodb`); unset MONGODB_URI to use the embedded store, or build with \
+                        default features"
+                    .into(),
+            );
         }
         None => {
             let store = EmbeddedStore::open(&config.data_dir)?;

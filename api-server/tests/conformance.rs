@@ -60,6 +60,7 @@ fn participant(meetup: &MeetupRecord, name: &str) -> ParticipantRecord {
         note: None,
         is_organizer: false,
         joined_at: Utc::now(),
+        secret: None,
     }
 }
 
@@ -582,7 +583,105 @@ async fn concurrent_patches_of_different_fields_both_survive(kind: StoreKind) {
     );
 }
 
+async fn a_participant_secret_is_stored_found_by_name_and_removed(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let ben = participant(&meetup, "Ben");
+    store.add_participant(&ben, 200).await.expect("join");
+    assert_eq!(
+        store
+            .participant_by_name_key(&meetup.id, "ben")
+            .await
+            .expect("by name")
+            .map(|p| p.id),
+        Some(ben.id.clone())
+    );
+    assert_eq!(
+        store
+            .participant_by_name_key(&meetup.id, "nobody")
+            .await
+            .expect("by name"),
+        None
+    );
+    let sealed =
+        domain::secret::seal("4711", "bens-token", &mut StdRng::seed_from_u64(9)).expect("sealed");
+    let set = ParticipantChanges {
+        secret: Some(Some(sealed.clone())),
+        ..Default::default()
+    };
+    let (_, written) = store
+        .update_participant(&meetup.id, &ben.id, &set)
+        .await
+        .expect("set")
+        .expect("exists");
+    assert_eq!(written.secret.as_ref(), Some(&sealed));
+    // Other fields stay, and a later PATCH of other fields keeps the secret.
+    assert_eq!(written.name, "Ben");
+    let note = ParticipantChanges {
+        note: Some(Some("late".into())),
+        ..Default::default()
+    };
+    store
+        .update_participant(&meetup.id, &ben.id, &note)
+        .await
+        .expect("note")
+        .expect("exists");
+    let found = store
+        .participant_by_name_key(&meetup.id, "ben")
+        .await
+        .expect("by name")
+        .expect("found");
+    let stored_secret = found.secret.expect("the secret is stored");
+    assert_eq!(
+        domain::secret::open(&stored_secret, "4711").as_deref(),
+        Some("bens-token")
+    );
+    assert_eq!(domain::secret::open(&stored_secret, "4712"), None);
+    assert_eq!(found.note.as_deref(), Some("late"));
+    // Renamed: found by the new key only.
+    let rename = ParticipantChanges {
+        name: Some(domain::NameChange {
+            name: "Benjamin".into(),
+            name_key: "benjamin".into(),
+        }),
+        ..Default::default()
+    };
+    store
+        .update_participant(&meetup.id, &ben.id, &rename)
+        .await
+        .expect("rename")
+        .expect("exists");
+    assert!(
+        store
+            .participant_by_name_key(&meetup.id, "ben")
+            .await
+            .expect("by name")
+            .is_none()
+    );
+    let clear = ParticipantChanges {
+        secret: Some(None),
+        ..Default::default()
+    };
+    store
+        .update_participant(&meetup.id, &ben.id, &clear)
+        .await
+        .expect("clear")
+        .expect("exists");
+    let cleared = store
+        .participant_by_name_key(&meetup.id, "benjamin")
+        .await
+        .expect("by name")
+        .expect("found");
+    assert_eq!(cleared.secret, None);
+    assert_eq!(cleared.note.as_deref(), Some("late"));
+}
+
 for_each_store!(
+    a_participant_secret_is_stored_found_by_name_and_removed,
     meetups_past_their_last_slot_are_listed_for_retention,
     create_and_read_back,
     concurrent_patches_of_different_fields_both_survive,

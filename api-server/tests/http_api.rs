@@ -880,6 +880,14 @@ async fn finalize_exports_ics_and_reopen_clears_it(kind: StoreKind) {
             calendar.text
         );
     }
+    // The event links back to the meetup page on the address it was fetched from.
+    let page = format!("URL:{}/m/{}", server.base, m.id);
+    assert!(
+        calendar.text.contains(&page),
+        "{page} missing in {}",
+        calendar.text
+    );
+    assert!(!calendar.text.contains("X-WR-CALNAME"), "{}", calendar.text);
     // The decided place cannot be removed while the meetup is finalized.
     server
         .delete(&format!("{meetup}/places/{}", m.places[0]), Some(&m.admin))

@@ -81,6 +81,55 @@ async fn the_api_server_sends_security_headers_on_everything() {
     assert_eq!(view.headers["cache-control"], "no-store");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_is_gzipped_hashed_assets_are_immutable_and_index_revalidates() {
+    let web = tempfile::tempdir().expect("temp dir");
+    write_web_app(web.path());
+    let bundle = "console.log('a freshly tapped keg');\n".repeat(200);
+    std::fs::write(web.path().join("assets/index-abc123.js"), &bundle).expect("write");
+    let settings = Settings {
+        web_dir: Some(web.path().to_path_buf()),
+        ..test_settings()
+    };
+    let server = TestServer::start_with(StoreKind::Embedded, settings).await;
+    let get = |path: &'static str| {
+        let request = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .header("accept-encoding", "gzip");
+        async move { request.send().await.expect("answer") }
+    };
+    let header = |reply: &reqwest::Response, name: &str| {
+        reply
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let asset = get("/assets/index-abc123.js").await;
+    assert_eq!(asset.status(), 200);
+    assert_eq!(
+        header(&asset, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&asset, "content-encoding"), "gzip");
+    let zipped = asset.bytes().await.expect("body");
+    assert!(zipped.len() * 10 < bundle.len(), "{} bytes", zipped.len());
+    for path in ["/", "/m/abc"] {
+        let page = get(path).await;
+        assert_eq!(page.status(), 200, "{path}");
+        assert_eq!(header(&page, "cache-control"), "no-cache", "{path}");
+    }
+    // A hashed file that is not there is a 404 nobody keeps, not index.html.
+    let missing = get("/assets/gone-999.js").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "cache-control"), "no-store");
+    // The API is untouched: still no-store, never the web app's policy.
+    let api = get("/api/v1/nope").await;
+    assert_eq!(header(&api, "cache-control"), "no-store");
+}
+
 /// Debian's nginx with the web image's server block, on a free loopback port.
 struct Nginx {
     child: Child,

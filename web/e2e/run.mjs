@@ -195,6 +195,7 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
   let meetupPath = '';
   let dragged = [];
   let personalLink = '';
+  const pin = lang === 'ru' ? 'пиво42' : '4711';
 
   await scenario(name, [
     ['the app speaks the language of the browser', async () => {
@@ -256,8 +257,13 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       // The "keep your personal link" moment: focus moves to it, the link is there to copy.
       await friend.locator('[data-testid="save-link"]').waitFor();
       await friend.waitForFunction(() => document.activeElement?.id === 'save-link-title');
-      personalLink = await friend.locator('[data-testid="save-link"] input').inputValue();
+      personalLink = await friend.locator('[data-testid="save-link"] .copy-field input').inputValue();
       expect(/#p=/.test(personalLink) && !personalLink.includes('?'), `personal link ${personalLink}`);
+      // In the same moment: a PIN, to get the name back on a device without the link.
+      const pinForm = friend.locator('[data-testid="save-link"] [data-testid="pin-form"]');
+      await pinForm.locator('input[type="password"]').fill(pin);
+      await pinForm.locator('button[type="submit"]').click();
+      await pinForm.locator('[data-testid="pin-done"]').waitFor();
       await shot(friend, '2-friend-save-link', '[data-testid="save-link"]');
       await friend.getByRole('button', { name: lang === 'ru' ? 'Сохранено' : 'Saved it' }).click();
       // The slots under the dragged rectangle (a week with a DST change in only one of the two
@@ -329,6 +335,34 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await other.waitForFunction((n) => document.querySelectorAll('table.paint td.yes').length === n, dragged.length);
       await other.locator(`li[data-place="Hop House"] .vote-btn[aria-pressed="true"]`).waitFor();
       await shot(other, '3-friend-back');
+    }],
+    ['on a fresh browser the name and PIN bring the friend back; a wrong PIN is told clearly', async () => {
+      const other = await freshPage(zones[1]);
+      await other.goto(shareUrl);
+      // Any case: the name is matched as "name taken" matches it.
+      await other.fill('#join-name', friendName.toUpperCase());
+      await other.locator('section.join button[type="submit"]').click();
+      await other.locator('#join-name-error').waitFor();
+      await other.locator('[data-testid="thats-you"]').click();
+      const form = other.locator('[data-testid="reclaim"]');
+      await other.waitForFunction(() => document.activeElement?.getAttribute('type') === 'password');
+      await form.locator('input[type="password"]').fill('0000');
+      await form.locator('button[type="submit"]').click();
+      const wrong = await form.locator('[data-testid="reclaim-error"]').innerText();
+      expect(wrong.includes(lang === 'ru' ? 'не совпадают' : 'don’t match'), `wrong-PIN message: ${wrong}`);
+      expect(await inViewport(other, '[data-testid="reclaim-error"]'), 'the wrong-PIN message is off screen');
+      await shot(other, '3-friend-wrong-pin', '[data-testid="reclaim"]');
+      await form.locator('input[type="password"]').fill(pin);
+      await form.locator('button[type="submit"]').click();
+      await other.locator('.me-bar', { hasText: friendName }).waitFor();
+      expect((await other.locator('section.join').count()) === 0, 'asked to join again');
+      // The same participant, with the same token the first device holds.
+      const id = meetupPath.split('/').pop();
+      const stored = JSON.parse((await other.evaluate((k) => localStorage.getItem(k), `beer-meetup:m:${id}`)) || '{}');
+      const firstToken = decodeURIComponent(personalLink.split('#p=')[1] || '');
+      expect(stored.participantToken === firstToken, 'the PIN gave another token than the first device holds');
+      await other.getByRole('tab', { name: lang === 'ru' ? 'Когда могу я' : 'My availability' }).click();
+      await other.waitForFunction((n) => document.querySelectorAll('table.paint td.yes').length === n, dragged.length);
     }],
     ['a 60-character name without spaces never widens the page', async () => {
       const longName = (lang === 'ru' ? 'Ж' : 'W').repeat(60);
@@ -544,7 +578,8 @@ async function main() {
       mkdirSync(screenshotsDoc, { recursive: true });
       for (const f of ['phone-en-1-create', 'phone-ru-2-share', 'phone-en-2-friend-save-link', 'phone-ru-3-friend-paint',
         'phone-en-4-organizer-live', 'phone-en-4-organizer-places', 'phone-ru-4-long-name', 'phone-ru-5-finalized',
-        'phone-en-5-late-friend', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized', 'desktop-en-2-friend-save-link']) {
+        'phone-en-5-late-friend', 'desktop-en-4-organizer-live', 'desktop-ru-5-finalized', 'desktop-en-2-friend-save-link',
+        'phone-ru-3-friend-wrong-pin']) {
         const src = path.join(artifacts, `${f}-view.png`);
         if (existsSync(src)) copyFileSync(src, path.join(screenshotsDoc, `${f}.png`));
       }

@@ -1,17 +1,20 @@
 // Shared by scripts/gen-api.mjs and the drift test: the server's limits as the web app names them.
 
-/** `MAX_NAME_CHARS` → `name`, `MAX_PLACE_NAME_CHARS` → `placeName`, `MAX_SLOTS` → `slots`. */
+/**
+ * `MAX_NAME_CHARS` → `name`, `MAX_PLACE_NAME_CHARS` → `placeName`, `MAX_SLOTS` → `slots`;
+ * lower bounds keep their word: `MIN_SECRET_CHARS` → `minSecret`.
+ */
 export function limitName(rustConst) {
   const words = rustConst.replace(/^MAX_/, '').replace(/_CHARS$/, '').toLowerCase().split('_');
   return words.map((w, i) => (i === 0 ? w : w[0].toUpperCase() + w.slice(1))).join('');
 }
 
-/** Reads `pub const MAX_…: usize = N;` from the `limits` module of api-server/src/domain/mod.rs. */
+/** Reads `pub const MAX_…: usize = N;` (and `MIN_…`) from the `limits` module of api-server/src/domain/mod.rs. */
 export function parseRustLimits(source) {
   const mod = /pub mod limits\s*\{([\s\S]*?)\n\}/.exec(source);
   if (!mod) throw new Error('no `pub mod limits { … }` in the server source');
   const out = {};
-  for (const m of mod[1].matchAll(/pub const (MAX_[A-Z_]+):\s*usize\s*=\s*([\d_]+)\s*;/g)) {
+  for (const m of mod[1].matchAll(/pub const ((?:MAX|MIN)_[A-Z_]+):\s*usize\s*=\s*([\d_]+)\s*;/g)) {
     out[limitName(m[1])] = Number(m[2].replace(/_/g, ''));
   }
   if (Object.keys(out).length === 0) throw new Error('the limits module has no MAX_ constants');

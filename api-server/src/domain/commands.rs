@@ -315,6 +315,7 @@ pub fn create_meetup(
         note: None,
         is_organizer: true,
         joined_at: now,
+        secret: None,
     };
     let meetup = MeetupRecord {
         id: meetup_id,
@@ -702,6 +703,7 @@ pub fn join_meetup(
         note: None,
         is_organizer: false,
         joined_at: now,
+        secret: None,
     })
 }
 
@@ -732,6 +734,8 @@ pub struct ParticipantChanges {
     pub availability: Option<BTreeMap<String, Availability>>,
     pub place_votes: Option<Vec<String>>,
     pub note: Option<Option<String>>,
+    /// Set (or, with `Some(None)`, remove) the PIN/password; see [`super::secret`].
+    pub secret: Option<Option<super::secret::ParticipantSecret>>,
 }
 
 impl ParticipantChanges {
@@ -746,6 +750,7 @@ impl ParticipantChanges {
             availability: Some(participant.availability.clone()),
             place_votes: Some(participant.place_votes.clone()),
             note: Some(participant.note.clone()),
+            secret: Some(participant.secret.clone()),
         }
     }
 
@@ -770,6 +775,9 @@ impl ParticipantChanges {
         }
         if let Some(note) = self.note {
             participant.note = note;
+        }
+        if let Some(secret) = &self.secret {
+            participant.secret = secret.clone();
         }
     }
 }

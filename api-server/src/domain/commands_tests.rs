@@ -496,7 +496,7 @@ fn finalize_checks_the_range() {
     let decision = decided.decision.clone().expect("decision");
     assert_eq!(decision.start, meetup.slots[1].start);
     assert_eq!(decision.end, meetup.slots[3].end);
-    let ics = super::super::ics::decision_calendar(&decided, &decision);
+    let ics = super::super::ics::decision_calendar(&decided, &decision, None);
     assert!(ics.contains("BEGIN:VEVENT") && ics.contains("DTSTART:20250602T170000Z"));
 }
 

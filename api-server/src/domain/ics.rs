@@ -3,8 +3,12 @@
 //! Every value is cleaned here, whatever the store holds (older records, another writer): a CR
 //! or LF that reached a property line would let a participant plant extra components (a second
 //! VEVENT, an alarm) in every attendee's calendar. Text keeps its line breaks as the escaped
-//! `\n` the format defines; one-line values lose them; the URL is re-parsed and left out unless
-//! it is a plain http(s) link.
+//! `\n` the format defines; one-line values lose them; URLs are re-parsed and left out unless
+//! they are plain http(s) links.
+//!
+//! The event links back to the meetup page (URL, and the last line of the description), where
+//! the place's own link also goes. The calendar carries no `X-WR-CALNAME`: with it some
+//! calendar apps offer to make a new calendar for this one event.
 
 use icalendar::{Calendar, Component, Event, EventLike};
 
@@ -44,7 +48,12 @@ fn safe_url(link: &str) -> Option<String> {
     .then_some(canonical)
 }
 
-pub fn decision_calendar(meetup: &MeetupRecord, decision: &Decision) -> String {
+/// The decided meetup as an `.ics` file; `meetup_url` is the meetup page's public address.
+pub fn decision_calendar(
+    meetup: &MeetupRecord,
+    decision: &Decision,
+    meetup_url: Option<&str>,
+) -> String {
     let place = decision.place_id.as_deref().and_then(|id| meetup.place(id));
     let title = one_line(&meetup.title);
     let mut event = Event::new();
@@ -54,11 +63,19 @@ pub fn decision_calendar(meetup: &MeetupRecord, decision: &Decision) -> String {
         .starts(decision.start)
         .ends(decision.end)
         .timestamp(decision.decided_at);
-    let description: Vec<String> = [meetup.description.as_deref(), decision.note.as_deref()]
+    let meetup_url = meetup_url.and_then(safe_url);
+    let place_link = place.and_then(|p| p.link.as_deref()).and_then(safe_url);
+    let mut description: Vec<String> = [meetup.description.as_deref(), decision.note.as_deref()]
         .into_iter()
         .flatten()
         .map(multi_line)
         .collect();
+    if let Some(link) = &place_link {
+        description.push(format!("🍺 {link}"));
+    }
+    if let Some(url) = &meetup_url {
+        description.push(format!("🗳 {url}"));
+    }
     if !description.is_empty() {
         event.description(&description.join("\n\n"));
     }
@@ -68,12 +85,12 @@ pub fn decision_calendar(meetup: &MeetupRecord, decision: &Decision) -> String {
             None => place.name.clone(),
         };
         event.location(&one_line(&location));
-        if let Some(link) = place.link.as_deref().and_then(safe_url) {
-            event.url(&link);
-        }
+    }
+    if let Some(url) = meetup_url.as_deref().or(place_link.as_deref()) {
+        event.url(url);
     }
     let mut calendar = Calendar::new();
-    calendar.name(&title).push(event.done());
+    calendar.push(event.done());
     calendar.done().to_string()
 }
 
@@ -137,7 +154,7 @@ mod tests {
     #[test]
     fn stored_line_breaks_never_make_a_second_event() {
         let (meetup, decision) = poisoned();
-        let text = decision_calendar(&meetup, &decision);
+        let text = decision_calendar(&meetup, &decision, Some("javascript:alert(1)"));
         let calendar: Calendar = text.parse().expect("the file parses as iCalendar");
         let events: Vec<_> = calendar
             .components
@@ -163,12 +180,47 @@ mod tests {
                 .map(|d| d.starts_with("first\nsecond\nthird")),
             Some(true)
         );
-        // The link is one clean URL.
+        // A poisoned page address is left out; the place's link is one clean URL.
         assert!(
             events[0]
                 .get_url()
                 .is_some_and(|url| url.starts_with("https://bar.example/")
-                    && !url.chars().any(char::is_whitespace))
+                    && !url.chars().any(char::is_whitespace)),
+            "{text}"
         );
+    }
+
+    #[test]
+    fn the_event_links_back_to_the_meetup_page_and_names_no_calendar() {
+        let (mut meetup, decision) = poisoned();
+        meetup.places[0].link = Some("https://hops.example/menu".into());
+        meetup.description = Some("Bring cash".into());
+        let url = "https://beer.example/m/abc";
+        let text = decision_calendar(&meetup, &decision, Some(url));
+        let calendar: Calendar = text.parse().expect("the file parses as iCalendar");
+        let event = calendar
+            .components
+            .iter()
+            .find_map(|c| c.as_event())
+            .expect("one event");
+        assert_eq!(event.get_url(), Some(url));
+        let description = event.get_description().expect("a description");
+        assert!(description.starts_with("Bring cash"), "{description}");
+        assert!(
+            description.contains("https://hops.example/menu"),
+            "{description}"
+        );
+        assert!(description.ends_with(url), "{description}");
+        assert!(!text.contains("X-WR-CALNAME"), "{text}");
+        assert!(calendar.get_name().is_none());
+        // Without a page address the place's link is the event's URL.
+        let text = decision_calendar(&meetup, &decision, None);
+        let calendar: Calendar = text.parse().expect("parses");
+        let event = calendar
+            .components
+            .iter()
+            .find_map(|c| c.as_event())
+            .expect("one event");
+        assert_eq!(event.get_url(), Some("https://hops.example/menu"));
     }
 }

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod ics;
 pub mod ids;
 pub mod rfc3339;
+pub mod secret;
 pub mod slots;
 pub mod validate;
 pub mod view;
@@ -39,6 +40,9 @@ pub mod limits {
     pub const MAX_LINK_CHARS: usize = 500;
     pub const MAX_NOTE_CHARS: usize = 1000;
     pub const MAX_DAYS: usize = 60;
+    /// A participant's optional PIN or password (see `secret`).
+    pub const MIN_SECRET_CHARS: usize = 4;
+    pub const MAX_SECRET_CHARS: usize = 64;
     /// The most bytes one meetup's serialized view may take. The limits above are chosen so
     /// that a meetup filled to every one of them, with the widest characters, stays below it
     /// (tested in `view::tests`), so memory per meetup is bounded by construction.
@@ -194,6 +198,10 @@ pub struct ParticipantRecord {
     pub note: Option<String>,
     pub is_organizer: bool,
     pub joined_at: DateTime<Utc>,
+    /// The optional PIN/password that gets this name back on another device (hashed, and the
+    /// token sealed under it); absent until the participant sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<secret::ParticipantSecret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

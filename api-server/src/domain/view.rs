@@ -359,6 +359,7 @@ mod tests {
                 note: Some(widest(MAX_NOTE_CHARS)),
                 is_organizer: i == 0,
                 joined_at: start,
+                secret: None,
             })
             .collect();
         let comments = (0..MAX_COMMENTS)

@@ -490,10 +490,17 @@ pub async fn finalize(
 pub async fn event_ics(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let meetup = app.load_meetup(&id).await?;
     let decision = domain::require_finalized(&meetup)?;
-    let body = domain::ics::decision_calendar(&meetup, decision);
+    let origin = app
+        .settings
+        .public_url
+        .clone()
+        .or_else(|| request_origin(&headers, &app.settings.trusted_proxies));
+    let page = origin.map(|origin| format!("{}/m/{}", origin.trim_end_matches('/'), meetup.id));
+    let body = domain::ics::decision_calendar(&meetup, decision, page.as_deref());
     Ok((
         [
             (
@@ -507,6 +514,29 @@ pub async fn event_ics(
         ],
         body,
     ))
+}
+
+/// `scheme://host` the request was sent to: its Host header, and https only when a trusted
+/// proxy says so. A Host that is no plain host name or address gives nothing.
+fn request_origin(
+    headers: &axum::http::HeaderMap,
+    trusted: &super::client::TrustedProxies,
+) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let plain = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !plain {
+        return None;
+    }
+    let behind_proxy = trusted.hops > 0 || !trusted.networks.is_empty();
+    let https = behind_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    Some(format!("{}://{host}", if https { "https" } else { "http" }))
 }
 
 /// Meetups a caller may name as the scope of one suggestion request.

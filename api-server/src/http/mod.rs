@@ -10,6 +10,7 @@ pub mod live_slots;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod secrets;
 pub mod server;
 pub mod write_path;
 
@@ -24,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use chrono::{DateTime, Utc};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
@@ -87,6 +89,8 @@ pub struct Settings {
     pub meetups_per_client_per_day: Option<u32>,
     /// Built web app; `None` or a missing folder serves a hint instead.
     pub web_dir: Option<PathBuf>,
+    /// Public address of the web app (links in calendar files); `None`: from the request.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -106,6 +110,7 @@ impl Default for Settings {
             live_limits: LiveLimits::default(),
             meetups_per_client_per_day: Some(100),
             web_dir: None,
+            public_url: None,
         }
     }
 }
@@ -131,6 +136,8 @@ pub struct AppState {
     pub lifecycle: Arc<lifecycle::Lifecycle>,
     /// Serialized views by revision, shared by GETs, WebSocket snapshots and the Redis fill.
     pub views: LocalViews,
+    /// Failed PIN attempts and the argon2 slots (see [`secrets`]).
+    pub reclaims: Arc<secrets::ReclaimGuard>,
 }
 
 impl AppState {
@@ -149,6 +156,7 @@ impl AppState {
             settings: Arc::new(settings),
             redis: None,
             views: LocalViews::default(),
+            reclaims: Arc::default(),
         }
     }
 
@@ -393,6 +401,11 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/meetups/{id}/participants", post(handlers::join_meetup))
         .route("/meetups/{id}/participants/me", get(handlers::get_me))
+        .route("/meetups/{id}/participants/reclaim", post(secrets::reclaim))
+        .route(
+            "/meetups/{id}/participants/{participant_id}/secret",
+            axum::routing::put(secrets::put_secret).delete(secrets::delete_secret),
+        )
         .route(
             "/meetups/{id}/participants/{participant_id}",
             patch(handlers::patch_participant).delete(handlers::delete_participant),
@@ -449,15 +462,47 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `Cache-Control` of the built files: Vite names everything under `assets/` by its content
+/// hash, so those never change; `index.html` (and the SPA routes it answers) always revalidates.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const REVALIDATE: &str = "no-cache";
+
 fn with_web_app(router: Router<AppState>, web_dir: Option<&PathBuf>) -> Router<AppState> {
     match web_dir {
         Some(dir) if dir.join("index.html").is_file() => {
-            // Client-side routes (e.g. /m/abc) get index.html so deep links work.
-            let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
-            router.fallback_service(spa)
+            let web = Router::new()
+                // A missing hashed file is a 404, not index.html (which would be cached as JS).
+                .nest_service("/assets", ServeDir::new(dir.join("assets")))
+                // Client-side routes (e.g. /m/abc) get index.html so deep links work.
+                .fallback_service(
+                    ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))),
+                )
+                .layer(axum::middleware::from_fn(web_cache_headers))
+                .layer(CompressionLayer::new().gzip(true));
+            router.merge(web)
         }
         _ => router.fallback(web_app_missing),
     }
+}
+
+/// Hashed assets are kept for a year; everything else of the web app revalidates.
+async fn web_cache_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_asset = request.uri().path().starts_with("/assets/");
+    let mut response = next.run(request).await;
+    let ok = response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED;
+    let value = match (is_asset, ok) {
+        (true, true) => IMMUTABLE,
+        (true, false) => "no-store",
+        (false, _) => REVALIDATE,
+    };
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static(value),
+    );
+    response
 }
 
 async fn web_app_missing() -> Response {

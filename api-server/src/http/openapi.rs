@@ -23,6 +23,9 @@ use super::handlers;
         handlers::get_me,
         handlers::patch_participant,
         handlers::delete_participant,
+        super::secrets::put_secret,
+        super::secrets::delete_secret,
+        super::secrets::reclaim,
         handlers::list_comments,
         handlers::add_comment,
         handlers::delete_comment,
@@ -219,6 +222,17 @@ impl Modify for InputLimits {
                 vec![
                     ("name", Length(1, MAX_NAME_CHARS)),
                     ("note", Length(0, MAX_NOTE_CHARS)),
+                ],
+            ),
+            (
+                "SecretInput",
+                vec![("secret", Length(MIN_SECRET_CHARS, MAX_SECRET_CHARS))],
+            ),
+            (
+                "ReclaimInput",
+                vec![
+                    ("name", Length(1, MAX_NAME_CHARS)),
+                    ("secret", Length(MIN_SECRET_CHARS, MAX_SECRET_CHARS)),
                 ],
             ),
             ("CommentInput", vec![("text", Length(1, MAX_COMMENT_CHARS))]),

@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use redis::Script;
 
+use super::CachedView;
 use super::link::RedisLink;
 use crate::domain::{MeetupView, Status};
 use crate::view_cache::ViewJson;
@@ -50,13 +51,6 @@ end
 redis.call('DEL', KEYS[1])
 return 1
 ";
-
-/// A cached view: its revision and its JSON, ready to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CachedView {
-    pub revision: i64,
-    pub json: ViewJson,
-}
 
 fn view_key(meetup_id: &str) -> String {
     format!("{VIEW_PREFIX}{meetup_id}")

@@ -12,19 +12,7 @@ use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{AsyncConnectionConfig, Client, RedisConnectionInfo, RedisResult};
 
-/// Where Redis is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisTarget {
-    /// `redis://[:password@]host:port[/db]`.
-    Standalone { url: String },
-    /// Sentinels (`redis://[:password@]host:port`, the password being the Sentinels' own), the
-    /// master name to ask them for, and the password of the primary itself.
-    Sentinel {
-        sentinels: Vec<String>,
-        master: String,
-        password: Option<String>,
-    },
-}
+pub use super::RedisTarget;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisSetupError {

@@ -18,6 +18,8 @@
 //! meetup can no longer be proven, so its places are gone with it, and a stranger's place of
 //! the same name cannot replace the caller's.
 
+/// Left out of a build without the `elasticsearch` feature (`make run`).
+#[cfg(feature = "elasticsearch")]
 pub mod elasticsearch;
 pub mod store;
 
@@ -32,6 +34,7 @@ use crate::domain::{PlaceRecord, PlaceSuggestion};
 use crate::http::problem::Problem;
 use crate::store::{Store, StoreError, suggestion_key};
 
+#[cfg(feature = "elasticsearch")]
 pub use elasticsearch::{ElasticsearchConfig, ElasticsearchSearch};
 pub use store::StoreSearch;
 
@@ -106,14 +109,26 @@ pub fn from_config(
     else {
         return Ok(fallback);
     };
-    let elastic = ElasticsearchSearch::new(ElasticsearchConfig {
-        url: url.trim().to_owned(),
-        index: config.elasticsearch_index.clone(),
-        username: config.elasticsearch_username.clone(),
-        password: config.elasticsearch_password.clone(),
-    })?;
-    tracing::info!(index = %config.elasticsearch_index, "place suggestions from Elasticsearch");
-    Ok(Arc::new(WithFallback::new(Arc::new(elastic), fallback)))
+    #[cfg(feature = "elasticsearch")]
+    {
+        let elastic = ElasticsearchSearch::new(ElasticsearchConfig {
+            url: url.trim().to_owned(),
+            index: config.elasticsearch_index.clone(),
+            username: config.elasticsearch_username.clone(),
+            password: config.elasticsearch_password.clone(),
+        })?;
+        tracing::info!(index = %config.elasticsearch_index, "place suggestions from Elasticsearch");
+        Ok(Arc::new(WithFallback::new(Arc::new(elastic), fallback)))
+    }
+    #[cfg(not(feature = "elasticsearch"))]
+    {
+        let _ = (url, fallback);
+        Err(SearchError::Config(
+            "this api-server was built without Elasticsearch support (cargo feature \
+             `elasticsearch`); unset ELASTICSEARCH_URL or build with default features"
+                .into(),
+        ))
+    }
 }
 
 /// Keeps the first of each name (case-folded, whitespace collapsed), at most `limit`.

@@ -856,6 +856,26 @@ impl Store for EmbeddedStore {
         value.map(|v| decode(v.value())).transpose()
     }
 
+    async fn participant_by_name_key(
+        &self,
+        meetup_id: &str,
+        name_key: &str,
+    ) -> StoreResult<Option<ParticipantRecord>> {
+        let txn = self.db().begin_read().map_err(backend)?;
+        let names = txn.open_table(NAMES).map_err(backend)?;
+        let Some(owner) = names
+            .get(child_key(meetup_id, name_key).as_str())
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let participants = txn.open_table(PARTICIPANTS).map_err(backend)?;
+        let value = participants
+            .get(child_key(meetup_id, owner.value()).as_str())
+            .map_err(backend)?;
+        value.map(|v| decode(v.value())).transpose()
+    }
+
     async fn add_participant(
         &self,
         participant: &ParticipantRecord,

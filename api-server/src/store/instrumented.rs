@@ -114,6 +114,18 @@ impl<S: Store> Store for InstrumentedStore<S> {
         .await
     }
 
+    async fn participant_by_name_key(
+        &self,
+        meetup_id: &str,
+        name_key: &str,
+    ) -> StoreResult<Option<ParticipantRecord>> {
+        self.timed(
+            "participant_by_name_key",
+            self.inner.participant_by_name_key(meetup_id, name_key),
+        )
+        .await
+    }
+
     async fn add_participant(
         &self,
         participant: &ParticipantRecord,

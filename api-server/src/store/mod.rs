@@ -5,6 +5,8 @@
 
 pub mod embedded;
 pub mod instrumented;
+/// The MongoDB adaptor; left out of a build without the `mongodb` feature (`make run`).
+#[cfg(feature = "mongodb")]
 pub mod mongo;
 
 use async_trait::async_trait;
@@ -16,6 +18,7 @@ use crate::domain::{
 
 pub use embedded::EmbeddedStore;
 pub use instrumented::InstrumentedStore;
+#[cfg(feature = "mongodb")]
 pub use mongo::{Isolation, MongoStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +127,20 @@ pub trait Store: Send + Sync + 'static {
         meetup_id: &str,
         token_hash: &str,
     ) -> StoreResult<Option<ParticipantRecord>>;
+
+    /// The participant whose name has this key (`validate::name_key`, the key "name taken"
+    /// checks), if any: reclaiming a name finds its owner by it.
+    async fn participant_by_name_key(
+        &self,
+        meetup_id: &str,
+        name_key: &str,
+    ) -> StoreResult<Option<ParticipantRecord>> {
+        Ok(self
+            .participants(meetup_id)
+            .await?
+            .into_iter()
+            .find(|p| p.name_key == name_key))
+    }
 
     /// Adds a participant unless the name is taken (`NameTaken`) or the meetup already has
     /// `max` participants (`Full`).

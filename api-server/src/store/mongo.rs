@@ -638,6 +638,17 @@ impl Store for MongoStore {
             .map_err(backend)
     }
 
+    async fn participant_by_name_key(
+        &self,
+        meetup_id: &str,
+        name_key: &str,
+    ) -> StoreResult<Option<ParticipantRecord>> {
+        self.participants
+            .find_one(doc! {"meetupId": meetup_id, "nameKey": name_key})
+            .await
+            .map_err(backend)
+    }
+
     /// The cap is checked by counting first; under a burst of simultaneous joins it may be
     /// passed by a few (no transactions), which is harmless for an abuse limit.
     async fn add_participant(
@@ -687,6 +698,9 @@ impl Store for MongoStore {
         }
         if let Some(note) = &changes.note {
             set.insert("note", note.as_deref());
+        }
+        if let Some(secret) = &changes.secret {
+            set.insert("secret", to_bson(secret).map_err(backend)?);
         }
         let filter = doc! {"_id": participant_id, "meetupId": meetup_id};
         let updated = if set.is_empty() {

@@ -10,6 +10,7 @@ import type {
   Place,
   PlaceInput,
   ParticipantPatch,
+  ReclaimInput,
 } from './types';
 import { getRecent, getTokens } from '../lib/storage';
 
@@ -114,6 +115,14 @@ export const api = {
     request<void>('DELETE', `${m(id)}/places/${encodeURIComponent(placeId)}`, { token }),
   join: (id: string, body: { name: string; timeZone?: string }) =>
     request<JoinResponse>('POST', `${m(id)}/participants`, { body }),
+  /** Sets or changes the PIN that gets this name back on another device (own link only). */
+  setSecret: (id: string, pid: string, secret: string, token: string) =>
+    request<void>('PUT', `${m(id)}/participants/${encodeURIComponent(pid)}/secret`, { body: { secret }, token }),
+  removeSecret: (id: string, pid: string, token: string) =>
+    request<void>('DELETE', `${m(id)}/participants/${encodeURIComponent(pid)}/secret`, { token }),
+  /** The name's own token back, for its PIN: answers what joining answered. */
+  reclaim: (id: string, body: ReclaimInput) =>
+    request<JoinResponse>('POST', `${m(id)}/participants/reclaim`, { body }),
   me: (id: string, token: string) =>
     request<Participant>('GET', `${m(id)}/participants/me`, { token }),
   patchParticipant: (id: string, pid: string, body: ParticipantPatch, token: string) =>

@@ -55,6 +55,7 @@ describe('API contract drift', () => {
       link: LIMITS.link,
       note: LIMITS.note,
       text: LIMITS.comment,
+      secret: LIMITS.secret,
       // Place suggestions search by the start of a place name.
       q: LIMITS.placeName,
     };
@@ -65,6 +66,10 @@ describe('API contract drift', () => {
         expect(p.maxLength, `${schema}.${field}`).toBe(want);
       }
     }
+    const secrets = ['SecretInput', 'ReclaimInput'].map(
+      (name) => (doc.components?.schemas?.[name]?.properties?.secret ?? {}) as { minLength?: number },
+    );
+    expect(secrets.map((p) => p.minLength)).toEqual([LIMITS.minSecret, LIMITS.minSecret]);
   });
 
   it('schema.gen.ts is what openapi-typescript makes of openapi.json', () => {

@@ -15,4 +15,6 @@ export const LIMITS = {
   link: 500,
   note: 1000,
   days: 60,
+  minSecret: 4,
+  secret: 64,
 } as const;

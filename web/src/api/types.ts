@@ -37,6 +37,8 @@ export type ParticipantPatch = Served<S['ParticipantPatch']>;
 /** `deadline: null` removes the deadline. */
 export type MeetupPatch = Omit<Served<S['MeetupPatch']>, 'deadline'> & { deadline?: string | null };
 export type FinalizeInput = Served<S['FinalizeInput']>;
+export type SecretInput = Served<S['SecretInput']>;
+export type ReclaimInput = Served<S['ReclaimInput']>;
 
 export type LiveEvent =
   | { kind: 'participantJoined'; participant: Participant }

@@ -9,6 +9,7 @@ import { forgetParticipant, getName, rememberRecent, setName, setTokens } from '
 import { formatRange } from '../lib/timegrid';
 import { CopyField } from './CopyField';
 import { useMeetupData, usePageUi, useSession } from './ctx';
+import { PinForm, ReclaimForm } from './Pin';
 
 export { shareUrl };
 
@@ -105,10 +106,14 @@ export function JoinCard() {
   const join = useJoin(m.id);
   const [name, setNameState] = useState(getName);
   const [error, setError] = useState('');
+  // The name was taken: its owner may get it back with their PIN.
+  const [taken, setTaken] = useState('');
+  const [reclaiming, setReclaiming] = useState(false);
   const input = useRef<HTMLInputElement>(null);
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    setReclaiming(false);
     const n = name.trim();
     if (!n) {
       setError(t('errors.required'));
@@ -128,6 +133,7 @@ export function JoinCard() {
         const f = fieldErrors(err);
         if (err instanceof ApiError && err.status === 409) {
           setError(m.status === 'open' ? t('errors.nameTaken') : t('errors.closed'));
+          setTaken(m.status === 'open' ? n : '');
         } else if (f.name) setError(f.name);
         else setError(errorText(err, t));
         input.current?.focus();
@@ -163,6 +169,12 @@ export function JoinCard() {
           🍺 {t('join.submit')}
         </button>
       </form>
+      {taken && taken === name.trim() && !reclaiming && (
+        <button type="button" className="btn small" data-testid="thats-you" onClick={() => setReclaiming(true)}>
+          🔐 {t('pin.thatsYou')}
+        </button>
+      )}
+      {reclaiming && taken === name.trim() && <ReclaimForm name={taken} />}
     </section>
   );
 }
@@ -171,11 +183,19 @@ export function JoinCard() {
 export function ClosedJoinCard() {
   const { t } = useTranslation();
   const { m } = useMeetupData();
+  const [reclaiming, setReclaiming] = useState(false);
   return (
     <section className="card join closed" aria-labelledby="late-title" data-testid="late">
       <h2 id="late-title">{m.status === 'finalized' ? `🍻 ${t('late.titleDecided')}` : `🔒 ${t('late.titleClosed')}`}</h2>
       <p>{m.status === 'finalized' ? t('late.leadDecided') : t('late.leadClosed')}</p>
       <p className="muted small">{t('late.comeBack')}</p>
+      {reclaiming ? (
+        <ReclaimForm />
+      ) : (
+        <button type="button" className="link-btn small" onClick={() => setReclaiming(true)}>
+          🔐 {t('pin.thatsYou')}
+        </button>
+      )}
     </section>
   );
 }
@@ -195,6 +215,8 @@ export function SaveLinkCard() {
       </h2>
       <p>{t('personal.lead')}</p>
       <CopyField label={t('personal.link')} value={url} secret />
+      <h3 className="pin-title">🔐 {t('pin.title')}</h3>
+      <PinForm />
       <div className="row wrap">
         {'share' in navigator && (
           <button
@@ -263,6 +285,8 @@ export function MeBar() {
         <details className="my-link">
           <summary>🔖 {t('personal.summary')}</summary>
           <CopyField label={t('personal.link')} value={link} secret />
+          <h3 className="pin-title">🔐 {t('pin.summary')}</h3>
+          <PinForm />
         </details>
       )}
       {explain && (

@@ -3,6 +3,8 @@ export interface MeetupTokens {
   adminToken?: string;
   participantId?: string;
   participantToken?: string;
+  /** This browser set (or used) a PIN for the name: offer "change" rather than "set". */
+  hasPin?: boolean;
 }
 
 const PREFIX = 'beer-meetup:';
@@ -42,6 +44,7 @@ export function forgetParticipant(meetupId: string): MeetupTokens {
   const t = getTokens(meetupId);
   delete t.participantId;
   delete t.participantToken;
+  delete t.hasPin;
   write(`m:${meetupId}`, t);
   return t;
 }

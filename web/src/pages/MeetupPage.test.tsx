@@ -174,4 +174,44 @@ describe('MeetupPage', () => {
     expect(patches.at(-1)).toBe(JSON.stringify({ placeVotes: ['p2', 'p1'] }));
     expect(localStorage.getItem('beer-meetup:pending:m1')).toBeNull();
   });
+  it('a taken name offers the PIN; a wrong PIN is told, the right one signs the friend back in', async () => {
+    const json = (v: unknown, status = 200) =>
+      new Response(JSON.stringify(v), { status, headers: { 'Content-Type': status < 400 ? 'application/json' : 'application/problem+json' } });
+    const reclaims: string[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init?: RequestInit) => {
+        if (url.endsWith('/participants') && init?.method === 'POST') {
+          return json({ title: 'Conflict', status: 409, detail: 'The name "Bob" is already taken', errors: [{ field: 'name', message: 'is already taken' }] }, 409);
+        }
+        if (url.endsWith('/participants/reclaim')) {
+          reclaims.push(String(init?.body));
+          const { secret } = JSON.parse(String(init?.body)) as { secret: string };
+          return secret === '4711'
+            ? json({ participant: view.participants[1], token: 'tok_bob' })
+            : json({ title: 'Unauthorized', status: 401, detail: 'That name and PIN do not match anyone' }, 401);
+        }
+        return json(view);
+      }),
+    );
+    renderPage();
+    fireEvent.change(await screen.findByLabelText('Your name'), { target: { value: 'bob' } });
+    fireEvent.click(screen.getByRole('button', { name: /Join$/ }));
+    fireEvent.click(await screen.findByRole('button', { name: /That’s you\? Enter your PIN/ }));
+    const pin = await screen.findByLabelText('Your PIN');
+    await waitFor(() => expect(pin).toHaveFocus());
+    fireEvent.change(pin, { target: { value: '12' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Get back in' }));
+    expect(await screen.findByTestId('reclaim-error')).toHaveTextContent('At least 4 characters');
+    expect(reclaims).toEqual([]);
+    fireEvent.change(pin, { target: { value: '0000' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Get back in' }));
+    await waitFor(() => expect(screen.getByTestId('reclaim-error')).toHaveTextContent('that name and PIN don’t match'));
+    fireEvent.change(screen.getByLabelText('Your PIN'), { target: { value: '4711' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Get back in' }));
+    expect(await screen.findByText(/You are Bob/)).toBeInTheDocument();
+    expect(JSON.parse(reclaims.at(-1)!)).toEqual({ name: 'bob', secret: '4711' });
+    expect(JSON.parse(localStorage.getItem('beer-meetup:m:m1')!)).toMatchObject({ participantId: 'b', participantToken: 'tok_bob', hasPin: true });
+    expect(screen.queryByRole('heading', { name: /Join in/ })).not.toBeInTheDocument();
+  });
 });
