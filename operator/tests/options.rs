@@ -30,8 +30,8 @@ const RESYNC: Duration = Duration::from_secs(2);
 
 mod common;
 use common::{
-    Operator, create_platform, install_crd, reconcile_count, start_operator, wait_established,
-    wait_ready,
+    Operator, applies_sent, create_platform, install_crd, reconcile_count, start_operator,
+    wait_established, wait_ready,
 };
 
 /// A minimal stand-in for the Prometheus Operator's ServiceMonitor CRD (schema left open).
@@ -104,11 +104,20 @@ async fn assert_idle(operator: &Operator, client: &Client, ns: &str, platform: &
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = versions(client, ns, platform).await?;
     let count = reconcile_count(&operator.metrics);
+    let sent = applies_sent(&operator.metrics);
     eventually("two more reconciles", CONVERGE, || async {
         ensure!(reconcile_count(&operator.metrics) >= count + 2);
         Ok(())
     })
     .await?;
+    // Namespaced children are compared with the watch caches and not sent; only what is not
+    // watched (IngressClass, ClusterRole, ClusterRoleBinding, ServiceMonitor) is applied again.
+    let reconciles = reconcile_count(&operator.metrics) - count;
+    let resent = applies_sent(&operator.metrics) - sent;
+    ensure!(
+        resent <= 4 * reconciles,
+        "{resent} applies sent by {reconciles} idle reconciles"
+    );
     let after = versions(client, ns, platform).await?;
     let changed: Vec<_> = after.difference(&before).collect();
     ensure!(

@@ -98,11 +98,11 @@ fn policy(
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::build_children;
+    use crate::children::test_support::build_valid;
     use crate::crd::{BeerMeetupPlatformSpec, ExternalRef};
 
     fn policies(spec: BeerMeetupPlatformSpec) -> Vec<NetworkPolicy> {
-        build_children(&platform(spec), &inputs())
+        build_valid(&platform(spec), &inputs())
             .expect("builds")
             .children
             .into_iter()

@@ -85,6 +85,18 @@ pub fn reconcile_count(metrics: &Metrics) -> u64 {
         .unwrap_or(0)
 }
 
+/// Server-side applies of children the operator sent (applies skipped as unchanged not counted).
+pub fn applies_sent(metrics: &Metrics) -> u64 {
+    metrics
+        .render()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("beer_meetup_operator_child_applies_total{outcome=\"applied\"} ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 pub async fn create_platform(
     api: &Api<BeerMeetupPlatform>,
     name: &str,
