@@ -1117,16 +1117,28 @@ where
     let name = object.meta().name.clone().unwrap_or_default();
     let desired = Desired::of(object)?;
     let key = (namespace.to_owned(), kind, name);
-    if let Some(live) = ctx.stores.get::<K>(namespace, &key.2)
-        && ctx.last_applied.is_unchanged(&key, live.as_ref(), &desired)
-    {
-        ctx.metrics.apply_skipped();
-        return Ok(live.as_ref().clone());
+    if let Some(live) = ctx.stores.get::<K>(namespace, &key.2) {
+        match ctx.last_applied.unchanged(&key, live.as_ref(), &desired) {
+            Ok(()) => {
+                ctx.metrics.apply_skipped();
+                return Ok(live.as_ref().clone());
+            }
+            Err(Some(path)) => {
+                info!(
+                    kind,
+                    name = key.2,
+                    at = path,
+                    "child differs from the spec; applying it"
+                );
+            }
+            Err(None) => {}
+        }
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let applied = patch_apply(ctx, &api, object).await?;
     if let Some(uid) = applied.meta().uid.clone() {
-        ctx.last_applied.remember(key, uid, desired.fingerprint);
+        let answer = serde_json::to_value(&applied)?;
+        ctx.last_applied.remember(key, uid, &desired, &answer);
     }
     Ok(applied)
 }

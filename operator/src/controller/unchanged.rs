@@ -7,14 +7,18 @@
 //! - the operator's last successful apply of this object (same uid) sent exactly the object built
 //!   now (a fingerprint kept in memory, so a restarted operator applies everything once), and
 //! - the live object in the watch cache still holds every field the operator sets, with the value
-//!   it sets (`contains`; lists element by element and of equal length).
+//!   the server answered that apply with (`contains`; lists element by element and of equal
+//!   length). The answer, not the request: the server normalises some values (`cpu: 0.5` →
+//!   `500m`) and drops fields a feature gate turns off (a StatefulSet's
+//!   `rollingUpdate.maxUnavailable` without `MaxUnavailableStatefulSet`), and the live object
+//!   would never match the request there.
 //!
 //! Together these say the apply would be a no-op: what the operator last applied is what it wants
 //! now (so no field it owned has to be removed), and nobody changed a field it sets since (drift).
 //! Fields other managers added are not looked at; server-side apply would leave them alone too. A
 //! change by anyone reaches the cache before the watch event that triggers the next reconcile, so
-//! drift is still seen and restored. Anything the comparison cannot prove (a value the server
-//! normalises, e.g. `cpu: 0.5` → `500m`, a cache not filled yet) just means the apply is sent.
+//! drift is still seen and restored. Anything the comparison cannot prove (a cache not filled
+//! yet, a list another manager added to) just means the apply is sent.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -104,30 +108,67 @@ impl Desired {
 /// `(namespace, kind, name)` of a child.
 pub type ChildKey = (String, &'static str, String);
 
-/// What the operator last applied successfully, per child: the object's uid and the fingerprint
-/// of what was sent.
+/// The operator's last successful apply of one child.
+struct Applied {
+    uid: String,
+    /// Fingerprint of what was sent.
+    fingerprint: u64,
+    /// The fields that were sent, with the values the server answered (see [`kept`]).
+    kept: Value,
+}
+
+/// What the operator last applied successfully, per child.
 #[derive(Default)]
 pub struct LastApplied {
-    entries: Mutex<HashMap<ChildKey, (String, u64)>>,
+    entries: Mutex<HashMap<ChildKey, Applied>>,
 }
 
 impl LastApplied {
-    pub fn remember(&self, key: ChildKey, uid: String, fingerprint: u64) {
-        self.lock().insert(key, (uid, fingerprint));
+    /// Remember a successful apply of `desired`, answered with `response`.
+    pub fn remember(&self, key: ChildKey, uid: String, desired: &Desired, response: &Value) {
+        let applied = Applied {
+            uid,
+            fingerprint: desired.fingerprint,
+            kept: kept(response, &desired.value),
+        };
+        self.lock().insert(key, applied);
     }
 
-    /// Whether applying `desired` over `live` would change nothing (see the module comment).
-    pub fn is_unchanged<K>(&self, key: &ChildKey, live: &K, desired: &Desired) -> bool
+    /// Whether applying `desired` over `live` would change nothing (see the module comment):
+    /// `Ok` when it would not, else why it would (`Err(None)`: this process has not applied
+    /// exactly this object; `Err(Some(path))`: the live object differs there — drift).
+    pub fn unchanged<K>(
+        &self,
+        key: &ChildKey,
+        live: &K,
+        desired: &Desired,
+    ) -> Result<(), Option<String>>
     where
         K: Resource + Serialize,
     {
         let Some(uid) = live.meta().uid.as_deref() else {
-            return false;
+            return Err(None);
         };
-        let applied_same = self.lock().get(key).is_some_and(|(last_uid, fingerprint)| {
-            last_uid == uid && *fingerprint == desired.fingerprint
-        });
-        applied_same && serde_json::to_value(live).is_ok_and(|live| contains(&live, &desired.value))
+        let entries = self.lock();
+        let Some(applied) = entries
+            .get(key)
+            .filter(|a| a.uid == uid && a.fingerprint == desired.fingerprint)
+        else {
+            return Err(None);
+        };
+        let live = serde_json::to_value(live).map_err(|_| None)?;
+        match difference(&live, &applied.kept, "") {
+            None => Ok(()),
+            Some(path) => Err(Some(path)),
+        }
+    }
+
+    /// [`Self::unchanged`] as a yes/no.
+    pub fn is_unchanged<K>(&self, key: &ChildKey, live: &K, desired: &Desired) -> bool
+    where
+        K: Resource + Serialize,
+    {
+        self.unchanged(key, live, desired).is_ok()
     }
 
     /// Forget the children of one platform (their names start with `{platform}-`).
@@ -137,38 +178,82 @@ impl LastApplied {
             .retain(|(ns, _, name), _| ns != namespace || !name.starts_with(&prefix));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChildKey, (String, u64)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChildKey, Applied>> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// Whether `live` holds every field of `wanted` with the same value. Objects may have more keys
-/// (defaults, other managers' fields); lists must have the same length and match element by
-/// element; an absent field matches only a wanted null, empty list or empty object (the server
-/// drops those).
-pub fn contains(live: &Value, wanted: &Value) -> bool {
-    match (live, wanted) {
-        (Value::Object(live), Value::Object(wanted)) => {
-            wanted.iter().all(|(key, wanted)| match live.get(key) {
-                Some(live) => contains(live, wanted),
-                None => is_empty(wanted),
-            })
+/// The fields of `wanted` as the server answered them in `response`: a field the answer lacks is
+/// left out (the server dropped it or omits its zero value), every other value is the answer's
+/// (possibly normalised); a list whose length differs is the answer's whole list.
+pub fn kept(response: &Value, wanted: &Value) -> Value {
+    match (response, wanted) {
+        (Value::Object(response), Value::Object(wanted)) => Value::Object(
+            wanted
+                .iter()
+                .filter_map(|(key, wanted)| {
+                    response
+                        .get(key)
+                        .map(|answered| (key.clone(), kept(answered, wanted)))
+                })
+                .collect(),
+        ),
+        (Value::Array(response), Value::Array(wanted)) if response.len() == wanted.len() => {
+            Value::Array(
+                response
+                    .iter()
+                    .zip(wanted)
+                    .map(|(answered, wanted)| kept(answered, wanted))
+                    .collect(),
+            )
         }
-        (Value::Array(live), Value::Array(wanted)) => {
-            live.len() == wanted.len() && live.iter().zip(wanted).all(|(l, w)| contains(l, w))
-        }
-        (live, wanted) => live == wanted,
+        (answered, _) => answered.clone(),
     }
 }
 
-fn is_empty(value: &Value) -> bool {
+/// Whether `live` holds every field of `wanted` with the same value. Objects may have more keys
+/// (defaults, other managers' fields); lists must have the same length and match element by
+/// element; an absent field matches only a wanted zero value (null, "", false, 0, empty list or
+/// object): the API server omits those (`omitempty`), and where a field is a pointer it defaults
+/// it, so an absent field never stands for a non-zero value.
+pub fn contains(live: &Value, wanted: &Value) -> bool {
+    difference(live, wanted, "").is_none()
+}
+
+/// The path of the first field of `wanted` that `live` does not hold (see [`contains`]).
+fn difference(live: &Value, wanted: &Value, path: &str) -> Option<String> {
+    match (live, wanted) {
+        (Value::Object(live), Value::Object(wanted)) => wanted.iter().find_map(|(key, wanted)| {
+            let path = format!("{path}.{key}");
+            match live.get(key) {
+                Some(live) => difference(live, wanted, &path),
+                None if is_zero(wanted) => None,
+                None => Some(path),
+            }
+        }),
+        (Value::Array(live), Value::Array(wanted)) => {
+            if live.len() != wanted.len() {
+                return Some(format!("{path} (length {} ≠ {})", live.len(), wanted.len()));
+            }
+            live.iter()
+                .zip(wanted)
+                .enumerate()
+                .find_map(|(i, (l, w))| difference(l, w, &format!("{path}[{i}]")))
+        }
+        (live, wanted) => (live != wanted).then(|| path.to_owned()),
+    }
+}
+
+fn is_zero(value: &Value) -> bool {
     match value {
         Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
         Value::Array(items) => items.is_empty(),
         Value::Object(fields) => fields.is_empty(),
-        _ => false,
     }
 }
 
@@ -196,6 +281,19 @@ mod tests {
     }
 
     #[test]
+    fn what_the_server_dropped_or_normalised_on_apply_is_not_drift() {
+        let wanted = json!({"spec": {"maxUnavailable": 1, "cpu": "0.5", "replicas": 3}});
+        let answer = json!({"spec": {"cpu": "500m", "replicas": 3, "revisionHistoryLimit": 10}});
+        let kept = kept(&answer, &wanted);
+        assert_eq!(kept, json!({"spec": {"cpu": "500m", "replicas": 3}}));
+        assert!(contains(&answer, &kept));
+        assert!(!contains(
+            &json!({"spec": {"cpu": "500m", "replicas": 1}}),
+            &kept
+        ));
+    }
+
+    #[test]
     fn changed_removed_and_added_list_elements_are_drift() {
         let wanted = json!({"spec": {"replicas": 1, "ports": [{"port": 80}]}, "data": {"a": "1"}});
         for live in [
@@ -206,6 +304,7 @@ mod tests {
             json!({"spec": {"replicas": 1, "ports": [{"port": 80}]}, "data": {"a": "2"}}),
             json!({"spec": {"replicas": 1, "ports": [{"port": 80}]}, "data": {}}),
             json!({"spec": {"ports": [{"port": 80}]}, "data": {"a": "1"}}),
+            json!({"spec": {"replicas": 1, "ports": [{"port": 80}]}}),
         ] {
             assert!(!contains(&live, &wanted), "{live}");
         }
@@ -234,7 +333,8 @@ mod tests {
         let live = config_map("uid-1", "v1");
         // Never applied by this process (e.g. after a restart): apply.
         assert!(!last.is_unchanged(&key, &live, &desired));
-        last.remember(key.clone(), "uid-1".into(), desired.fingerprint);
+        let answer = serde_json::to_value(&live).expect("json");
+        last.remember(key.clone(), "uid-1".into(), &desired, &answer);
         assert!(last.is_unchanged(&key, &live, &desired));
         // Drift: someone edited a field the operator sets.
         assert!(!last.is_unchanged(&key, &config_map("uid-1", "edited"), &desired));

@@ -64,6 +64,11 @@ impl Drop for Operator {
 
 /// Run the controller in-process, scoped to `namespace`.
 pub fn start_operator(client: Client, namespace: &str, resync: Duration) -> Operator {
+    // The operator's log in the test's output (shown when it fails).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("beer_meetup_operator=info")
+        .try_init();
     let metrics = Arc::new(Metrics::new());
     let config = ControllerConfig {
         namespaces: vec![namespace.to_owned()],
