@@ -727,9 +727,14 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
         );
     }
     let policies = names_of::<NetworkPolicy>(&client, &ns, "ext").await?;
+    // The data services' policies and the API server's egress policy.
     assert_eq!(
         policies,
-        BTreeSet::from(["ext-mongodb".to_owned(), "ext-redis".to_owned()])
+        BTreeSet::from([
+            "ext-api".to_owned(),
+            "ext-mongodb".to_owned(),
+            "ext-redis".to_owned()
+        ])
     );
 
     // NetworkPolicies can be turned off (and back on).
@@ -753,7 +758,7 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
     )
     .await?;
     wait_ready(&platforms, "ext", CONVERGE).await?;
-    ensure!(names_of::<NetworkPolicy>(&client, &ns, "ext").await?.len() == 2);
+    ensure!(names_of::<NetworkPolicy>(&client, &ns, "ext").await?.len() == 3);
 
     // Switch to databases the platform does not run.
     let secret: Secret = serde_json::from_value(json!({
