@@ -672,8 +672,14 @@ async fn search_metrics_and_replicated_redis_come_and_go() -> Result<()> {
             "the password of the kept volume stays: {secrets:?}"
         );
         let policies = names_of::<NetworkPolicy>(&client, &ns, "all").await?;
+        // The Sentinel and Elasticsearch policies go; the API server's egress policy stays.
         ensure!(
-            policies == BTreeSet::from(["all-mongodb".to_owned(), "all-redis".to_owned()]),
+            policies
+                == BTreeSet::from([
+                    "all-api".to_owned(),
+                    "all-mongodb".to_owned(),
+                    "all-redis".to_owned()
+                ]),
             "policies: {policies:?}"
         );
         let roles = names_of::<Role>(&client, &ns, "all").await?;
