@@ -24,6 +24,7 @@ pub struct Metrics {
     failures: Family<ReasonLabels, Counter>,
     duration: Histogram,
     writes: Counter,
+    applies: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -40,6 +41,7 @@ impl Metrics {
         // 5 ms … ~20 s: a no-op reconcile is a few requests, a first one a few dozen.
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
         let writes = Counter::default();
+        let applies = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "reconciles",
             "Reconciliations of BeerMeetupPlatforms",
@@ -60,12 +62,19 @@ impl Metrics {
             "Child objects created, changed or deleted (no-op applies are not counted)",
             writes.clone(),
         );
+        registry.register(
+            "child_applies",
+            "Children per reconcile: applied (a request, possibly a no-op on the server) or \
+             skipped because the cached live object already matched",
+            applies.clone(),
+        );
         Self {
             registry,
             reconciles,
             failures,
             duration,
             writes,
+            applies,
         }
     }
 
@@ -77,6 +86,22 @@ impl Metrics {
     pub fn failed(&self, reason: &str) {
         self.failures
             .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .inc();
+    }
+
+    /// A server-side apply of a child was sent.
+    pub fn apply_sent(&self) {
+        self.apply_outcome("applied");
+    }
+
+    /// A child's apply was skipped: its cached live object already matched.
+    pub fn apply_skipped(&self) {
+        self.apply_outcome("skipped");
+    }
+
+    fn apply_outcome(&self, outcome: &str) {
+        self.applies
+            .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
             .inc();
     }
 
@@ -133,6 +158,8 @@ mod tests {
         m.reconciled(Duration::from_millis(12));
         m.failed("apply");
         m.child_changed();
+        m.apply_sent();
+        m.apply_skipped();
         let text = m.render();
         assert!(
             text.contains("beer_meetup_operator_reconciles_total 1"),
@@ -141,5 +168,7 @@ mod tests {
         assert!(text.contains("beer_meetup_operator_reconcile_failures_total{reason=\"apply\"} 1"));
         assert!(text.contains("beer_meetup_operator_reconcile_duration_seconds_count 1"));
         assert!(text.contains("beer_meetup_operator_child_changes_total 1"));
+        assert!(text.contains("beer_meetup_operator_child_applies_total{outcome=\"applied\"} 1"));
+        assert!(text.contains("beer_meetup_operator_child_applies_total{outcome=\"skipped\"} 1"));
     }
 }

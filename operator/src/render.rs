@@ -26,12 +26,6 @@ pub enum RenderError {
         #[source]
         source: validate::SpecError,
     },
-    #[error("{name}: {source}")]
-    Build {
-        name: String,
-        #[source]
-        source: children::BuildError,
-    },
     #[error("encoding JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -87,7 +81,7 @@ fn render_platform(
     options: &RenderOptions,
 ) -> Result<String, RenderError> {
     let name = platform.name_any();
-    validate::validate(platform).map_err(|source| RenderError::Invalid {
+    let validated = validate::validate(platform).map_err(|source| RenderError::Invalid {
         name: name.clone(),
         source,
     })?;
@@ -95,10 +89,7 @@ fn render_platform(
         service_monitors: options.service_monitors && platform.spec.thanos.enabled,
         ..BuildInputs::placeholders()
     };
-    let set = children::build_children(platform, &inputs).map_err(|source| RenderError::Build {
-        name: name.clone(),
-        source,
-    })?;
+    let set = children::build_children(&validated, &inputs);
     let mut out = String::new();
     for child in &set.children {
         let mut value = serde_json::to_value(child)?;

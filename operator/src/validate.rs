@@ -7,7 +7,8 @@
 
 use kube::ResourceExt;
 
-use crate::crd::{BeerMeetupPlatform, MAX_NAME_LENGTH, RedisMode};
+use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformSpec, MAX_NAME_LENGTH, RedisMode};
+use crate::names::Names;
 
 /// Every problem found, each a sentence for a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,10 +17,43 @@ pub struct SpecError {
     pub problems: Vec<String>,
 }
 
-/// Validate a platform; `Ok` when the operator can build it.
-pub fn validate(platform: &BeerMeetupPlatform) -> Result<(), SpecError> {
+/// A platform that passed [`validate`], with its namespace. Only `validate` makes one, so what
+/// takes it (the builders) never meets a spec or metadata it cannot build: building cannot fail.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidatedPlatform<'a> {
+    platform: &'a BeerMeetupPlatform,
+    namespace: &'a str,
+}
+
+impl<'a> ValidatedPlatform<'a> {
+    pub fn platform(&self) -> &'a BeerMeetupPlatform {
+        self.platform
+    }
+
+    pub fn spec(&self) -> &'a BeerMeetupPlatformSpec {
+        &self.platform.spec
+    }
+
+    pub fn namespace(&self) -> &'a str {
+        self.namespace
+    }
+
+    /// Names of the platform's children.
+    pub fn names(&self) -> Names {
+        Names::new(self.platform.name_any(), self.namespace)
+    }
+}
+
+/// Validate a platform; the [`ValidatedPlatform`] when the operator can build it.
+pub fn validate(platform: &BeerMeetupPlatform) -> Result<ValidatedPlatform<'_>, SpecError> {
     let spec = &platform.spec;
     let mut problems = Vec::new();
+    let namespace = platform.metadata.namespace.as_deref();
+    if namespace.is_none_or(str::is_empty) {
+        problems.push(
+            "metadata.namespace is missing (a BeerMeetupPlatform lives in a namespace)".to_owned(),
+        );
+    }
 
     let name = platform.name_any();
     if name.len() > MAX_NAME_LENGTH {
@@ -151,10 +185,12 @@ pub fn validate(platform: &BeerMeetupPlatform) -> Result<(), SpecError> {
         ));
     }
 
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(SpecError { problems })
+    match namespace {
+        Some(namespace) if problems.is_empty() => Ok(ValidatedPlatform {
+            platform,
+            namespace,
+        }),
+        _ => Err(SpecError { problems }),
     }
 }
 
@@ -320,6 +356,18 @@ mod tests {
         spec.web.replicas = 51;
         spec.api_server.replicas = -1;
         assert_eq!(problems(spec).len(), 2);
+    }
+
+    #[test]
+    fn a_platform_without_namespace_is_not_valid() {
+        let mut p = platform(BeerMeetupPlatformSpec::default());
+        p.metadata.namespace = None;
+        let error = validate(&p).expect_err("no namespace");
+        assert!(error.problems[0].contains("metadata.namespace"), "{error}");
+        p.metadata.namespace = Some("team-a".into());
+        let valid = validate(&p).expect("valid");
+        assert_eq!(valid.namespace(), "team-a");
+        assert_eq!(valid.names().namespace, "team-a");
     }
 
     #[test]

@@ -24,7 +24,9 @@ use test_fixtures::{TestCluster, eventually};
 const CONVERGE: Duration = Duration::from_secs(240);
 
 mod common;
-use common::{create_platform, install_crd, reconcile_count, start_operator, wait_ready};
+use common::{
+    applies_sent, create_platform, install_crd, reconcile_count, start_operator, wait_ready,
+};
 
 /// Create a platform from raw JSON, so the API server (not serde) judges the spec.
 async fn create_raw(client: &Client, ns: &str, name: &str, spec: serde_json::Value) -> Result<()> {
@@ -135,6 +137,7 @@ async fn minimal_platform_becomes_ready_restores_children_and_is_collected() -> 
     let before = child_versions(&client, &ns, "demo").await?;
     let platform_before = platforms.get("demo").await?.resource_version();
     let reconciles_before = reconcile_count(&operator.metrics);
+    let applies_before = applies_sent(&operator.metrics);
     eventually("two more reconciles", CONVERGE, || async {
         ensure!(reconcile_count(&operator.metrics) >= reconciles_before + 2);
         Ok(())
@@ -146,6 +149,12 @@ async fn minimal_platform_becomes_ready_restores_children_and_is_collected() -> 
         platform_before,
         platforms.get("demo").await?.resource_version(),
         "the status was not rewritten"
+    );
+    // Not even a no-op apply is sent: the watch caches show every child as the operator left it.
+    assert_eq!(
+        applies_sent(&operator.metrics),
+        applies_before,
+        "an idle reconcile sends no server-side apply"
     );
     eprintln!(
         "[operator] {} reconciles of an unchanged platform wrote none of its {} children",

@@ -141,8 +141,10 @@ async fn converge(
     // over the concurrency is the lower bound of the wall time the operator itself needs.
     let reconcile_seconds = metric("beer_meetup_operator_reconcile_duration_seconds_sum");
     let writes = metric("beer_meetup_operator_child_changes_total");
+    let applies_sent = metric("beer_meetup_operator_child_applies_total{outcome=\"applied\"}");
+    let applies_skipped = metric("beer_meetup_operator_child_applies_total{outcome=\"skipped\"}");
     println!(
-        "[bench] {label} platforms={count} created={:.2}s applied={:.2}s ready={:.2}s reconciles={reconciles} reconcile_time_total={reconcile_seconds:.1}s mean_reconcile={:.3}s concurrency={concurrency} child_changes_after_first_apply={writes} rss_before={} MiB rss_after={} MiB",
+        "[bench] {label} platforms={count} created={:.2}s applied={:.2}s ready={:.2}s reconciles={reconciles} reconcile_time_total={reconcile_seconds:.1}s mean_reconcile={:.3}s concurrency={concurrency} applies_sent={applies_sent} applies_skipped={applies_skipped} child_changes_after_first_apply={writes} rss_before={} MiB rss_after={} MiB",
         created.as_secs_f64(),
         applied.as_secs_f64(),
         ready.as_secs_f64(),

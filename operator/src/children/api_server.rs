@@ -279,11 +279,11 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::build_children;
+    use crate::children::test_support::build_valid;
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn api_children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {
-        build_children(&platform(spec), &inputs())
+        build_valid(&platform(spec), &inputs())
             .expect("builds")
             .children
             .into_iter()

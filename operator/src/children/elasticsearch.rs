@@ -181,7 +181,7 @@ fn statefulset(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::build_children;
+    use crate::children::test_support::build_valid;
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn enabled() -> BeerMeetupPlatformSpec {
@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {
-        build_children(&platform(spec), &inputs())
+        build_valid(&platform(spec), &inputs())
             .expect("builds")
             .children
             .into_iter()

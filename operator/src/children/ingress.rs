@@ -459,7 +459,7 @@ fn container_security() -> SecurityContext {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::build_children;
+    use crate::children::test_support::build_valid;
     use crate::crd::{BeerMeetupPlatformSpec, IngressTlsSpec, RateLimitSpec, ServiceType};
 
     fn ingress_spec() -> BeerMeetupPlatformSpec {
@@ -470,7 +470,7 @@ mod tests {
     }
 
     fn children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {
-        build_children(&platform(spec), &inputs())
+        build_valid(&platform(spec), &inputs())
             .expect("builds")
             .children
             .into_iter()

@@ -26,16 +26,9 @@ use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
-use crate::crd::BeerMeetupPlatform;
-use crate::names::{Component, Names};
+use crate::names::Component;
+use crate::validate::ValidatedPlatform;
 use credentials::{MongoCredentials, PasswordCredentials, RedisCredentials};
-
-/// Why a platform cannot be built; always a problem of the spec or metadata, never of the world.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BuildError {
-    #[error("the platform has no namespace")]
-    MissingNamespace,
-}
 
 /// What the builders need beyond the CR: values read from the cluster in the dereference step.
 #[derive(Clone, Debug)]
@@ -224,26 +217,22 @@ impl ChildSet {
 }
 
 /// Name of the replica-set init Job the platform's current membership needs.
-pub fn init_job_name(platform: &BeerMeetupPlatform) -> Result<String, BuildError> {
-    let namespace = platform.namespace().ok_or(BuildError::MissingNamespace)?;
-    let names = Names::new(platform.name_any(), namespace);
-    Ok(mongodb::init_job_name(&common::BuildContext {
-        spec: &platform.spec,
+pub fn init_job_name(platform: &ValidatedPlatform<'_>) -> String {
+    let names = platform.names();
+    mongodb::init_job_name(&common::BuildContext {
+        spec: platform.spec(),
         names: &names,
         owner: None,
-    }))
+    })
 }
 
-/// Build every child object of a platform. Pure: same inputs, same output.
-pub fn build_children(
-    platform: &BeerMeetupPlatform,
-    inputs: &BuildInputs,
-) -> Result<ChildSet, BuildError> {
-    let namespace = platform.namespace().ok_or(BuildError::MissingNamespace)?;
-    let names = Names::new(platform.name_any(), namespace);
-    let owner = platform.controller_owner_ref(&());
+/// Build every child object of a platform. Pure: same inputs, same output; a validated platform
+/// always builds.
+pub fn build_children(platform: &ValidatedPlatform<'_>, inputs: &BuildInputs) -> ChildSet {
+    let names = platform.names();
+    let owner = platform.platform().controller_owner_ref(&());
     let ctx = common::BuildContext {
-        spec: &platform.spec,
+        spec: platform.spec(),
         names: &names,
         owner: owner.as_ref(),
     };
@@ -287,10 +276,10 @@ pub fn build_children(
     children.extend(backups);
     // A stable sort keeps the builders' order within one kind.
     children.sort_by_key(Child::apply_rank);
-    Ok(ChildSet {
+    ChildSet {
         children,
         mongodb_init_job: mongo.init_job_name,
-    })
+    }
 }
 
 /// The components with a status condition for this spec, in display order.
@@ -309,7 +298,7 @@ pub fn components(spec: &crate::crd::BeerMeetupPlatformSpec) -> Vec<Component> {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
-    use crate::crd::BeerMeetupPlatformSpec;
+    use crate::crd::{BeerMeetupPlatform, BeerMeetupPlatformSpec};
     use kube::api::ObjectMeta;
 
     pub fn platform(spec: BeerMeetupPlatformSpec) -> BeerMeetupPlatform {
@@ -329,6 +318,17 @@ pub(crate) mod test_support {
     pub fn inputs() -> BuildInputs {
         BuildInputs::placeholders()
     }
+
+    /// Validate, then build: the specs of the tests must be valid ones.
+    pub fn build_valid(
+        platform: &BeerMeetupPlatform,
+        inputs: &BuildInputs,
+    ) -> Result<ChildSet, crate::validate::SpecError> {
+        Ok(build_children(
+            &crate::validate::validate(platform)?,
+            inputs,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -339,8 +339,8 @@ mod tests {
 
     #[test]
     fn minimal_platform_builds_every_child_in_apply_order() {
-        let set = build_children(&platform(BeerMeetupPlatformSpec::default()), &inputs())
-            .expect("builds");
+        let set =
+            build_valid(&platform(BeerMeetupPlatformSpec::default()), &inputs()).expect("builds");
         let ranks: Vec<u8> = set.children.iter().map(Child::apply_rank).collect();
         let mut sorted = ranks.clone();
         sorted.sort();
@@ -378,17 +378,17 @@ mod tests {
     #[test]
     fn building_twice_gives_the_same_objects() {
         let p = platform(BeerMeetupPlatformSpec::default());
-        let a = serde_json::to_string(&build_children(&p, &inputs()).expect("a").children)
-            .expect("json");
-        let b = serde_json::to_string(&build_children(&p, &inputs()).expect("b").children)
-            .expect("json");
+        let a =
+            serde_json::to_string(&build_valid(&p, &inputs()).expect("a").children).expect("json");
+        let b =
+            serde_json::to_string(&build_valid(&p, &inputs()).expect("b").children).expect("json");
         assert_eq!(a, b);
     }
 
     #[test]
     fn children_carry_owner_references_and_labels() {
-        let set = build_children(&platform(BeerMeetupPlatformSpec::default()), &inputs())
-            .expect("builds");
+        let set =
+            build_valid(&platform(BeerMeetupPlatformSpec::default()), &inputs()).expect("builds");
         for child in &set.children {
             let value = serde_json::to_value(child).expect("json");
             let meta = &value["metadata"];
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn every_pod_is_hardened_with_every_option_on() {
-        let set = build_children(&platform(everything_on()), &inputs()).expect("builds");
+        let set = build_valid(&platform(everything_on()), &inputs()).expect("builds");
         let mut pods = 0;
         for child in &set.children {
             let pod = match child {
@@ -511,7 +511,7 @@ mod tests {
 
     #[test]
     fn cluster_scoped_children_have_no_namespace_and_no_owner() {
-        let set = build_children(&platform(everything_on()), &inputs()).expect("builds");
+        let set = build_valid(&platform(everything_on()), &inputs()).expect("builds");
         let cluster: Vec<&Child> = set
             .children
             .iter()
@@ -535,8 +535,8 @@ mod tests {
 
     #[test]
     fn mongodb_upgrades_roll_one_member_at_a_time() {
-        let set = build_children(&platform(BeerMeetupPlatformSpec::default()), &inputs())
-            .expect("builds");
+        let set =
+            build_valid(&platform(BeerMeetupPlatformSpec::default()), &inputs()).expect("builds");
         let sts = set
             .children
             .iter()
@@ -552,16 +552,6 @@ mod tests {
         assert_eq!(
             strategy.rolling_update.and_then(|r| r.max_unavailable),
             Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
-        );
-    }
-
-    #[test]
-    fn a_platform_without_namespace_is_a_build_error() {
-        let mut p = platform(BeerMeetupPlatformSpec::default());
-        p.metadata.namespace = None;
-        assert_eq!(
-            build_children(&p, &inputs()).err(),
-            Some(BuildError::MissingNamespace)
         );
     }
 }

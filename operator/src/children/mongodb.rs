@@ -522,7 +522,8 @@ fn init_job(ctx: &BuildContext<'_>, name: &str, image: &str, hosts: &[String]) -
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::{BuildInputs, build_children};
+    use crate::children::BuildInputs;
+    use crate::children::test_support::build_valid;
     use crate::crd::BeerMeetupPlatformSpec;
 
     fn spec_with_members(members: i32) -> BeerMeetupPlatformSpec {
@@ -550,7 +551,7 @@ mod tests {
     }
 
     fn build_for(spec: BeerMeetupPlatformSpec, inputs: &BuildInputs) -> Vec<Child> {
-        build_children(&platform(spec), inputs)
+        build_valid(&platform(spec), inputs)
             .expect("builds")
             .children
     }
@@ -701,7 +702,7 @@ mod tests {
     #[test]
     fn init_job_name_changes_only_with_membership_or_image() {
         let name = |spec: BeerMeetupPlatformSpec| {
-            build_children(&platform(spec), &inputs())
+            build_valid(&platform(spec), &inputs())
                 .expect("builds")
                 .mongodb_init_job
         };

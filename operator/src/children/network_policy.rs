@@ -1,17 +1,27 @@
-//! NetworkPolicies: only the API server reaches the data services.
+//! NetworkPolicies: only the API server reaches the data services, and the data services reach
+//! nothing but each other and DNS.
 //!
+//! Ingress (who may connect):
 //! - MongoDB (27017): from the API server, the members among themselves and the replica-set init
 //!   Job's pods (labelled `mongodb-init`, apart from the members so no PDB selects them).
 //! - Redis (6379): from the API server, Redis pods (replication) and Sentinels.
 //! - Sentinel (26379): from the API server, Redis pods (they ask who the primary is) and Sentinels.
 //! - Elasticsearch (9200): from the API server only.
 //!
-//! Egress stays open and the API, web and ingress pods are not isolated (the ingress controller
-//! and Prometheus reach them); Prometheus scrapes only annotated pods, none of them data pods.
+//! Egress (where they may connect), besides DNS (port 53, any destination: cluster DNS may be a
+//! node-local address no pod selector matches):
+//! - MongoDB: the other members (27017).
+//! - Redis: Redis pods (6379) and, replicated, Sentinels (26379); Sentinels the same.
+//! - Elasticsearch (single node): nothing else.
+//! - The API server: its data services' ports only — unless MongoDB or Redis is external (their
+//!   addresses are the user's, unknown here); then the API's egress stays open.
+//!
+//! The web and ingress pods are not isolated (the ingress controller and Prometheus reach them);
+//! Prometheus scrapes only annotated pods, none of them data pods.
 
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -20,77 +30,133 @@ use super::common::BuildContext;
 use crate::crd::RedisMode;
 use crate::names::Component;
 
+/// DNS, for every isolated pod.
+const DNS_PORT: i32 = 53;
+
 pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
     let spec = ctx.spec;
     if !spec.network_policies.enabled {
         return Vec::new();
     }
+    let mongodb = (Component::MongoDb, super::mongodb::PORT);
+    let redis = (Component::Redis, super::redis::PORT);
+    let sentinel = (
+        Component::RedisSentinel,
+        super::redis_sentinel::SENTINEL_PORT,
+    );
+    let elasticsearch = (Component::Elasticsearch, super::elasticsearch::PORT);
+    let replicated = spec.redis.mode == RedisMode::Replicated;
     let mut policies = Vec::new();
     if spec.mongodb.external.is_none() {
         policies.push(policy(
             ctx,
-            Component::MongoDb,
-            super::mongodb::PORT,
+            mongodb,
             &[
                 Component::ApiServer,
                 Component::MongoDb,
                 Component::MongoDbInit,
             ],
+            &[mongodb],
         ));
     }
     if spec.redis.external.is_none() {
         let mut peers = vec![Component::ApiServer, Component::Redis];
-        if spec.redis.mode == RedisMode::Replicated {
+        let mut redis_egress = vec![redis];
+        if replicated {
             peers.push(Component::RedisSentinel);
-            policies.push(policy(
-                ctx,
-                Component::RedisSentinel,
-                super::redis_sentinel::SENTINEL_PORT,
-                &peers,
-            ));
+            redis_egress.push(sentinel);
+            policies.push(policy(ctx, sentinel, &peers, &redis_egress));
         }
-        policies.push(policy(ctx, Component::Redis, super::redis::PORT, &peers));
+        policies.push(policy(ctx, redis, &peers, &redis_egress));
     }
     if spec.elasticsearch.enabled {
-        policies.push(policy(
-            ctx,
-            Component::Elasticsearch,
-            super::elasticsearch::PORT,
-            &[Component::ApiServer],
-        ));
+        policies.push(policy(ctx, elasticsearch, &[Component::ApiServer], &[]));
+    }
+    if spec.mongodb.external.is_none() && spec.redis.external.is_none() {
+        let mut targets = vec![mongodb, redis];
+        if replicated {
+            targets.push(sentinel);
+        }
+        if spec.elasticsearch.enabled {
+            targets.push(elasticsearch);
+        }
+        policies.push(egress_only(ctx, Component::ApiServer, &targets));
     }
     policies.into_iter().map(Child::NetworkPolicy).collect()
 }
 
-/// Pods of `target` accept connections on `port` from pods of `from` (same namespace) only.
+/// Pods of `target` accept connections on its port from pods of `from` (same namespace) only,
+/// and connect only to `to` and DNS.
 fn policy(
     ctx: &BuildContext<'_>,
-    target: Component,
-    port: i32,
+    (target, port): (Component, i32),
     from: &[Component],
+    to: &[(Component, i32)],
 ) -> NetworkPolicy {
     NetworkPolicy {
         metadata: ctx.meta(ctx.names.component(target), target),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(ctx.selector(target)),
-            policy_types: Some(vec!["Ingress".to_owned()]),
+            policy_types: Some(vec!["Ingress".to_owned(), "Egress".to_owned()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(
-                    from.iter()
-                        .map(|c| NetworkPolicyPeer {
-                            pod_selector: Some(ctx.selector(*c)),
-                            ..NetworkPolicyPeer::default()
-                        })
-                        .collect(),
-                ),
-                ports: Some(vec![NetworkPolicyPort {
-                    port: Some(IntOrString::Int(port)),
-                    protocol: Some("TCP".to_owned()),
-                    ..NetworkPolicyPort::default()
-                }]),
+                from: Some(from.iter().map(|c| peer(ctx, *c)).collect()),
+                ports: Some(vec![tcp(port)]),
             }]),
+            egress: Some(egress_rules(ctx, to)),
+        }),
+    }
+}
+
+/// Pods of `source` connect only to `to` and DNS; who connects to them is not restricted.
+fn egress_only(
+    ctx: &BuildContext<'_>,
+    source: Component,
+    to: &[(Component, i32)],
+) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: ctx.meta(ctx.names.component(source), source),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(ctx.selector(source)),
+            policy_types: Some(vec!["Egress".to_owned()]),
+            egress: Some(egress_rules(ctx, to)),
             ..NetworkPolicySpec::default()
         }),
+    }
+}
+
+/// DNS anywhere, then one rule per target component on its port.
+fn egress_rules(ctx: &BuildContext<'_>, to: &[(Component, i32)]) -> Vec<NetworkPolicyEgressRule> {
+    let dns = NetworkPolicyEgressRule {
+        to: None,
+        ports: Some(vec![
+            NetworkPolicyPort {
+                port: Some(IntOrString::Int(DNS_PORT)),
+                protocol: Some("UDP".to_owned()),
+                ..NetworkPolicyPort::default()
+            },
+            tcp(DNS_PORT),
+        ]),
+    };
+    std::iter::once(dns)
+        .chain(to.iter().map(|(component, port)| NetworkPolicyEgressRule {
+            to: Some(vec![peer(ctx, *component)]),
+            ports: Some(vec![tcp(*port)]),
+        }))
+        .collect()
+}
+
+fn peer(ctx: &BuildContext<'_>, component: Component) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(ctx.selector(component)),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn tcp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("TCP".to_owned()),
+        ..NetworkPolicyPort::default()
     }
 }
 
@@ -98,11 +164,11 @@ fn policy(
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::build_children;
+    use crate::children::test_support::build_valid;
     use crate::crd::{BeerMeetupPlatformSpec, ExternalRef};
 
     fn policies(spec: BeerMeetupPlatformSpec) -> Vec<NetworkPolicy> {
-        build_children(&platform(spec), &inputs())
+        build_valid(&platform(spec), &inputs())
             .expect("builds")
             .children
             .into_iter()
@@ -124,6 +190,7 @@ mod tests {
             };
         policies
             .iter()
+            .filter(|p| p.spec.as_ref().is_some_and(|s| s.ingress.is_some()))
             .map(|p| {
                 let spec = p.spec.clone().expect("spec");
                 let rule = &spec.ingress.expect("ingress")[0];
@@ -192,13 +259,133 @@ mod tests {
         assert!(policies(off).is_empty());
     }
 
+    /// (source component, [(target component, port)]) of every egress rule but DNS.
+    fn egress(policies: &[NetworkPolicy]) -> Vec<(String, Vec<(String, i32)>)> {
+        let component = |p: &NetworkPolicyPeer| {
+            p.pod_selector
+                .as_ref()
+                .and_then(|s| s.match_labels.as_ref())
+                .map(|l| l["app.kubernetes.io/component"].clone())
+                .unwrap_or_default()
+        };
+        policies
+            .iter()
+            .map(|p| {
+                let spec = p.spec.clone().expect("spec");
+                let source = spec
+                    .pod_selector
+                    .and_then(|s| s.match_labels)
+                    .map(|l| l["app.kubernetes.io/component"].clone())
+                    .unwrap_or_default();
+                let rules = spec.egress.expect("every policy isolates egress");
+                // DNS first, to any destination on port 53 (UDP and TCP).
+                assert!(rules[0].to.is_none(), "{source}: DNS to anywhere");
+                let dns: Vec<(Option<String>, Option<IntOrString>)> = rules[0]
+                    .ports
+                    .iter()
+                    .flatten()
+                    .map(|p| (p.protocol.clone(), p.port.clone()))
+                    .collect();
+                assert_eq!(
+                    dns,
+                    [
+                        (Some("UDP".into()), Some(IntOrString::Int(53))),
+                        (Some("TCP".into()), Some(IntOrString::Int(53)))
+                    ],
+                    "{source}"
+                );
+                let targets = rules[1..]
+                    .iter()
+                    .map(|rule| {
+                        let to = rule.to.as_ref().expect("a peer");
+                        assert_eq!(to.len(), 1);
+                        let port = match rule.ports.as_ref().expect("ports")[0].port {
+                            Some(IntOrString::Int(p)) => p,
+                            _ => 0,
+                        };
+                        (component(&to[0]), port)
+                    })
+                    .collect();
+                (source, targets)
+            })
+            .collect()
+    }
+
     #[test]
-    fn policies_isolate_ingress_only() {
+    fn data_services_reach_only_their_peers_and_the_api_only_its_data_services() {
+        let e = egress(&policies(BeerMeetupPlatformSpec::default()));
+        assert_eq!(
+            e,
+            [
+                ("mongodb".into(), vec![("mongodb".into(), 27017)]),
+                ("redis".into(), vec![("redis".into(), 6379)]),
+                (
+                    "api".into(),
+                    vec![("mongodb".into(), 27017), ("redis".into(), 6379)]
+                ),
+            ]
+        );
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.redis.mode = RedisMode::Replicated;
+        spec.elasticsearch.enabled = true;
+        let e = egress(&policies(spec));
+        let redis_peers = vec![("redis".into(), 6379), ("redis-sentinel".into(), 26379)];
+        assert_eq!(
+            e,
+            [
+                ("mongodb".into(), vec![("mongodb".into(), 27017)]),
+                ("redis-sentinel".into(), redis_peers.clone()),
+                ("redis".into(), redis_peers),
+                ("elasticsearch".into(), vec![]),
+                (
+                    "api".into(),
+                    vec![
+                        ("mongodb".into(), 27017),
+                        ("redis".into(), 6379),
+                        ("redis-sentinel".into(), 26379),
+                        ("elasticsearch".into(), 9200)
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn data_policies_isolate_both_directions_and_the_api_only_egress() {
         for p in policies(BeerMeetupPlatformSpec::default()) {
-            assert_eq!(
-                p.spec.and_then(|s| s.policy_types),
-                Some(vec!["Ingress".to_owned()])
-            );
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let types = p.spec.and_then(|s| s.policy_types).unwrap_or_default();
+            if name == "demo-api" {
+                assert_eq!(
+                    types,
+                    ["Egress"],
+                    "{name}: who reaches the API is not limited"
+                );
+            } else {
+                assert_eq!(types, ["Ingress", "Egress"], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_external_database_leaves_the_api_egress_open() {
+        let external = ExternalRef {
+            secret_name: "s".into(),
+            key: "k".into(),
+        };
+        for external_mongodb in [true, false] {
+            let mut spec = BeerMeetupPlatformSpec::default();
+            if external_mongodb {
+                spec.mongodb.external = Some(external.clone());
+            } else {
+                spec.redis.external = Some(external.clone());
+            }
+            let names: Vec<String> = policies(spec)
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect();
+            assert!(!names.contains(&"demo-api".to_owned()), "{names:?}");
+            assert_eq!(names.len(), 1, "the deployed data service keeps its policy");
         }
     }
 }

@@ -335,7 +335,7 @@ fn sentinel_statefulset(ctx: &BuildContext<'_>, name: &str) -> StatefulSet {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::build_children;
+    use crate::children::test_support::build_valid;
     use crate::crd::{BeerMeetupPlatformSpec, RedisMode};
 
     fn replicated() -> BeerMeetupPlatformSpec {
@@ -345,7 +345,7 @@ mod tests {
     }
 
     fn children(spec: BeerMeetupPlatformSpec) -> Vec<Child> {
-        build_children(&platform(spec), &inputs())
+        build_valid(&platform(spec), &inputs())
             .expect("builds")
             .children
             .into_iter()

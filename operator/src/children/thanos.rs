@@ -454,7 +454,8 @@ pub fn api_service_monitor(ctx: &BuildContext<'_>) -> DynamicObject {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::{BuildInputs, build_children};
+    use crate::children::BuildInputs;
+    use crate::children::test_support::build_valid;
     use crate::crd::{BeerMeetupPlatformSpec, SecretKeyRef};
 
     fn enabled() -> BeerMeetupPlatformSpec {
@@ -464,7 +465,7 @@ mod tests {
     }
 
     fn children_with(spec: BeerMeetupPlatformSpec, inputs: &BuildInputs) -> Vec<Child> {
-        build_children(&platform(spec), inputs)
+        build_valid(&platform(spec), inputs)
             .expect("builds")
             .children
             .into_iter()

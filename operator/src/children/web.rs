@@ -76,12 +76,12 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
 mod tests {
     use super::super::test_support::{inputs, platform};
     use super::*;
-    use crate::children::build_children;
+    use crate::children::test_support::build_valid;
     use crate::crd::BeerMeetupPlatformSpec;
     use k8s_openapi::api::core::v1::Toleration;
 
     fn web_deployment(spec: BeerMeetupPlatformSpec) -> Deployment {
-        build_children(&platform(spec), &inputs())
+        build_valid(&platform(spec), &inputs())
             .expect("builds")
             .children
             .into_iter()

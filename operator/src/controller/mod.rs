@@ -15,6 +15,7 @@
 //! backoff. A platform the operator cannot even decode is reported as `Undecodable` and affects
 //! no other platform (see [`PlatformObject`]).
 
+pub mod unchanged;
 pub mod watches;
 
 use std::collections::{HashMap, HashSet};
@@ -56,6 +57,7 @@ use crate::metrics::Metrics;
 use crate::names::{self, Component, FIELD_MANAGER, Names};
 use crate::status::{self, ComponentHealth, Observed};
 use crate::validate;
+use unchanged::{ChildStores, Desired, LastApplied};
 
 /// Why a reconciliation failed; all of these are retried with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -96,8 +98,8 @@ pub enum ReconcileError {
     ClusterScopedForbidden { kind: String, name: String },
     #[error("updating status: {0}")]
     Status(#[source] kube::Error),
-    #[error("building children: {0}")]
-    Build(#[from] children::BuildError),
+    #[error("the platform has no namespace (the API server always sets one)")]
+    NoNamespace,
     #[error("serializing status: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -112,7 +114,7 @@ impl ReconcileError {
             Self::ForeignObject { .. } => "foreign_object",
             Self::ClusterScopedForbidden { .. } => "cluster_scoped_forbidden",
             Self::Status(_) => "status",
-            Self::Build(_) => "build",
+            Self::NoNamespace => "no_namespace",
             Self::Serialize(_) => "serialize",
         }
     }
@@ -127,7 +129,7 @@ impl ReconcileError {
             Self::ForeignObject { .. } => "ForeignClusterObject",
             Self::ClusterScopedForbidden { .. } => "ClusterScopedForbidden",
             Self::Status(_) => "StatusUpdateFailed",
-            Self::Build(_) => "BuildFailed",
+            Self::NoNamespace => "NoNamespace",
             Self::Serialize(_) => "SerializeFailed",
         }
     }
@@ -189,6 +191,10 @@ pub struct Context {
     swept: Mutex<HashMap<ObjectRef<BeerMeetupPlatform>, i64>>,
     /// Whether the ServiceMonitor CRD exists, and when that was last checked.
     service_monitor_crd: Mutex<Option<(Instant, bool)>>,
+    /// The watch caches of the children, to skip applies that would change nothing.
+    stores: ChildStores,
+    /// What the operator last applied to each child.
+    last_applied: LastApplied,
 }
 
 /// How long a ServiceMonitor CRD lookup is trusted (installing the Prometheus Operator later is
@@ -196,7 +202,14 @@ pub struct Context {
 const DISCOVERY_TTL: Duration = Duration::from_secs(60);
 
 impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, config: ControllerConfig) -> Self {
+    /// `stores`: the watch caches of one controller (one namespace scope); every platform it
+    /// reconciles lives in that scope.
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        config: ControllerConfig,
+        stores: ChildStores,
+    ) -> Self {
         let reporter = Reporter {
             controller: names::MANAGED_BY.to_owned(),
             instance: config.instance.clone(),
@@ -211,6 +224,8 @@ impl Context {
             failures: Mutex::default(),
             swept: Mutex::default(),
             service_monitor_crd: Mutex::default(),
+            stores,
+            last_applied: LastApplied::default(),
         }
     }
 
@@ -292,6 +307,7 @@ impl Context {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .retain(|(ns, _, child), _| ns != namespace || !child.starts_with(&prefix));
+        self.last_applied.forget(namespace, name);
     }
 
     /// Count a child as changed when an apply wrote it: a new uid (re-created) or a new time on
@@ -349,7 +365,6 @@ pub async fn run_controller_until(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
-    let ctx = Arc::new(Context::new(client.clone(), metrics, config.clone()));
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
@@ -360,7 +375,13 @@ pub async fn run_controller_until(
             namespace = namespace.as_deref().unwrap_or("<all>"),
             "watching BeerMeetupPlatforms"
         );
-        controller_for(client.clone(), namespace, ctx.clone(), shutdown.clone())
+        controller_for(
+            client.clone(),
+            namespace,
+            config.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        )
     });
     futures::future::join_all(controllers).await;
     Ok(())
@@ -409,11 +430,13 @@ macro_rules! kind_names {
 /// Names of the kinds in [`owned_kinds`].
 pub const OWNED_KINDS: &[&str] = owned_kinds!(kind_names);
 
-/// One watch of children of kind `K` (operator's label only), with its own backoff.
+/// One watch of children of kind `K` (operator's label only), with its own backoff, feeding a
+/// cache of them (registered in `stores`).
 fn child_watch<K>(
     client: &Client,
     namespace: Option<&str>,
     config: &watcher::Config,
+    stores: &mut ChildStores,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -428,16 +451,35 @@ where
         std::borrow::Cow::Borrowed(kind) => kind,
         std::borrow::Cow::Owned(_) => "child",
     };
+    let (store, writer) = reflector::store();
+    stores.insert(kind, store);
     let stream = watcher(scoped::<K>(client, namespace), config.clone())
         .backoff(watches::WatchBackoff::default())
+        // The cache compares fields the operator sets; managed fields only cost memory there.
+        .modify(|object| object.meta_mut().managed_fields = None)
+        .reflect(writer)
         .touched_objects();
     watches::logged(kind, stream)
+}
+
+/// What of a platform, when it changes, asks for a reconcile: its spec (the generation), its
+/// deletion, or a new object under the same name. Status writes (the operator's own, each one a
+/// watch event) and metadata edits do not.
+type PlatformTrigger = (Option<String>, Option<i64>, bool);
+
+fn platform_trigger(platform: &PlatformObject) -> PlatformTrigger {
+    (
+        platform.uid(),
+        platform.metadata.generation,
+        platform.metadata.deletion_timestamp.is_some(),
+    )
 }
 
 async fn controller_for(
     client: Client,
     namespace: Option<String>,
-    ctx: Arc<Context>,
+    config: ControllerConfig,
+    metrics: Arc<Metrics>,
     shutdown: Shared<BoxFuture<'static, ()>>,
 ) {
     let namespace = namespace.as_deref();
@@ -445,22 +487,38 @@ async fn controller_for(
     let children = watcher::Config::default().labels(&names::managed_selector());
     // Platforms are watched as `PlatformObject` (raw spec) and decoded one by one in `reconcile`.
     let (reader, writer) = reflector::store();
+    let mut last_triggers: HashMap<ObjectRef<PlatformObject>, PlatformTrigger> = HashMap::new();
     let platforms = watcher(
         scoped::<PlatformObject>(&client, namespace),
         watcher::Config::default(),
     )
     .backoff(watches::WatchBackoff::default())
     .reflect(writer)
-    .applied_objects();
+    .applied_objects()
+    .filter(move |item| {
+        // Errors pass (they are logged and dropped below); a platform only when it changed.
+        let pass = match item {
+            Ok(platform) => {
+                let trigger = platform_trigger(platform);
+                last_triggers.insert(ObjectRef::from_obj(platform), trigger.clone())
+                    != Some(trigger)
+            }
+            Err(_) => true,
+        };
+        futures::future::ready(pass)
+    });
     let first_list = reader.clone();
+    let mut stores = ChildStores::default();
     let mut controller =
         Controller::for_stream(watches::logged("BeerMeetupPlatform", platforms), reader)
-            .with_config(RuntimeConfig::default().concurrency(ctx.config.concurrency))
+            .with_config(RuntimeConfig::default().concurrency(config.concurrency))
             .graceful_shutdown_on(shutdown.clone());
     macro_rules! watch_owned {
         ($($kind:ident),*) => {
             $(
-                controller = controller.owns_stream(child_watch::<$kind>(&client, namespace, &children));
+                controller = controller.owns_stream(
+                    child_watch::<$kind>(&client, namespace, &children, &mut stores),
+                );
             )*
         };
     }
@@ -468,7 +526,7 @@ async fn controller_for(
     // Secrets by label rather than owner: the MongoDB credentials deliberately have no owner
     // (they outlive the platform with its volumes) yet must be restored when deleted.
     controller = controller.watches_stream(
-        child_watch::<Secret>(&client, namespace, &children),
+        child_watch::<Secret>(&client, namespace, &children, &mut stores),
         |secret: Secret| {
             let instance = secret.labels().get(names::LABEL_INSTANCE).cloned();
             let namespace = secret.namespace();
@@ -477,6 +535,7 @@ async fn controller_for(
                 .map(|(name, ns)| ObjectRef::<PlatformObject>::new(&name).within(&ns))
         },
     );
+    let ctx = Arc::new(Context::new(client.clone(), metrics, config, stores));
     let run = controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -659,7 +718,7 @@ async fn reconcile_inner(
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let Some(namespace) = platform.namespace() else {
-        return Err(children::BuildError::MissingNamespace.into());
+        return Err(ReconcileError::NoNamespace);
     };
     if platform.metadata.deletion_timestamp.is_some() {
         // Namespaced children go with the garbage collector (owner references); cluster-scoped
@@ -702,21 +761,10 @@ async fn reconcile_inner(
     }
 
     // Validate.
-    if let Err(spec_error) = validate::validate(platform) {
-        let message = spec_error.problems.join("; ");
-        let already_reported = previous
-            .and_then(|p| p.conditions.iter().find(|c| c.type_ == status::READY))
-            .is_some_and(|c| c.reason == "InvalidSpec" && c.message == message);
-        if !already_reported {
-            ctx.publish(platform, EventType::Warning, "InvalidSpec", message.clone())
-                .await;
-        }
-        ctx.metrics.failed("invalid_spec");
-        let new_status = status::invalid(previous, generation, &message, &now());
-        write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
-        return Ok(Action::await_change());
-    }
-
+    let validated = match validate::validate(platform) {
+        Ok(validated) => validated,
+        Err(spec_error) => return report_invalid(ctx, platform, &namespace, &spec_error).await,
+    };
     // The installer's image policy (not the CR) decides what the internet-facing pod may run.
     let ingress = &platform.spec.ingress;
     if ingress.enabled && ingress.controller.deploy {
@@ -749,15 +797,32 @@ async fn reconcile_inner(
     let names = Names::new(platform.name_any(), namespace.clone());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
-    let current_sts = get_opt(&statefulsets, &names.component(Component::MongoDb)).await?;
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    let init_job_name = children::init_job_name(&validated);
     let spec = &platform.spec;
-    let mongo = read_credentials(&secrets, &names.mongodb_credentials()).await?;
-    let redis = read_credentials(&secrets, &names.redis_credentials()).await?;
-    let elasticsearch = if spec.elasticsearch.enabled {
-        read_credentials(&secrets, &names.elasticsearch_credentials()).await?
-    } else {
-        StoredCredentials::default()
-    };
+    let mongo_sts_name = names.component(Component::MongoDb);
+    let (mongo_credentials_name, redis_credentials_name, elasticsearch_credentials_name) = (
+        names.mongodb_credentials(),
+        names.redis_credentials(),
+        names.elasticsearch_credentials(),
+    );
+    // Independent reads, sent together. Credentials and workloads are read from the server, not
+    // the watch caches: a cache that has not seen a Secret yet must never lead to new passwords.
+    let (current_sts, mongo, redis, elasticsearch, current_job, service_monitor_crd) = futures::try_join!(
+        get_opt(&statefulsets, &mongo_sts_name),
+        read_credentials(&secrets, &mongo_credentials_name),
+        read_credentials(&secrets, &redis_credentials_name),
+        async {
+            if spec.elasticsearch.enabled {
+                read_credentials(&secrets, &elasticsearch_credentials_name).await
+            } else {
+                Ok(StoredCredentials::default())
+            }
+        },
+        get_opt(&jobs, &init_job_name),
+        // Looked up even with metrics off: ServiceMonitors of an earlier spec must be swept.
+        async { Ok(ctx.service_monitors_available().await) },
+    )?;
     // Credentials gone (original and backup) while the data service they open still runs: new
     // values would lock it out, so stop and say what to do.
     let mut lost = Vec::new();
@@ -824,12 +889,7 @@ async fn reconcile_inner(
     } else {
         PasswordCredentials::placeholders("elasticsearch")
     };
-    // Looked up even with metrics off: ServiceMonitors of an earlier spec must be swept.
-    let service_monitor_crd = ctx.service_monitors_available().await;
     let service_monitors = platform.spec.thanos.enabled && service_monitor_crd;
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    let init_job_name = children::init_job_name(platform)?;
-    let current_job = get_opt(&jobs, &init_job_name).await?;
     let inputs = BuildInputs {
         mongodb_credentials,
         redis_credentials,
@@ -845,35 +905,40 @@ async fn reconcile_inner(
     };
 
     // Build.
-    let child_set = children::build_children(platform, &inputs)?;
+    let child_set = children::build_children(&validated, &inputs);
 
     // Apply.
     let applied = apply_all(ctx, &namespace, &child_set).await?;
+    let mut notes = Vec::new();
     if mongo_origin == Origin::Generated {
-        ctx.publish(
-            platform,
-            EventType::Normal,
+        notes.push((
             "CredentialsGenerated",
             format!(
                 "generated MongoDB credentials in Secret {}",
                 names.mongodb_credentials()
             ),
-        )
-        .await;
+        ));
     }
     if current_job.is_none() && platform.spec.mongodb.external.is_none() {
-        ctx.publish(
-            platform,
-            EventType::Normal,
+        notes.push((
             "ReplicaSetConfiguring",
             format!(
                 "Job {init_job_name} configures the replica set for {} member(s)",
                 platform.spec.mongodb.members
             ),
-        )
-        .await;
+        ));
     }
-    sweep_orphans_once(ctx, platform, &namespace, &child_set, service_monitor_crd).await?;
+    // The Events and the sweep are independent requests: sent together.
+    let publish = futures::future::join_all(
+        notes
+            .into_iter()
+            .map(|(reason, note)| ctx.publish(platform, EventType::Normal, reason, note)),
+    );
+    let ((), swept) = futures::join!(
+        publish.map(|_| ()),
+        sweep_orphans_once(ctx, platform, &namespace, &child_set, service_monitor_crd)
+    );
+    swept?;
     if !needs_finalizer && has_finalizer(platform) {
         // The sweep above removed the cluster-scoped objects the spec no longer wants.
         set_finalizer(ctx, platform, &namespace, false).await?;
@@ -901,7 +966,11 @@ async fn reconcile_inner(
         ctx.publish(platform, type_, &format!("{phase:?}"), note)
             .await;
     }
-    write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
+    // An unchanged status is not sent again. `previous` may be older than the last write (the
+    // cache lags); then the write is sent and is a no-op on the server.
+    if previous != Some(&new_status) {
+        write_status(ctx, &platform.name_any(), &namespace, &new_status).await?;
+    }
 
     Ok(if new_status.phase == Some(Phase::Ready) {
         Action::requeue(ctx.config.resync)
@@ -916,6 +985,26 @@ fn ready_message(status: &BeerMeetupPlatformStatus) -> Option<String> {
         .iter()
         .find(|c| c.type_ == status::READY)
         .map(|c| c.message.clone())
+}
+
+/// A spec the operator cannot build: InvalidSpec with every problem (condition and a Warning
+/// Event, once per message); then wait for the next change of the spec.
+async fn report_invalid(
+    ctx: &Context,
+    platform: &BeerMeetupPlatform,
+    namespace: &str,
+    spec_error: &validate::SpecError,
+) -> Result<Action, ReconcileError> {
+    let previous = platform.status.as_ref();
+    let message = spec_error.problems.join("; ");
+    if !already_reported(previous, "InvalidSpec", &message) {
+        ctx.publish(platform, EventType::Warning, "InvalidSpec", message.clone())
+            .await;
+    }
+    ctx.metrics.failed("invalid_spec");
+    let new_status = status::invalid(previous, platform.metadata.generation, &message, &now());
+    write_status(ctx, &platform.name_any(), namespace, &new_status).await?;
+    Ok(Action::await_change())
 }
 
 /// Reason of the Ready condition when the ingress controller image is not allow-listed.
@@ -958,8 +1047,9 @@ async fn redis_running(
     let name = names.component(Component::Redis);
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
-    Ok(get_opt(&deployments, &name).await?.is_some()
-        || get_opt(&statefulsets, &name).await?.is_some())
+    let (deployment, statefulset) =
+        futures::try_join!(get_opt(&deployments, &name), get_opt(&statefulsets, &name))?;
+    Ok(deployment.is_some() || statefulset.is_some())
 }
 
 /// What to do when credentials of running data services are gone.
@@ -1007,16 +1097,50 @@ struct Applied {
     jobs: HashMap<String, Job>,
 }
 
+/// Apply a namespaced child, unless its cached live object shows the apply would change nothing
+/// (see [`unchanged`]); either way the object as it is now comes back.
 async fn apply_one<K>(ctx: &Context, namespace: &str, object: &K) -> Result<K, ReconcileError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
         + Serialize
-        + Debug,
+        + Debug
+        + Send
+        + Sync
+        + 'static,
 {
+    let kind: &'static str = match K::kind(&()) {
+        std::borrow::Cow::Borrowed(kind) => kind,
+        std::borrow::Cow::Owned(_) => "child",
+    };
+    let name = object.meta().name.clone().unwrap_or_default();
+    let desired = Desired::of(object)?;
+    let key = (namespace.to_owned(), kind, name);
+    if let Some(live) = ctx.stores.get::<K>(namespace, &key.2) {
+        match ctx.last_applied.unchanged(&key, live.as_ref(), &desired) {
+            Ok(()) => {
+                ctx.metrics.apply_skipped();
+                return Ok(live.as_ref().clone());
+            }
+            Err(Some(path)) => {
+                info!(
+                    kind,
+                    name = key.2,
+                    at = path,
+                    "child differs from the spec; applying it"
+                );
+            }
+            Err(None) => {}
+        }
+    }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-    patch_apply(ctx, &api, object).await
+    let applied = patch_apply(ctx, &api, object).await?;
+    if let Some(uid) = applied.meta().uid.clone() {
+        let answer = serde_json::to_value(&applied)?;
+        ctx.last_applied.remember(key, uid, &desired, &answer);
+    }
+    Ok(applied)
 }
 
 /// Apply a cluster-scoped child, which carries no owner reference: only when no object of that
@@ -1048,6 +1172,7 @@ where
     {
         return Err(ReconcileError::ForeignObject { kind, name });
     }
+    ctx.metrics.apply_sent();
     match api
         .patch(
             &name,
@@ -1092,6 +1217,7 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
 {
     let name = object.meta().name.clone().unwrap_or_default();
+    ctx.metrics.apply_sent();
     api.patch(
         &name,
         &PatchParams::apply(FIELD_MANAGER).force(),
@@ -1106,88 +1232,96 @@ where
     .inspect(|applied| ctx.record_applied(&K::kind(&()), applied))
 }
 
+/// Apply every child in the builders' order. Children of the same apply rank do not depend on
+/// each other and go to the server together; a rank starts when the one before it is done.
 async fn apply_all(
     ctx: &Context,
     namespace: &str,
     child_set: &ChildSet,
 ) -> Result<Applied, ReconcileError> {
-    let client = &ctx.client;
     let mut applied = Applied::default();
-    for child in &child_set.children {
-        match child {
-            Child::ServiceAccount(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::Role(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::RoleBinding(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::ClusterRole(o) => {
-                apply_cluster(ctx, o).await?;
-            }
-            Child::ClusterRoleBinding(o) => {
-                apply_cluster(ctx, o).await?;
-            }
-            Child::IngressClass(o) => {
-                apply_cluster(ctx, o).await?;
-            }
-            Child::Secret(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::ConfigMap(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::Service(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::PersistentVolumeClaim(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::NetworkPolicy(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::PodDisruptionBudget(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::StatefulSet(o) => {
-                let sts = apply_one(ctx, namespace, o).await?;
-                applied.statefulsets.insert(sts.name_any(), sts);
-            }
-            Child::Job(o) => {
-                let job = apply_one(ctx, namespace, o).await?;
-                applied.jobs.insert(job.name_any(), job);
-            }
-            Child::Deployment(o) => {
-                let deployment = apply_one(ctx, namespace, o).await?;
-                applied
-                    .deployments
-                    .insert(deployment.name_any(), deployment);
-            }
-            Child::Ingress(o) => {
-                apply_one(ctx, namespace, o).await?;
-            }
-            Child::ServiceMonitor(o) => {
-                let resource = children::thanos::service_monitor_resource();
-                let api: Api<DynamicObject> =
-                    Api::namespaced_with(client.clone(), namespace, &resource);
-                let name = o.name_any();
-                api.patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(o),
-                )
-                .await
-                .map_err(|source| ReconcileError::Apply {
-                    kind: "ServiceMonitor".to_owned(),
-                    name,
-                    source,
-                })?;
+    for rank in child_set
+        .children
+        .chunk_by(|a, b| a.apply_rank() == b.apply_rank())
+    {
+        let results = futures::future::try_join_all(
+            rank.iter().map(|child| apply_child(ctx, namespace, child)),
+        )
+        .await?;
+        for workload in results.into_iter().flatten() {
+            match workload {
+                Workload::StatefulSet(sts) => {
+                    applied.statefulsets.insert(sts.name_any(), sts);
+                }
+                Workload::Job(job) => {
+                    applied.jobs.insert(job.name_any(), job);
+                }
+                Workload::Deployment(deployment) => {
+                    applied
+                        .deployments
+                        .insert(deployment.name_any(), deployment);
+                }
             }
         }
     }
     Ok(applied)
+}
+
+/// A workload as the server has it after the apply (its status feeds the platform's status).
+enum Workload {
+    StatefulSet(StatefulSet),
+    Job(Job),
+    Deployment(Deployment),
+}
+
+async fn apply_child(
+    ctx: &Context,
+    namespace: &str,
+    child: &Child,
+) -> Result<Option<Workload>, ReconcileError> {
+    match child {
+        Child::ServiceAccount(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::Role(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::RoleBinding(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::ClusterRole(o) => apply_cluster(ctx, o).await.map(|_| None),
+        Child::ClusterRoleBinding(o) => apply_cluster(ctx, o).await.map(|_| None),
+        Child::IngressClass(o) => apply_cluster(ctx, o).await.map(|_| None),
+        Child::Secret(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::ConfigMap(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::Service(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::PersistentVolumeClaim(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::NetworkPolicy(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::PodDisruptionBudget(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::StatefulSet(o) => apply_one(ctx, namespace, o)
+            .await
+            .map(|sts| Some(Workload::StatefulSet(sts))),
+        Child::Job(o) => apply_one(ctx, namespace, o)
+            .await
+            .map(|job| Some(Workload::Job(job))),
+        Child::Deployment(o) => apply_one(ctx, namespace, o)
+            .await
+            .map(|deployment| Some(Workload::Deployment(deployment))),
+        Child::Ingress(o) => apply_one(ctx, namespace, o).await.map(|_| None),
+        Child::ServiceMonitor(o) => {
+            let resource = children::thanos::service_monitor_resource();
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(ctx.client.clone(), namespace, &resource);
+            let name = o.name_any();
+            ctx.metrics.apply_sent();
+            api.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(o),
+            )
+            .await
+            .map_err(|source| ReconcileError::Apply {
+                kind: "ServiceMonitor".to_owned(),
+                name,
+                source,
+            })?;
+            Ok(None)
+        }
+    }
 }
 
 fn observe(
@@ -1317,9 +1451,11 @@ fn has_finalizer(platform: &BeerMeetupPlatform) -> bool {
 }
 
 /// Whether the spec asks for cluster-scoped children.
+/// As the builders: a platform's own HAProxy controller always gets its ClusterRole and binding,
+/// and its IngressClass when `createIngressClass` is on.
 fn wants_cluster_scoped(platform: &BeerMeetupPlatform) -> bool {
     let ingress = &platform.spec.ingress;
-    ingress.enabled && ingress.controller.deploy && ingress.controller.create_ingress_class
+    ingress.enabled && ingress.controller.deploy
 }
 
 /// Add or remove the finalizer. The merge patch carries the resourceVersion it was computed from,
@@ -1410,17 +1546,20 @@ async fn delete_orphans(
     let selector = names::instance_selector(&platform.name_any());
     let client = &ctx.client;
     let mut deleted = Vec::new();
+    let platform_name = platform.name_any();
     macro_rules! sweep_owned {
         ($($kind:ident),*) => {
             $(
                 deleted.extend(
-                    delete_orphans_of::<$kind>(client, namespace, &selector, &uid, &wanted).await?,
+                    delete_orphans_of::<$kind>(ctx, namespace, &platform_name, &uid, &wanted)
+                        .await?,
                 );
             )*
         };
     }
     owned_kinds!(sweep_owned);
-    deleted.extend(delete_orphans_of::<Secret>(client, namespace, &selector, &uid, &wanted).await?);
+    deleted
+        .extend(delete_orphans_of::<Secret>(ctx, namespace, &platform_name, &uid, &wanted).await?);
     if service_monitor_crd {
         let resource = children::thanos::service_monitor_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
@@ -1431,7 +1570,11 @@ async fn delete_orphans(
             Err(other) => return Err(other),
         }
     }
-    deleted.extend(delete_cluster_scoped(ctx, platform, namespace, &wanted).await?);
+    // Cluster-scoped children exist only while the platform carries the finalizer (it is added
+    // before the first of them is applied and removed after they are swept).
+    if has_finalizer(platform) || wants_cluster_scoped(platform) {
+        deleted.extend(delete_cluster_scoped(ctx, platform, namespace, &wanted).await?);
+    }
     for (kind, name) in deleted {
         ctx.metrics.child_changed();
         info!(kind, name, "deleted child that is no longer wanted");
@@ -1448,10 +1591,12 @@ async fn delete_orphans(
 
 /// Delete every object of kind `K` labelled for this platform, controlled by it, and not wanted.
 /// Objects without the platform as controller (e.g. retained data volumes) are never touched.
+/// The candidates come from the watch cache once it holds its first list (an object too new to be
+/// there yet is one this reconcile just applied, hence wanted); before that, from a list request.
 async fn delete_orphans_of<K>(
-    client: &Client,
+    ctx: &Context,
     namespace: &str,
-    selector: &str,
+    platform: &str,
     owner_uid: &str,
     wanted: &HashSet<(String, String)>,
 ) -> Result<Vec<(String, String)>, ReconcileError>
@@ -1459,11 +1604,26 @@ where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
-        + Debug,
+        + Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let kind = K::kind(&()).into_owned();
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    delete_unwanted(api, &kind, selector, Some(owner_uid), wanted).await
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    match ctx.stores.of_platform::<K>(namespace, platform) {
+        Some(cached) => {
+            let candidates = cached
+                .iter()
+                .map(|object| object.as_ref().clone())
+                .collect();
+            delete_listed(&api, &kind, candidates, Some(owner_uid), wanted).await
+        }
+        None => {
+            let selector = names::instance_selector(platform);
+            delete_unwanted(api, &kind, &selector, Some(owner_uid), wanted).await
+        }
+    }
 }
 
 /// Delete the platform's cluster-scoped children that are not wanted. They carry no owner
@@ -1532,7 +1692,6 @@ async fn delete_unwanted<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    let kind = kind.to_owned();
     let list = api
         .list(&ListParams::default().labels(selector))
         .await
@@ -1540,8 +1699,24 @@ where
             what: format!("{kind} list"),
             source,
         })?;
+    delete_listed(&api, kind, list.items, owner_uid, wanted).await
+}
+
+/// Delete those of `candidates` (objects labelled for the platform) that are not wanted; with
+/// `owner_uid`, only those the platform controls.
+async fn delete_listed<K>(
+    api: &Api<K>,
+    kind: &str,
+    candidates: Vec<K>,
+    owner_uid: Option<&str>,
+    wanted: &HashSet<(String, String)>,
+) -> Result<Vec<(String, String)>, ReconcileError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let kind = kind.to_owned();
     let mut deleted = Vec::new();
-    for object in list {
+    for object in candidates {
         let name = object.name_any();
         let controlled = owner_uid.is_none_or(|uid| {
             object
@@ -1578,13 +1753,29 @@ mod tests {
         let platform = |spec: &crate::crd::BeerMeetupPlatformSpec| {
             crate::children::test_support::platform(spec.clone())
         };
-        assert!(!wants_cluster_scoped(&platform(&spec)));
+        // Exactly when the builders make a cluster-scoped child.
+        let builds_cluster_scoped = |spec: &crate::crd::BeerMeetupPlatformSpec| {
+            crate::children::test_support::build_valid(
+                &platform(spec),
+                &crate::children::BuildInputs::placeholders(),
+            )
+            .expect("valid")
+            .children
+            .iter()
+            .any(Child::is_cluster_scoped)
+        };
+        let check = |spec: &crate::crd::BeerMeetupPlatformSpec, wanted: bool| {
+            assert_eq!(wants_cluster_scoped(&platform(spec)), wanted);
+            assert_eq!(builds_cluster_scoped(spec), wanted);
+        };
+        check(&spec, false);
         spec.ingress.enabled = true;
         spec.ingress.host = Some("m.example.org".into());
+        check(&spec, true);
         spec.ingress.controller.create_ingress_class = true;
-        assert!(wants_cluster_scoped(&platform(&spec)));
+        check(&spec, true);
         spec.ingress.controller.deploy = false;
-        assert!(!wants_cluster_scoped(&platform(&spec)));
+        check(&spec, false);
         let mut p = platform(&spec);
         assert!(!has_finalizer(&p));
         p.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
@@ -1636,14 +1827,15 @@ mod tests {
 
     #[test]
     fn observe_reports_each_component_from_the_applied_objects() {
-        use crate::children::{BuildInputs, build_children, test_support};
+        use crate::children::BuildInputs;
+        use crate::children::test_support::{self, build_valid};
         use crate::crd::{BeerMeetupPlatformSpec, ExternalRef};
         let mut spec = BeerMeetupPlatformSpec::default();
         spec.ingress.enabled = true;
         spec.ingress.host = Some("m.example.org".into());
         let platform = test_support::platform(spec);
         let names = Names::new("demo", "team-a");
-        let set = build_children(&platform, &BuildInputs::placeholders()).expect("builds");
+        let set = build_valid(&platform, &BuildInputs::placeholders()).expect("builds");
 
         let ready = observe(&platform, &names, &applied_world(&set, true), &set);
         let components: Vec<Component> = ready.components.iter().map(|(c, _)| *c).collect();
@@ -1684,7 +1876,7 @@ mod tests {
             secret_name: "atlas".into(),
             key: "uri".into(),
         });
-        let set = build_children(&external, &BuildInputs::placeholders()).expect("builds");
+        let set = build_valid(&external, &BuildInputs::placeholders()).expect("builds");
         let observed = observe(&external, &names, &Applied::default(), &set);
         let mongo = observed.get(Component::MongoDb).expect("mongodb");
         assert_eq!(mongo.reason, status::EXTERNAL);
@@ -1719,7 +1911,8 @@ mod tests {
 
     #[test]
     fn every_namespaced_child_kind_is_watched_and_swept() {
-        use crate::children::{BuildInputs, build_children, test_support};
+        use crate::children::BuildInputs;
+        use crate::children::test_support::{self, build_valid};
         use crate::crd::{BeerMeetupPlatformSpec, RedisMode};
         // Every option on, so every kind the builders can make shows up.
         let mut spec = BeerMeetupPlatformSpec::default();
@@ -1732,7 +1925,7 @@ mod tests {
         spec.redis.storage.persistent = true;
         let mut inputs = BuildInputs::placeholders();
         inputs.service_monitors = true;
-        let set = build_children(&test_support::platform(spec), &inputs).expect("builds");
+        let set = build_valid(&test_support::platform(spec), &inputs).expect("builds");
         for child in &set.children {
             let kind = child.kind();
             let handled_apart = child.is_cluster_scoped()

@@ -64,6 +64,11 @@ impl Drop for Operator {
 
 /// Run the controller in-process, scoped to `namespace`.
 pub fn start_operator(client: Client, namespace: &str, resync: Duration) -> Operator {
+    // The operator's log in the test's output (shown when it fails).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("beer_meetup_operator=info")
+        .try_init();
     let metrics = Arc::new(Metrics::new());
     let config = ControllerConfig {
         namespaces: vec![namespace.to_owned()],
@@ -81,6 +86,18 @@ pub fn reconcile_count(metrics: &Metrics) -> u64 {
         .render()
         .lines()
         .find_map(|l| l.strip_prefix("beer_meetup_operator_reconciles_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Server-side applies of children the operator sent (applies skipped as unchanged not counted).
+pub fn applies_sent(metrics: &Metrics) -> u64 {
+    metrics
+        .render()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("beer_meetup_operator_child_applies_total{outcome=\"applied\"} ")
+        })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
