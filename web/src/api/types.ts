@@ -38,6 +38,12 @@ export type ParticipantPatch = Served<S['ParticipantPatch']>;
 export type MeetupPatch = Omit<Served<S['MeetupPatch']>, 'deadline'> & { deadline?: string | null };
 export type FinalizeInput = Served<S['FinalizeInput']>;
 
+/**
+ * The meetup's own fields one write changed (live `meetupUpdated`/`meetupFinalized`): absent means
+ * unchanged and, unlike in views, `null` means removed — so this type keeps the nulls.
+ */
+export type MeetupChanges = S['MeetupChanges'];
+
 export type LiveEvent =
   | { kind: 'participantJoined'; participant: Participant }
   | { kind: 'participantUpdated'; participant: Participant }
@@ -47,8 +53,8 @@ export type LiveEvent =
   | { kind: 'placeRemoved'; placeId: string }
   | { kind: 'commentAdded'; comment: Comment }
   | { kind: 'commentRemoved'; commentId: string }
-  | { kind: 'meetupUpdated'; meetup: MeetupView }
-  | { kind: 'meetupFinalized'; meetup: MeetupView }
+  | { kind: 'meetupUpdated'; changes: MeetupChanges }
+  | { kind: 'meetupFinalized'; changes: MeetupChanges }
   | { kind: 'meetupDeleted' };
 
 export type LiveMessage =
