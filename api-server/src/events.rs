@@ -6,9 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
+use tungstenite_ws::tungstenite::Utf8Bytes;
 
 use crate::domain::{CommentView, MeetupChanges, ParticipantView, PlaceView};
 
