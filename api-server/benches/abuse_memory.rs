@@ -185,7 +185,7 @@ async fn fill(server: &Server) -> Fullest {
             "title": widest(MAX_TITLE_CHARS),
             "description": widest(MAX_DESCRIPTION_CHARS),
             "organizerName": name(0),
-            "timeZone": "America/Argentina/ComodRivadavia",
+            "timeZone": "America/Argentina/Buenos_Aires",
             "slotMinutes": 15,
             "days": days,
             "window": {"start": "12:00", "end": "18:00"},
@@ -233,7 +233,7 @@ async fn fill(server: &Server) -> Fullest {
             reqwest::Method::POST,
             format!("{meetup}/participants"),
             None,
-            json!({"name": name(i), "timeZone": "America/Argentina/ComodRivadavia"}),
+            json!({"name": name(i), "timeZone": "America/Argentina/Buenos_Aires"}),
         )
         .await;
         people.push((
