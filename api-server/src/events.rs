@@ -6,11 +6,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
+use tungstenite_ws::tungstenite::Utf8Bytes;
 
-use crate::domain::{CommentView, MeetupView, ParticipantView, PlaceView};
+use crate::domain::{CommentView, MeetupChanges, ParticipantView, PlaceView};
 
 /// What changed, in the shape of docs/api.md "Live": `{"kind": "...", ...payload}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,16 +20,38 @@ use crate::domain::{CommentView, MeetupView, ParticipantView, PlaceView};
     rename_all_fields = "camelCase"
 )]
 pub enum Event {
-    ParticipantJoined { participant: ParticipantView },
-    ParticipantUpdated { participant: ParticipantView },
-    ParticipantLeft { participant_id: String },
-    PlaceAdded { place: PlaceView },
-    PlaceUpdated { place: PlaceView },
-    PlaceRemoved { place_id: String },
-    CommentAdded { comment: CommentView },
-    CommentRemoved { comment_id: String },
-    MeetupUpdated { meetup: Box<MeetupView> },
-    MeetupFinalized { meetup: Box<MeetupView> },
+    ParticipantJoined {
+        participant: ParticipantView,
+    },
+    ParticipantUpdated {
+        participant: ParticipantView,
+    },
+    ParticipantLeft {
+        participant_id: String,
+    },
+    PlaceAdded {
+        place: PlaceView,
+    },
+    PlaceUpdated {
+        place: PlaceView,
+    },
+    PlaceRemoved {
+        place_id: String,
+    },
+    CommentAdded {
+        comment: CommentView,
+    },
+    CommentRemoved {
+        comment_id: String,
+    },
+    /// The meetup's own fields that changed (title, description, deadline, status, decision,
+    /// …), never the whole view: every event stays a few KiB however full the meetup is.
+    MeetupUpdated {
+        changes: MeetupChanges,
+    },
+    MeetupFinalized {
+        changes: MeetupChanges,
+    },
     MeetupDeleted {},
 }
 

@@ -98,6 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let lifecycle = Arc::clone(&state.lifecycle);
     let live_slots = Arc::clone(&state.live_slots);
+    let search = Arc::clone(&state.search);
     let stop = async move {
         shutdown_signal().await;
         // Readiness false and live connections closed with 1001 at once; in-flight requests
@@ -110,9 +111,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while live_slots.total() > 0 && closing.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Index updates the stopped requests queued (Elasticsearch) go out, within a deadline.
+    search.flush(SEARCH_FLUSH_DEADLINE).await;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a stopping replica waits for queued search-index updates (the pod's grace period
+/// is longer than the 20 s for requests plus this).
+const SEARCH_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
 async fn shutdown_signal() {

@@ -172,6 +172,15 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     let store: Arc<dyn Store> = faulty.clone();
     let api = replica(&store, Some(&redis)).await;
     let (id, admin) = create(&api).await;
+    let (status, place) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/meetups/{id}/places", api.base),
+        Some(&admin),
+        json!({"name": "Zapf"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{place}");
+    let place = place["id"].as_str().expect("place id").to_string();
     let cached = fill_cache(&api, &redis, &id).await;
     let url = format!(
         "{}/api/v1/meetups/{id}/live",
@@ -183,13 +192,13 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     let first = socket.next().await.expect("a frame").expect("ok");
     assert!(matches!(&first, Message::Text(text) if text.contains(r#""type":"snapshot""#)));
 
-    // The title is stored, then building the response fails.
+    // The place is stored, then building its event (the voters) fails.
     faulty.fail_next_participants_read();
     let (status, body) = call(
         reqwest::Method::PATCH,
-        format!("{}/api/v1/meetups/{id}", api.base),
+        format!("{}/api/v1/meetups/{id}/places/{place}", api.base),
         Some(&admin),
-        json!({"title": "Committed anyway"}),
+        json!({"name": "Committed anyway"}),
     )
     .await;
     assert_eq!(status, 503, "{body}");
@@ -200,7 +209,10 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
         assert!(Instant::now() < deadline, "the stale cached view was kept");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(get_view(&api, &id).await["title"], "Committed anyway");
+    assert_eq!(
+        get_view(&api, &id).await["places"][0]["name"],
+        "Committed anyway"
+    );
     // The live client is told to reload and sees the write.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -213,11 +225,37 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
         if let Message::Text(text) = frame {
             let message: Value = serde_json::from_str(&text).expect("json");
             if message["type"] == "snapshot" {
-                assert_eq!(message["meetup"]["title"], "Committed anyway");
+                assert_eq!(message["meetup"]["places"][0]["name"], "Committed anyway");
                 break;
             }
         }
     }
+
+    // A meetup edit's event needs no view, so it goes out before the response (whose view
+    // fails to build here): live clients see the write at once.
+    faulty.fail_next_participants_read();
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/meetups/{id}", api.base),
+        Some(&admin),
+        json!({"title": "Edited anyway"}),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    let frame = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(Ok(Message::Text(text))) = socket.next().await {
+                let message: Value = serde_json::from_str(&text).expect("json");
+                if message["type"] == "event" {
+                    return message;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the event before the deadline");
+    assert_eq!(frame["event"]["kind"], "meetupUpdated");
+    assert_eq!(frame["event"]["changes"]["title"], "Edited anyway");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,6 +102,58 @@ pub struct MeetupView {
     pub decision: Option<Decision>,
 }
 
+/// The meetup's own fields one write changed, as the `meetupUpdated`/`meetupFinalized` live
+/// events carry them: an absent field is unchanged, `null` means removed. Lists (slots, places,
+/// participants, comments) never change through these events; they have their own.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetupChanges {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `null`: the description was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// `null`: the deadline was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub deadline: Option<Option<DateTime<Utc>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_participant_places: Option<bool>,
+    /// Always sent: the status as the view shows it now (a passed deadline closes a meetup
+    /// without any write, so the client's copy may be stale even when the stored one is not).
+    pub status: Status,
+    /// `null`: the decision was withdrawn (the meetup was reopened or closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Decision>)]
+    pub decision: Option<Option<Decision>>,
+    /// Always sent.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a write changed between two versions of the meetup document.
+pub fn meetup_changes(
+    before: &MeetupRecord,
+    after: &MeetupRecord,
+    now: DateTime<Utc>,
+) -> MeetupChanges {
+    fn changed<T: PartialEq + Clone>(before: &T, after: &T) -> Option<T> {
+        (before != after).then(|| after.clone())
+    }
+    MeetupChanges {
+        title: changed(&before.title, &after.title),
+        description: changed(&before.description, &after.description),
+        deadline: changed(&before.deadline, &after.deadline),
+        allow_participant_places: changed(
+            &before.allow_participant_places,
+            &after.allow_participant_places,
+        ),
+        status: after.effective_status(now),
+        decision: changed(&before.decision, &after.decision),
+        updated_at: after.updated_at,
+    }
+}
+
 pub fn participant_view(meetup: &MeetupRecord, p: &ParticipantRecord) -> ParticipantView {
     ParticipantView {
         id: p.id.clone(),
@@ -399,6 +451,54 @@ mod tests {
             .insert("19990101T0000Z".into(), Availability::Yes);
         let filtered = participant_view(&meetup, &person);
         assert_eq!(filtered.availability, all.availability);
+    }
+
+    #[test]
+    fn meetup_changes_name_only_what_changed() {
+        let (before, _, _) = fullest_meetup();
+        let now = before.updated_at + Duration::hours(1);
+        let mut after = before.clone();
+        after.updated_at = now;
+        let changes = meetup_changes(&before, &after, now);
+        assert_eq!(
+            serde_json::to_value(&changes).expect("serializes"),
+            serde_json::json!({"status": "finalized", "updatedAt": now}),
+            "an unchanged meetup names only the status and the time"
+        );
+
+        after.title = "Beer".into();
+        after.description = None;
+        after.deadline = Some(now + Duration::days(1));
+        after.allow_participant_places = false;
+        after.status = Status::Open;
+        after.decision = None;
+        let json = serde_json::to_value(meetup_changes(&before, &after, now)).expect("ok");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "title": "Beer",
+                "description": null,
+                "deadline": now + Duration::days(1),
+                "allowParticipantPlaces": false,
+                "status": "open",
+                "decision": null,
+                "updatedAt": now,
+            })
+        );
+
+        // Finalizing names the decision; a passed deadline shows as closed.
+        let reopened = after.clone();
+        let mut finalized = reopened.clone();
+        finalized.status = Status::Finalized;
+        finalized.decision = before.decision.clone();
+        let changes = meetup_changes(&reopened, &finalized, now);
+        assert_eq!(changes.decision, Some(before.decision.clone()));
+        assert_eq!(changes.title, None);
+        let late = now + Duration::days(2);
+        assert_eq!(
+            meetup_changes(&reopened, &reopened, late).status,
+            Status::Closed
+        );
     }
 
     #[test]

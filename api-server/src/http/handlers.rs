@@ -125,17 +125,18 @@ pub async fn patch_meetup(
 ) -> ApiResult<Json<MeetupView>> {
     let (meetup, principal) = app.authenticated(&id, &bearer).await?;
     let patch: MeetupPatch = body.parse()?;
-    let (meetup, ()) = app
+    let (meetup, changes) = app
         .change_authenticated(meetup, &principal, |meetup, principal, now| {
-            domain::patch_meetup(meetup, principal, patch.clone(), now).map(|m| (m, ()))
+            domain::patch_meetup(meetup, principal, patch.clone(), now).map(|next| {
+                let changes = domain::meetup_changes(meetup, &next, now);
+                (next, changes)
+            })
         })
         .await?;
-    let committed = app.committed(&meetup.id, meetup.revision).await;
-    let view = app.view(&meetup).await?;
-    committed.publish(Event::MeetupUpdated {
-        meetup: Box::new(view.clone()),
-    });
-    Ok(Json(view))
+    app.committed(&meetup.id, meetup.revision)
+        .await
+        .publish(Event::MeetupUpdated { changes });
+    Ok(Json(app.view(&meetup).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/meetups/{id}", tag = "meetups",
@@ -470,17 +471,18 @@ pub async fn finalize(
 ) -> ApiResult<Json<MeetupView>> {
     let (meetup, principal) = app.authenticated(&id, &bearer).await?;
     let input: FinalizeInput = body.parse()?;
-    let (meetup, ()) = app
+    let (meetup, changes) = app
         .change_authenticated(meetup, &principal, |meetup, principal, now| {
-            domain::finalize(meetup, principal, &input, now).map(|m| (m, ()))
+            domain::finalize(meetup, principal, &input, now).map(|next| {
+                let changes = domain::meetup_changes(meetup, &next, now);
+                (next, changes)
+            })
         })
         .await?;
-    let committed = app.committed(&meetup.id, meetup.revision).await;
-    let view = app.view(&meetup).await?;
-    committed.publish(Event::MeetupFinalized {
-        meetup: Box::new(view.clone()),
-    });
-    Ok(Json(view))
+    app.committed(&meetup.id, meetup.revision)
+        .await
+        .publish(Event::MeetupFinalized { changes });
+    Ok(Json(app.view(&meetup).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/meetups/{id}/event.ics", tag = "meetups",

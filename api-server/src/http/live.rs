@@ -5,7 +5,11 @@
 //! Each connection is one task that reads the client, listens to the hub and writes from a
 //! bounded queue: a client that does not read fills only its own queue and is then closed with
 //! a reason, so it never holds up the hub or the other clients. Event frames are serialized
-//! once and shared by every connection (`Utf8Bytes` is reference-counted).
+//! once and shared by every connection (`Utf8Bytes` is reference-counted), and so is the
+//! snapshot: it goes out as a fragmented message whose fragments are slices of the cached view
+//! bytes, so a client that does not read holds one fragment's copy, not the whole view. That is
+//! why the upgrade is done here rather than with axum's `WebSocketUpgrade` (its `Message` has no
+//! raw frames).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -15,14 +19,20 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::Extension;
-use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tungstenite_ws::WebSocketStream;
+use tungstenite_ws::tungstenite::handshake::derive_accept_key;
+use tungstenite_ws::tungstenite::protocol::frame::Frame;
+use tungstenite_ws::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite_ws::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite_ws::tungstenite::{Message, Utf8Bytes};
 use utoipa::IntoParams;
 
 use super::AppState;
@@ -31,6 +41,19 @@ use super::extract::{ApiPath, ApiQuery};
 use super::problem::{Problem, ProblemBody};
 use crate::events::{HubMessage, LiveEvent};
 use crate::redis_layer::CachedView;
+
+type WebSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const AWAY: u16 = 1001;
+    pub const AGAIN: u16 = 1013;
+}
+
+/// The snapshot goes out in fragments of this size, each a slice of the view bytes every
+/// connection shares: a connection holds at most one fragment's copy in its write buffer, not
+/// the whole view (up to `MAX_VIEW_BYTES`) per client that does not read.
+const SNAPSHOT_FRAGMENT: usize = 16 * 1024;
 
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Idle connections are closed after this long without a pong (docs/api.md "Live").
@@ -63,36 +86,102 @@ pub async fn live(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<LiveQuery>,
     client: Option<Extension<ClientKey>>,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Result<Response, Problem> {
     let meetup = app.load_meetup(&id).await?;
     let client = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |key| key.0.0);
     let slot = app.live_slots.take(client, &meetup.id)?;
-    let upgrade = upgrade.map_err(|_| {
+    let accept = websocket_accept(request.headers()).ok_or_else(|| {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "websocket-required",
             "This address speaks WebSocket; open it with a WebSocket client.",
         )
     })?;
-    Ok(upgrade
-        .read_buffer_size(READ_BUFFER)
-        // Every frame is flushed on its own, so there is nothing to gain from coalescing.
-        .write_buffer_size(0)
-        .max_message_size(MAX_INCOMING)
-        .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| async move {
-            serve(app, meetup.id, query.since, socket).await;
-            drop(slot);
-        }))
+    if request
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_none()
+    {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "websocket-required",
+            "This connection cannot be upgraded to a WebSocket (HTTP/1.1 is required).",
+        ));
+    }
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            // Every frame is flushed on its own, so there is nothing to gain from coalescing.
+            .write_buffer_size(0)
+            .max_message_size(Some(MAX_INCOMING))
+            .max_frame_size(Some(MAX_INCOMING));
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        serve(app, meetup.id, query.since, socket).await;
+        drop(slot);
+    });
+    Ok((
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response())
 }
 
-fn snapshot_frame(view: &CachedView, presence: usize) -> Message {
-    // The view is already JSON (maybe straight from the cache): splice it in, don't re-parse.
-    Message::Text(Utf8Bytes::from(format!(
-        r#"{{"type":"snapshot","revision":{},"meetup":{},"presence":{presence}}}"#,
-        view.revision, view.json
-    )))
+/// The `Sec-WebSocket-Accept` answer to a valid WebSocket upgrade request (RFC 6455 4.2.1).
+fn websocket_accept(headers: &HeaderMap) -> Option<HeaderValue> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    if !has_token(header::CONNECTION, "upgrade")
+        || !has_token(header::UPGRADE, "websocket")
+        || headers.get(header::SEC_WEBSOCKET_VERSION)? != "13"
+    {
+        return None;
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes())).ok()
+}
+
+/// The snapshot message as fragments: the envelope's head, the view's bytes in slices of
+/// [`SNAPSHOT_FRAGMENT`] (shared, not copied), the tail. Clients see one text message.
+fn snapshot_frames(view: &CachedView, presence: usize) -> Vec<Message> {
+    let head = Bytes::from(format!(
+        r#"{{"type":"snapshot","revision":{},"meetup":"#,
+        view.revision
+    ));
+    let tail = Bytes::from(format!(r#","presence":{presence}}}"#));
+    let json = view.json.bytes();
+    let chunks = (0..json.len())
+        .step_by(SNAPSHOT_FRAGMENT)
+        .map(|at| json.slice(at..(at + SNAPSHOT_FRAGMENT).min(json.len())));
+    let parts: Vec<Bytes> = std::iter::once(head)
+        .chain(chunks)
+        .chain(std::iter::once(tail))
+        .collect();
+    let last = parts.len() - 1;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let opcode = if i == 0 { Data::Text } else { Data::Continue };
+            Message::Frame(Frame::message(part, OpCode::Data(opcode), i == last))
+        })
+        .collect()
 }
 
 fn presence_frame(count: usize) -> Message {
@@ -103,7 +192,7 @@ fn presence_frame(count: usize) -> Message {
 
 fn close(code: u16, reason: &'static str) -> Option<CloseFrame> {
     Some(CloseFrame {
-        code,
+        code: CloseCode::from(code),
         reason: Utf8Bytes::from_static(reason),
     })
 }
@@ -149,13 +238,15 @@ impl Drop for ConnectionGauge {
 struct Outgoing {
     socket: WebSocket,
     queue: VecDeque<Message>,
+    /// Snapshot fragments in `queue`: they do not count against [`SEND_QUEUE`].
+    fragments: usize,
     /// A frame has been handed to the socket and still has to be flushed.
     unflushed: bool,
 }
 
 /// What the socket did while frames were being sent.
 enum Io {
-    Received(Option<Result<Message, axum::Error>>),
+    Received(Option<Result<Message, tungstenite_ws::tungstenite::Error>>),
     /// Sending failed: the client is gone.
     Broken,
 }
@@ -165,22 +256,36 @@ impl Outgoing {
         Self {
             socket,
             queue: VecDeque::new(),
+            fragments: 0,
             unflushed: false,
         }
     }
 
     fn enqueue(&mut self, message: Message) -> Enqueued {
-        if self.queue.len() >= SEND_QUEUE {
+        if self.queue.len() - self.fragments >= SEND_QUEUE {
             return Enqueued::Slow;
         }
         self.queue.push_back(message);
         Enqueued::Ok
     }
 
+    /// Queues a snapshot's fragments (see [`snapshot_frames`]); they count as one message.
+    fn enqueue_snapshot(&mut self, frames: Vec<Message>) -> Enqueued {
+        if self.queue.len() - self.fragments >= SEND_QUEUE {
+            return Enqueued::Slow;
+        }
+        self.fragments += frames.len().saturating_sub(1);
+        self.queue.extend(frames);
+        Enqueued::Ok
+    }
+
     /// Moves queued frames to the client; `Ready(Err)` when the socket is broken, `Ready(Ok)`
     /// when everything queued is flushed. Cancel-safe: a frame leaves the queue only once the
     /// socket has taken it.
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), axum::Error>> {
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), tungstenite_ws::tungstenite::Error>> {
         loop {
             if self.unflushed {
                 ready!(self.socket.poll_flush_unpin(cx))?;
@@ -191,6 +296,9 @@ impl Outgoing {
             }
             ready!(self.socket.poll_ready_unpin(cx))?;
             if let Some(message) = self.queue.pop_front() {
+                if matches!(message, Message::Frame(ref frame) if !frame.header().is_final) {
+                    self.fragments -= 1;
+                }
                 self.socket.start_send_unpin(message)?;
                 self.unflushed = true;
             }
@@ -225,6 +333,12 @@ async fn serve(app: AppState, id: String, since: Option<i64>, socket: WebSocket)
     let reason = run(&app, &id, since, &mut outgoing).await;
     drop(gauge);
     outgoing.close(reason).await;
+}
+
+/// What one turn of a connection's loop sends.
+enum Outbound {
+    Message(Message),
+    Snapshot(Vec<Message>),
 }
 
 enum Enqueued {
@@ -268,7 +382,7 @@ async fn run(
             if since.is_some() {
                 metrics::counter!("live_resumes_total", "result" => "snapshot").increment(1);
             }
-            let _ = outgoing.enqueue(snapshot_frame(&current, app.live.presence(id)));
+            let _ = outgoing.enqueue_snapshot(snapshot_frames(&current, app.live.presence(id)));
             current.revision
         }
     };
@@ -306,13 +420,13 @@ async fn run(
                         let _ = outgoing.enqueue(Message::Text(event.frame.clone()));
                         return close(close_code::NORMAL, "the meetup was deleted");
                     }
-                    Message::Text(event.frame.clone())
+                    Outbound::Message(Message::Text(event.frame.clone()))
                 }
                 Ok(HubMessage::Resync) | Err(RecvError::Lagged(_)) => {
                     match app.view_json(id).await {
                         Ok(view) => {
                             shown = view.revision;
-                            snapshot_frame(&view, app.live.presence(id))
+                            Outbound::Snapshot(snapshot_frames(&view, app.live.presence(id)))
                         }
                         Err(problem) if problem.status == StatusCode::NOT_FOUND => {
                             return close(close_code::NORMAL, "the meetup is gone");
@@ -340,7 +454,7 @@ async fn run(
                 if last_pong.elapsed() > PONG_TIMEOUT {
                     return close(close_code::AWAY, "no pong for two minutes");
                 }
-                Message::Ping(Default::default())
+                Outbound::Message(Message::Ping(Default::default()))
             }
             () = &mut stopping => {
                 return close(close_code::AWAY, "server restarting; reconnect");
@@ -351,10 +465,14 @@ async fn run(
                     continue;
                 }
                 last_presence = count;
-                presence_frame(count)
+                Outbound::Message(presence_frame(count))
             }
         };
-        if let Enqueued::Slow = outgoing.enqueue(frame) {
+        let queued = match frame {
+            Outbound::Message(message) => outgoing.enqueue(message),
+            Outbound::Snapshot(frames) => outgoing.enqueue_snapshot(frames),
+        };
+        if let Enqueued::Slow = queued {
             metrics::counter!("live_slow_clients_dropped_total").increment(1);
             tracing::debug!(
                 meetup = id,
@@ -388,6 +506,41 @@ mod tests {
 
     fn revisions(replay: Option<Vec<Arc<LiveEvent>>>) -> Option<Vec<i64>> {
         replay.map(|events| events.iter().map(|e| e.revision).collect())
+    }
+
+    #[test]
+    fn the_snapshot_goes_out_in_fragments_that_borrow_the_view() {
+        let view_text = format!(r#"{{"id":"m","title":"{}"}}"#, "🍺".repeat(10_000));
+        let view = CachedView {
+            revision: 7,
+            json: crate::view_cache::ViewJson::from(view_text.clone()),
+        };
+        let frames = snapshot_frames(&view, 3);
+        let mut text = Vec::new();
+        for (i, message) in frames.iter().enumerate() {
+            let Message::Frame(frame) = message else {
+                panic!("raw frames only");
+            };
+            let expected = if i == 0 { Data::Text } else { Data::Continue };
+            assert_eq!(frame.header().opcode, OpCode::Data(expected));
+            assert_eq!(frame.header().is_final, i == frames.len() - 1);
+            assert!(frame.payload().len() <= SNAPSHOT_FRAGMENT);
+            text.extend_from_slice(frame.payload());
+        }
+        assert_eq!(
+            String::from_utf8(text).expect("utf-8"),
+            format!(r#"{{"type":"snapshot","revision":7,"meetup":{view_text},"presence":3}}"#)
+        );
+        assert_eq!(
+            frames.len(),
+            2 + view_text.len().div_ceil(SNAPSHOT_FRAGMENT)
+        );
+        // The view's fragments point into the one shared buffer: nothing was copied.
+        let shared = view.json.bytes();
+        let Message::Frame(second) = &frames[1] else {
+            panic!("raw frames only");
+        };
+        assert_eq!(second.payload().as_ptr(), shared.as_ptr());
     }
 
     #[test]

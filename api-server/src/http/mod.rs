@@ -116,6 +116,16 @@ impl Default for Settings {
 }
 
 /// Everything a handler needs. Cheap to clone.
+/// Concurrent view builds per replica (see [`AppState::view_builds`]).
+pub const VIEW_BUILD_STRIPES: usize = 8;
+
+fn view_build_stripe(meetup_id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meetup_id.hash(&mut hasher);
+    (hasher.finish() % VIEW_BUILD_STRIPES as u64) as usize
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -138,6 +148,11 @@ pub struct AppState {
     pub views: LocalViews,
     /// Failed PIN attempts and the argon2 slots (see [`secrets`]).
     pub reclaims: Arc<secrets::ReclaimGuard>,
+    /// Who may build a view now: one build per meetup at a time (the others wait and take its
+    /// result from `views`), and at most [`VIEW_BUILD_STRIPES`] at once per replica. Without
+    /// it, every request that arrives right after a write builds its own copy of the view
+    /// (tens of MiB at the limits), so a GET flood multiplies memory by its concurrency.
+    pub view_builds: Arc<[tokio::sync::Mutex<()>; VIEW_BUILD_STRIPES]>,
 }
 
 impl AppState {
@@ -157,6 +172,7 @@ impl AppState {
             redis: None,
             views: LocalViews::default(),
             reclaims: Arc::default(),
+            view_builds: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
         }
     }
 
@@ -182,6 +198,14 @@ impl AppState {
             .ok_or_else(|| Problem::meetup_not_found(id))?;
         let now = Utc::now();
         if let Some(json) = self.views.get(id, &stamp, now) {
+            return Ok(CachedView {
+                revision: stamp.revision,
+                json,
+            });
+        }
+        let _building = self.view_builds[view_build_stripe(id)].lock().await;
+        // Whoever held the lock may have built this very revision meanwhile.
+        if let Some(json) = self.views.get(id, &stamp, Utc::now()) {
             return Ok(CachedView {
                 revision: stamp.revision,
                 json,

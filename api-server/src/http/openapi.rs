@@ -35,6 +35,9 @@ use super::handlers;
         handlers::suggest_places,
         super::live::live,
     ),
+    // Not in any response: what the live `meetupUpdated`/`meetupFinalized` events carry
+    // (docs/api.md "Live"), so the web app's types come from the same source.
+    components(schemas(crate::domain::MeetupChanges)),
     modifiers(&BearerAuth, &ProblemResponses, &InputLimits, &CreatedLinks)
 )]
 pub struct ApiDoc;

@@ -22,11 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tungstenite_ws::tungstenite::Utf8Bytes;
 
 use super::link::RedisLink;
 use crate::events::{BroadcastHub, EventSink, LiveEvent, MeetupEvent};

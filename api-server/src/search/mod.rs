@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{PlaceRecord, PlaceSuggestion};
 use crate::http::problem::Problem;
@@ -93,6 +93,13 @@ pub trait PlaceSearch: Send + Sync + 'static {
         scope: &[String],
         limit: usize,
     ) -> SearchResult<Vec<PlaceSuggestion>>;
+
+    /// Waits until the index updates queued so far have been sent, at most `deadline`; `false`
+    /// if some were still waiting then. For shutdown: a replica that stops should not drop
+    /// updates it has accepted. Searches without a queue have nothing to wait for.
+    async fn flush(&self, _deadline: std::time::Duration) -> bool {
+        true
+    }
 }
 
 /// The search the configuration asks for: Elasticsearch with the store as fallback when
@@ -147,6 +154,8 @@ pub fn dedup_by_name(
 enum Job {
     Saved(String, Box<PlaceRecord>),
     Removed(String, String),
+    /// Answered when every job queued before it is done (the queue is worked in order).
+    Flushed(oneshot::Sender<()>),
 }
 
 /// Whether the primary backend is failing; logs each change of state once.
@@ -199,12 +208,16 @@ impl WithFallback {
         let worker_health = Arc::clone(&health);
         tokio::spawn(async move {
             while let Some(job) = queue.recv().await {
-                let result = match &job {
+                let result = match job {
                     Job::Saved(meetup_id, place) => {
-                        worker_primary.place_saved(meetup_id, place).await
+                        worker_primary.place_saved(&meetup_id, &place).await
                     }
                     Job::Removed(meetup_id, place_id) => {
-                        worker_primary.place_removed(meetup_id, place_id).await
+                        worker_primary.place_removed(&meetup_id, &place_id).await
+                    }
+                    Job::Flushed(done) => {
+                        let _ = done.send(());
+                        continue;
                     }
                 };
                 match result {
@@ -244,6 +257,23 @@ impl PlaceSearch for WithFallback {
     async fn place_removed(&self, meetup_id: &str, place_id: &str) -> SearchResult<()> {
         self.enqueue(Job::Removed(meetup_id.to_owned(), place_id.to_owned()));
         self.fallback.place_removed(meetup_id, place_id).await
+    }
+
+    async fn flush(&self, deadline: std::time::Duration) -> bool {
+        let (done, flushed) = oneshot::channel();
+        let waited = tokio::time::timeout(deadline, async {
+            // Waits for room in a full queue rather than dropping the marker.
+            self.jobs.send(Job::Flushed(done)).await.is_ok() && flushed.await.is_ok()
+        })
+        .await;
+        let flushed = matches!(waited, Ok(true));
+        if !flushed {
+            tracing::warn!(
+                backend = self.backend(),
+                "stopping with index updates still queued; those places are suggested again once saved again"
+            );
+        }
+        flushed
     }
 
     async fn suggestions(
@@ -303,6 +333,87 @@ mod tests {
         .expect("elasticsearch");
         assert_eq!(elastic.backend(), "elasticsearch");
         assert!(search(&["--elasticsearch-url", "elasticsearch:9200"]).is_err());
+    }
+
+    /// A primary that takes `delay` per update and counts the updates it finished. A stand-in:
+    /// a slow or hanging Elasticsearch cannot be caused on demand in a unit test.
+    struct SlowIndex {
+        delay: std::time::Duration,
+        done: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl PlaceSearch for SlowIndex {
+        fn backend(&self) -> &'static str {
+            "slow"
+        }
+        async fn place_saved(&self, _: &str, _: &PlaceRecord) -> SearchResult<()> {
+            tokio::time::sleep(self.delay).await;
+            self.done.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn place_removed(&self, _: &str, _: &str) -> SearchResult<()> {
+            tokio::time::sleep(self.delay).await;
+            self.done.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn suggestions(
+            &self,
+            _: &str,
+            _: &[String],
+            _: usize,
+        ) -> SearchResult<Vec<PlaceSuggestion>> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn record(id: &str) -> PlaceRecord {
+        PlaceRecord {
+            id: id.to_owned(),
+            name: format!("Place {id}"),
+            address: None,
+            link: None,
+            note: None,
+            added_by_id: None,
+            added_by_name: "Anna".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_queued_updates_within_its_deadline() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::EmbeddedStore::open(dir.path()).expect("embedded store opens"));
+        let with = |delay| {
+            let slow = Arc::new(SlowIndex {
+                delay,
+                done: Default::default(),
+            });
+            let search =
+                WithFallback::new(slow.clone(), Arc::new(StoreSearch::new(Arc::clone(&store))));
+            (slow, search)
+        };
+        let (slow, search) = with(Duration::from_millis(20));
+        for id in ["p1", "p2", "p3"] {
+            search.place_saved("m1", &record(id)).await.expect("saved");
+        }
+        search.place_removed("m1", "p1").await.expect("removed");
+        assert!(search.flush(Duration::from_secs(60)).await);
+        assert_eq!(
+            slow.done.load(Ordering::SeqCst),
+            4,
+            "all four were sent first"
+        );
+
+        // An index that hangs does not hold the shutdown beyond the deadline.
+        let (hanging, search) = with(Duration::from_secs(3600));
+        search
+            .place_saved("m1", &record("p4"))
+            .await
+            .expect("saved");
+        assert!(!search.flush(Duration::from_millis(100)).await);
+        assert_eq!(hanging.done.load(Ordering::SeqCst), 0);
     }
 
     #[test]

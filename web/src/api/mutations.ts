@@ -20,9 +20,7 @@ export function applyLocal(qc: QueryClient, id: string, ev: LiveEvent) {
 
 /** A whole view from the server (PATCH meetup, finalize) replaces the cache unless it is older. */
 export function applyView(qc: QueryClient, id: string, v: MeetupView) {
-  qc.setQueryData<MeetupView>(meetupKey(id), (m) =>
-    !m || v.revision >= m.revision ? (applyEvent(m ?? v, { kind: 'meetupUpdated', meetup: v }, v.revision) ?? m) : m,
-  );
+  qc.setQueryData<MeetupView>(meetupKey(id), (m) => (!m || v.revision >= m.revision ? v : m));
 }
 
 function useCache(id: string) {

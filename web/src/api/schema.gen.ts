@@ -343,6 +343,33 @@ export interface components {
             participant: components["schemas"]["ParticipantView"];
             token: string;
         };
+        /**
+         * @description The meetup's own fields one write changed, as the `meetupUpdated`/`meetupFinalized` live
+         *     events carry them: an absent field is unchanged, `null` means removed. Lists (slots, places,
+         *     participants, comments) never change through these events; they have their own.
+         */
+        MeetupChanges: {
+            allowParticipantPlaces?: boolean | null;
+            /**
+             * Format: date-time
+             * @description `null`: the deadline was removed.
+             */
+            deadline?: string | null;
+            decision?: null | components["schemas"]["Decision"];
+            /** @description `null`: the description was removed. */
+            description?: string | null;
+            /**
+             * @description Always sent: the status as the view shows it now (a passed deadline closes a meetup
+             *     without any write, so the client's copy may be stale even when the stored one is not).
+             */
+            status: components["schemas"]["Status"];
+            title?: string | null;
+            /**
+             * Format: date-time
+             * @description Always sent.
+             */
+            updatedAt: string;
+        };
         /** @description One meetup the caller belongs to: its id and a token of it (admin or participant). */
         MeetupCredential: {
             id: string;

@@ -40,6 +40,12 @@ export type FinalizeInput = Served<S['FinalizeInput']>;
 export type SecretInput = Served<S['SecretInput']>;
 export type ReclaimInput = Served<S['ReclaimInput']>;
 
+/**
+ * The meetup's own fields one write changed (live `meetupUpdated`/`meetupFinalized`): absent means
+ * unchanged and, unlike in views, `null` means removed — so this type keeps the nulls.
+ */
+export type MeetupChanges = S['MeetupChanges'];
+
 export type LiveEvent =
   | { kind: 'participantJoined'; participant: Participant }
   | { kind: 'participantUpdated'; participant: Participant }
@@ -49,8 +55,8 @@ export type LiveEvent =
   | { kind: 'placeRemoved'; placeId: string }
   | { kind: 'commentAdded'; comment: Comment }
   | { kind: 'commentRemoved'; commentId: string }
-  | { kind: 'meetupUpdated'; meetup: MeetupView }
-  | { kind: 'meetupFinalized'; meetup: MeetupView }
+  | { kind: 'meetupUpdated'; changes: MeetupChanges }
+  | { kind: 'meetupFinalized'; changes: MeetupChanges }
   | { kind: 'meetupDeleted' };
 
 export type LiveMessage =

@@ -43,10 +43,55 @@ describe('applying live events', () => {
     expect(m.comments).toHaveLength(0);
   });
 
-  it('takes the whole meetup on update/finalize, and null on delete', () => {
-    const fin = { ...base, status: 'finalized' as const, revision: 9 };
-    expect(applyEvent(base, { kind: 'meetupFinalized', meetup: fin }, 2)!.status).toBe('finalized');
-    expect(applyEvent(base, { kind: 'meetupFinalized', meetup: fin }, 2)!.revision).toBe(2);
+  it('applies only the meetup fields an update names; null removes one', () => {
+    const withExtras = { ...base, description: 'Bring friends', deadline: '2026-06-10T18:00:00Z' };
+    const m = applyEvent(
+      withExtras,
+      { kind: 'meetupUpdated', changes: { title: 'Saturday pints', description: null, status: 'open', updatedAt: '2026-06-02T10:00:00Z' } },
+      2,
+    )!;
+    expect(m.title).toBe('Saturday pints');
+    expect('description' in m).toBe(false);
+    expect(m.deadline).toBe('2026-06-10T18:00:00Z');
+    expect(m.allowParticipantPlaces).toBe(true);
+    expect(m.updatedAt).toBe('2026-06-02T10:00:00Z');
+    expect(m.participants).toBe(withExtras.participants);
+    const closed = applyEvent(m, { kind: 'meetupUpdated', changes: { deadline: null, allowParticipantPlaces: false, status: 'closed', updatedAt: '2026-06-02T11:00:00Z' } }, 3)!;
+    expect('deadline' in closed).toBe(false);
+    expect(closed.allowParticipantPlaces).toBe(false);
+    expect(closed.status).toBe('closed');
+  });
+
+  it('takes the decision on finalize, drops it on reopen, and null on delete', () => {
+    const decision = {
+      startSlotId: 's1', endSlotId: 's2', start: '2026-06-12T16:00:00Z', end: '2026-06-12T18:00:00Z',
+      placeId: 'p1', note: null, decidedAt: '2026-06-02T10:00:00Z',
+    };
+    const fin = applyEvent(base, { kind: 'meetupFinalized', changes: { status: 'finalized', decision, updatedAt: '2026-06-02T10:00:00Z' } }, 2)!;
+    expect(fin.status).toBe('finalized');
+    expect(fin.revision).toBe(2);
+    const { note: _, ...served } = decision;
+    expect(fin.decision).toStrictEqual(served); // a null field is left out, as in views
+    const reopened = applyEvent(fin, { kind: 'meetupUpdated', changes: { status: 'open', decision: null, updatedAt: '2026-06-02T11:00:00Z' } }, 3)!;
+    expect(reopened.status).toBe('open');
+    expect('decision' in reopened).toBe(false);
     expect(applyEvent(base, { kind: 'meetupDeleted' }, 2)).toBeNull();
+  });
+
+  it('recomputes names per slot and place, scores and ranking as the server does', () => {
+    const m = applyEvent(
+      base,
+      { kind: 'participantJoined', participant: person('b', 'Bob', { s2: 'yes', s3: 'maybe' }, ['p2', 'gone']) },
+      2,
+    )!;
+    const u = applyEvent(m, { kind: 'participantUpdated', participant: person('a', 'Anna', { s3: 'yes', nope: 'yes' }, ['p2']) }, 3)!;
+    expect(u.slots.map((s) => [s.id, s.yes, s.maybe, s.score])).toEqual([
+      ['s1', [], [], 0],
+      ['s2', ['Bob'], [], 1],
+      ['s3', ['Anna'], ['Bob'], 1.5],
+      ['s4', [], [], 0],
+    ]);
+    expect(u.places.map((p) => p.voters)).toEqual([[], ['Anna', 'Bob']]);
+    expect(u.ranking).toEqual({ slots: ['s3', 's2', 's1', 's4'], places: ['p2', 'p1'] });
   });
 });
