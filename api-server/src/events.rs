@@ -3,6 +3,7 @@
 //! behind that trait.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -90,10 +91,14 @@ pub const REPLAY_EVENTS: usize = 64;
 /// without listeners is forgotten (its clients then resume with a snapshot).
 pub const REPLAY_MEETUPS: usize = 2048;
 
-/// Frame bytes of recent events kept per meetup, so the history of every meetup together stays
-/// bounded (at most `REPLAY_MEETUPS` × this) however large its events are. A larger event is
-/// delivered but not remembered: a client resuming across it gets a snapshot instead.
+/// Frame bytes of recent events kept per meetup. A larger event is delivered but not
+/// remembered: a client resuming across it gets a snapshot instead.
 pub const REPLAY_BYTES: usize = 64 * 1024;
+
+/// Frame bytes of recent events kept for all meetups together. `REPLAY_MEETUPS` × `REPLAY_BYTES`
+/// would allow 128 MiB per replica; beyond this budget the longest-idle meetups lose their
+/// history first (their clients resume with a snapshot, which is always correct).
+pub const REPLAY_TOTAL_BYTES: usize = 16 * 1024 * 1024;
 
 /// An event ready to go out: serialized once, shared by every connection of every listener.
 #[derive(Debug, Clone)]
@@ -157,6 +162,8 @@ struct MeetupChannel {
 pub struct BroadcastHub {
     capacity: usize,
     channels: Mutex<HashMap<String, MeetupChannel>>,
+    /// Frame bytes remembered over all channels (changed only under the `channels` lock).
+    remembered_bytes: AtomicUsize,
     /// Viewers connected to other replicas, as last reported through Redis.
     remote_presence: Mutex<HashMap<String, usize>>,
 }
@@ -172,6 +179,7 @@ impl BroadcastHub {
         Self {
             capacity: capacity.max(1),
             channels: Mutex::new(HashMap::new()),
+            remembered_bytes: AtomicUsize::new(0),
             remote_presence: Mutex::new(HashMap::new()),
         }
     }
@@ -188,7 +196,10 @@ impl BroadcastHub {
         meetup_id: &str,
     ) -> &'a mut MeetupChannel {
         if !channels.contains_key(meetup_id) && channels.len() >= REPLAY_MEETUPS {
-            forget_idle_meetup(channels);
+            if let Some(forgotten) = forget_idle_meetup(channels) {
+                self.remembered_bytes
+                    .fetch_sub(forgotten.recent_bytes, Ordering::Relaxed);
+            }
         }
         let channel = channels
             .entry(meetup_id.to_string())
@@ -268,6 +279,7 @@ impl BroadcastHub {
             .iter()
             .rposition(|e| e.revision < event.revision)
             .map_or(0, |i| i + 1);
+        let before = channel.recent_bytes;
         let size = event.frame.len();
         if size <= REPLAY_BYTES {
             channel.recent.insert(at, Arc::clone(&event));
@@ -279,13 +291,29 @@ impl BroadcastHub {
                 None => break,
             }
         }
+        let after = channel.recent_bytes;
         let deleted = event.deleted;
         let meetup_id = event.meetup_id.clone();
         // A send error only means nobody listens here right now; the history stays.
         let _ = channel.sender.send(HubMessage::Event(event));
+        let mut remembered = self.remembered_bytes.load(Ordering::Relaxed) + after - before;
         if deleted {
-            channels.remove(&meetup_id);
+            if let Some(gone) = channels.remove(&meetup_id) {
+                remembered -= gone.recent_bytes;
+            }
         }
+        while remembered > REPLAY_TOTAL_BYTES {
+            match forget_idle_history(&mut channels, &meetup_id) {
+                Some(freed) => remembered -= freed,
+                None => break,
+            }
+        }
+        self.remembered_bytes.store(remembered, Ordering::Relaxed);
+    }
+
+    /// Frame bytes of recent events remembered over all meetups.
+    pub fn remembered_bytes(&self) -> usize {
+        self.remembered_bytes.load(Ordering::Relaxed)
     }
 
     /// Tells every listener of one meetup to resynchronise with a snapshot.
@@ -304,15 +332,25 @@ impl BroadcastHub {
 }
 
 /// Drops the meetup that has been idle longest among those nobody here listens to.
-fn forget_idle_meetup(channels: &mut HashMap<String, MeetupChannel>) {
+fn forget_idle_meetup(channels: &mut HashMap<String, MeetupChannel>) -> Option<MeetupChannel> {
     let oldest = channels
         .iter()
         .filter(|(_, channel)| channel.sender.receiver_count() == 0)
         .min_by_key(|(_, channel)| channel.touched)
-        .map(|(id, _)| id.clone());
-    if let Some(id) = oldest {
-        channels.remove(&id);
-    }
+        .map(|(id, _)| id.clone())?;
+    channels.remove(&oldest)
+}
+
+/// Forgets the history of the longest-idle meetup other than `keep` that has one; returns the
+/// bytes freed.
+fn forget_idle_history(channels: &mut HashMap<String, MeetupChannel>, keep: &str) -> Option<usize> {
+    let channel = channels
+        .iter_mut()
+        .filter(|(id, channel)| id.as_str() != keep && channel.recent_bytes > 0)
+        .min_by_key(|(_, channel)| channel.touched)
+        .map(|(_, channel)| channel)?;
+    channel.recent.clear();
+    Some(std::mem::take(&mut channel.recent_bytes))
 }
 
 impl EventSink for BroadcastHub {
@@ -441,6 +479,44 @@ mod tests {
         assert!(bytes <= REPLAY_BYTES, "{bytes}");
         assert_eq!(recent.last().map(|e| e.revision), Some(19));
         assert_eq!(recent.len(), 4);
+    }
+
+    #[test]
+    fn history_of_all_meetups_together_stays_within_the_budget() {
+        let hub = BroadcastHub::default();
+        let frame = "x".repeat(REPLAY_BYTES / 2);
+        let meetups = 2 * REPLAY_TOTAL_BYTES / REPLAY_BYTES;
+        assert!(
+            meetups < REPLAY_MEETUPS,
+            "the budget, not the meetup count, must bind"
+        );
+        for i in 0..meetups {
+            for revision in 1..=3 {
+                hub.deliver(Arc::new(LiveEvent {
+                    meetup_id: format!("m{i}"),
+                    revision,
+                    deleted: false,
+                    frame: Utf8Bytes::from(frame.clone()),
+                }));
+            }
+        }
+        let counted: usize = hub.lock().values().map(|c| c.recent_bytes).sum();
+        assert_eq!(hub.remembered_bytes(), counted);
+        assert!(counted <= REPLAY_TOTAL_BYTES, "{counted}");
+        // The busiest recent meetup keeps its history; the longest idle lost theirs first.
+        let (_rx, recent) = hub.subscribe_with_recent(&format!("m{}", meetups - 1));
+        assert_eq!(recent.len(), 2);
+        let (_rx, recent) = hub.subscribe_with_recent("m0");
+        assert!(recent.is_empty());
+        // Deleting a meetup returns its bytes.
+        hub.deliver(Arc::new(LiveEvent {
+            meetup_id: format!("m{}", meetups - 1),
+            revision: 4,
+            deleted: true,
+            frame: Utf8Bytes::from_static("{}"),
+        }));
+        let counted: usize = hub.lock().values().map(|c| c.recent_bytes).sum();
+        assert_eq!(hub.remembered_bytes(), counted);
     }
 
     #[test]

@@ -410,16 +410,22 @@ async fn links_with_line_breaks_are_refused_and_look_alike_names_collide() {
         assert_eq!(status, 409, "{look_alike:?}: {body}");
         assert_eq!(body["type"], "https://beermeetup.io/problems/name-taken");
     }
-    // Invisible, format, bidi and tag characters are refused outright.
+    // Invisible, format, bidi and tag characters are dropped: what is left is Zoë, taken.
     for hidden in [
         "Zo\u{200D}ë",
         "\u{202E}Zoë",
         "Zoë\u{E0020}",
-        "\u{200B}\u{200B}",
-        "\u{3164}",
+        "\u{2066}Zoë\u{2069}",
+        "Zo\u{FE0F}ë",
     ] {
         let (status, _, body) = join(hidden).await;
-        assert_eq!(status, 422, "{hidden:?}: {body}");
+        assert_eq!(status, 409, "{hidden:?}: {body}");
+        assert_eq!(body["type"], "https://beermeetup.io/problems/name-taken");
+    }
+    // Nothing visible, or a control character: refused.
+    for empty in ["\u{200B}\u{200B}", "\u{3164}", "Zoë\u{0007}"] {
+        let (status, _, body) = join(empty).await;
+        assert_eq!(status, 422, "{empty:?}: {body}");
     }
 }
 

@@ -3,12 +3,15 @@
 //! Single-line fields (titles, names, addresses, links) take no control characters, no line or
 //! paragraph separators and no bidi embeddings/overrides/isolates; multi-line fields (description,
 //! notes, comments) may hold line breaks, stored as LF. Person names are stricter still: no
-//! invisible or format characters at all, at least one visible character, and they are unique by
-//! their NFKC + case-folded form, so look-alikes (NFD, fullwidth, zero-width joiners, bidi
-//! overrides) are the same name.
+//! control characters, invisible and format characters dropped (except inside emoji sequences),
+//! at least one visible character, and they are unique by their NFKC + case-folded form without
+//! ignorables, so look-alikes (NFD, fullwidth, zero-width joiners, bidi overrides) are the same
+//! name and get "name taken".
 
 use unicode_normalization::UnicodeNormalization;
-use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+use unicode_properties::{
+    GeneralCategory, GeneralCategoryGroup, UnicodeEmoji, UnicodeGeneralCategory,
+};
 
 use super::FieldError;
 
@@ -147,34 +150,69 @@ fn is_visible(c: char) -> bool {
         )
 }
 
-/// A person's display name: 1..=60 characters, inner whitespace collapsed, nothing invisible,
-/// at least one visible character.
+/// A person's display name: 1..=60 characters, inner whitespace collapsed, no control
+/// characters, invisible characters dropped (see [`without_invisible`]), at least one visible
+/// character. Dropping rather than refusing means "Zo\u{200D}ë" is simply "Zoë": taken if Zoë is
+/// there, the same person on the page if not.
 pub fn display_name(errors: &mut Vec<FieldError>, field: &str, value: &str) -> Option<String> {
     let collapsed = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().any(is_invisible) {
+    if collapsed
+        .chars()
+        .any(|c| c.is_control() || is_line_separator(c))
+    {
         errors.push(FieldError::new(
             field,
-            "must not contain invisible or formatting characters",
+            "must be one line without control characters",
         ));
         return None;
     }
-    if !collapsed.is_empty() && !collapsed.chars().any(is_visible) {
+    let visible = without_invisible(&collapsed);
+    let visible = visible.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !collapsed.is_empty() && !visible.chars().any(is_visible) {
         errors.push(FieldError::new(
             field,
             "must contain at least one visible character",
         ));
         return None;
     }
-    required_text(errors, field, &collapsed, super::limits::MAX_NAME_CHARS)
+    required_text(errors, field, &visible, super::limits::MAX_NAME_CHARS)
 }
 
-/// The key that makes names unique per meetup: NFKC, case-folded, NFKC again (Unicode's
-/// NFKC_Casefold without the ignorables, which names may not contain), so names that look
-/// alike are one name.
+/// Drops characters that render as nothing, keeping the ones emoji are built from: a zero-width
+/// joiner between two emoji (👩‍👩‍👧), a presentation selector after an emoji (🏳️), and tag
+/// characters after a black flag (🏴 subdivision flags).
+fn without_invisible(value: &str) -> String {
+    let mut kept = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        let previous = kept.chars().next_back();
+        let keep = !is_invisible(c)
+            || match c {
+                '\u{200D}' => {
+                    previous.is_some_and(|p| !p.is_ascii() && p.is_emoji_char_or_emoji_component())
+                        && chars
+                            .peek()
+                            .is_some_and(|n| !n.is_ascii() && n.is_emoji_char())
+                }
+                '\u{FE0E}' | '\u{FE0F}' => previous.is_some_and(|p| p.is_emoji_char()),
+                '\u{E0020}'..='\u{E007F}' => previous
+                    .is_some_and(|p| p == '\u{1F3F4}' || ('\u{E0020}'..='\u{E007E}').contains(&p)),
+                _ => false,
+            };
+        if keep {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+/// The key that makes names unique per meetup: NFKC, case-folded, NFKC again, ignorables
+/// removed (Unicode's NFKC_Casefold), so names that look alike are one name.
 pub fn name_key(name: &str) -> String {
     let compatible: String = name.nfkc().collect();
     caseless::default_case_fold_str(&compatible)
         .nfkc()
+        .filter(|c| !is_invisible(*c))
         .collect()
 }
 
@@ -312,30 +350,58 @@ mod tests {
     }
 
     #[test]
-    fn look_alike_names_share_a_key_and_invisible_ones_are_refused() {
+    fn look_alike_names_share_a_key_and_invisible_characters_are_dropped() {
         let key = name_key("Zoë");
         // NFD, fullwidth, upper case, ß vs ss.
         assert_eq!(name_key("Zoe\u{0308}"), key);
         assert_eq!(name_key("ＺＯË"), key);
         assert_eq!(name_key("Straße"), name_key("STRASSE"));
+        assert_eq!(name_key("👍\u{FE0F}"), name_key("👍"));
         let mut errors = vec![];
-        for bad in [
+        for hidden in [
             "Zo\u{200D}ë",
             "\u{202E}Zoë",
             "Zoë\u{E0041}",
+            "Zo\u{FE0F}ë",
+            "Z\u{00AD}oë",
+            "\u{2066}Zoë\u{2069}",
+            "Zoë\u{200B}",
+        ] {
+            let name = display_name(&mut errors, "name", hidden);
+            assert_eq!(name.as_deref(), Some("Zoë"), "{hidden:?}");
+            assert_eq!(name_key(hidden.trim()), key, "{hidden:?}");
+        }
+        assert!(errors.is_empty(), "{errors:?}");
+        for bad in [
             "\u{200B}",
             "\u{3164}",
-            "Zo\u{FE0F}ë",
             "\u{0308}",
+            "Zoë\u{0007}",
+            "\u{202E}\u{200D}",
         ] {
             assert_eq!(display_name(&mut errors, "name", bad), None, "{bad:?}");
         }
-        assert_eq!(errors.len(), 7);
+        assert_eq!(errors.len(), 5);
         assert_eq!(
             display_name(&mut errors, "name", "李 小龍"),
             Some("李 小龍".into())
         );
-        assert_eq!(display_name(&mut errors, "name", "🍺"), Some("🍺".into()));
+        // Emoji keep what they are built from.
+        for emoji in [
+            "🍺",
+            "👩\u{200D}👩\u{200D}👧 family",
+            "🏳\u{FE0F}\u{200D}🌈 Kim",
+            "👋🏽 Ana",
+            "1\u{FE0F}\u{20E3}",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+        ] {
+            assert_eq!(
+                display_name(&mut errors, "name", emoji).as_deref(),
+                Some(emoji),
+                "{emoji:?}"
+            );
+        }
+        assert_eq!(errors.len(), 5);
     }
 
     #[test]
