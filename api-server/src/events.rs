@@ -195,11 +195,12 @@ impl BroadcastHub {
         channels: &'a mut HashMap<String, MeetupChannel>,
         meetup_id: &str,
     ) -> &'a mut MeetupChannel {
-        if !channels.contains_key(meetup_id) && channels.len() >= REPLAY_MEETUPS {
-            if let Some(forgotten) = forget_idle_meetup(channels) {
-                self.remembered_bytes
-                    .fetch_sub(forgotten.recent_bytes, Ordering::Relaxed);
-            }
+        if !channels.contains_key(meetup_id)
+            && channels.len() >= REPLAY_MEETUPS
+            && let Some(forgotten) = forget_idle_meetup(channels)
+        {
+            self.remembered_bytes
+                .fetch_sub(forgotten.recent_bytes, Ordering::Relaxed);
         }
         let channel = channels
             .entry(meetup_id.to_string())
@@ -297,10 +298,8 @@ impl BroadcastHub {
         // A send error only means nobody listens here right now; the history stays.
         let _ = channel.sender.send(HubMessage::Event(event));
         let mut remembered = self.remembered_bytes.load(Ordering::Relaxed) + after - before;
-        if deleted {
-            if let Some(gone) = channels.remove(&meetup_id) {
-                remembered -= gone.recent_bytes;
-            }
+        if deleted && let Some(gone) = channels.remove(&meetup_id) {
+            remembered -= gone.recent_bytes;
         }
         while remembered > REPLAY_TOTAL_BYTES {
             match forget_idle_history(&mut channels, &meetup_id) {
