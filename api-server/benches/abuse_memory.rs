@@ -12,7 +12,6 @@
 //! docs/benchmarks.md. `BENCH_SERVER_BIN` runs another build (e.g. an older commit's);
 //! `BENCH_SECONDS` (default 20) sets the attack's length.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +26,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+mod support;
+use support::{ServerProcess, percentile, rss_mib};
+
 const SOCKETS: usize = 200;
 const FLOOD_TASKS: usize = 8;
 /// The attacker, the voter and the watcher, as the trusted proxy (loopback) reports them.
@@ -40,7 +42,8 @@ const NEVER_READ_RCVBUF: u32 = 4096;
 const RAISED_LIMIT: &str = "ABUSE_MEMORY_FD_LIMIT_RAISED";
 
 fn main() {
-    raise_fd_limit();
+    // 200 sockets here and as many in the server.
+    support::raise_fd_limit(RAISED_LIMIT, 4 * SOCKETS as u64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,82 +51,26 @@ fn main() {
     runtime.block_on(run());
 }
 
-fn raise_fd_limit() {
-    if std::env::var_os(RAISED_LIMIT).is_some() {
-        return;
-    }
-    let Ok(me) = std::env::current_exe() else {
-        return;
-    };
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(r#"ulimit -n "$(ulimit -Hn)" && exec "$0" "$@""#)
-        .arg(me)
-        .args(std::env::args().skip(1))
-        .env(RAISED_LIMIT, "1")
-        .status()
-        .expect("re-executing with a higher open-files limit");
-    std::process::exit(status.code().unwrap_or(1));
-}
-
+/// The server of one scenario and its data directory (removed with it).
 struct Server {
-    child: Child,
+    process: ServerProcess,
     base: String,
     _data: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start_server(env: &[(&str, &str)]) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
-    let port = test_fixtures::free_port();
-    let binary = std::env::var("BENCH_SERVER_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_api-server").to_string());
-    let mut command = Command::new(binary);
-    command
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("DATA_DIR", data.path())
-        .env("WRITE_RATE_PER_MINUTE", "0")
-        .env("TRUSTED_PROXIES", "127.0.0.1/32")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let server = Server {
-        child: command.spawn().expect("api-server starts"),
-        base: format!("http://127.0.0.1:{port}"),
+    let mut vars = vec![
+        ("DATA_DIR", data.path().display().to_string()),
+        ("TRUSTED_PROXIES", "127.0.0.1/32".to_string()),
+    ];
+    vars.extend(env.iter().map(|(key, value)| (*key, (*value).to_string())));
+    let process = ServerProcess::start(&vars).await;
+    Server {
+        base: process.base.clone(),
+        process,
         _data: data,
-    };
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/readyz", server.base))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("api-server did not become ready");
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// `chars` characters of four UTF-8 bytes each: the widest text a field may hold.
@@ -274,13 +221,6 @@ async fn fill(server: &Server) -> Fullest {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -348,7 +288,7 @@ struct Outcome {
 
 async fn scenario(name: &'static str, env: &[(&str, &str)], attack: Duration) -> Outcome {
     let server = start_server(env).await;
-    let pid = server.child.id();
+    let pid = server.process.pid();
     let fullest = fill(&server).await;
     let meetup_url = format!("{}/api/v1/meetups/{}", server.base, fullest.id);
     let http = reqwest::Client::new();

@@ -16,8 +16,7 @@
 //! cannot make more than one write per sync, and N connections at most N per sync.
 
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use axum::Router;
 use axum::http::header;
@@ -25,80 +24,25 @@ use axum::routing::get;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+mod support;
+use support::{ServerProcess, load_average, rss_mib};
+
 const PARTICIPANTS: usize = 30;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server(data_dir: &std::path::Path) -> Server {
-    let port = test_fixtures::free_port();
-    let binary = std::env::var("BENCH_SERVER_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_api-server").to_string());
-    let child = Command::new(binary)
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("DATA_DIR", data_dir)
-        .env("WRITE_RATE_PER_MINUTE", "0")
+async fn start_server(data_dir: &std::path::Path) -> ServerProcess {
+    ServerProcess::start(&[
+        ("DATA_DIR", data_dir.display().to_string()),
         // All load comes from one address: the per-client limits would answer most requests
         // with 429 (reads after 200, creates after 100 meetups), which is not what is measured.
-        .env("READ_RATE_PER_MINUTE", "0")
-        .env("MEETUPS_PER_CLIENT_PER_DAY", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("api-server starts");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/readyz", server.base))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("api-server did not become ready");
+        ("READ_RATE_PER_MINUTE", "0".to_string()),
+        ("MEETUPS_PER_CLIENT_PER_DAY", "0".to_string()),
+    ])
+    .await
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-/// CPU seconds (user + system) the process has used, from /proc (USER_HZ is 100 on Linux).
+/// Seconds of CPU time a process has used.
 fn cpu_seconds(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // Fields after the command name, which may hold spaces, ends with ')'.
-            let rest = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-            let user: f64 = fields.get(11)?.parse().ok()?;
-            let system: f64 = fields.get(12)?.parse().ok()?;
-            Some((user + system) / 100.0)
-        })
-        .unwrap_or(f64::NAN)
+    support::cpu_time(&pid.to_string()).as_secs_f64()
 }
 
 /// Milliseconds one 4 KiB write + fsync takes in `dir` (median and 90th percentile of `n`).
@@ -119,12 +63,6 @@ fn sync_latency_ms(dir: &std::path::Path, n: usize) -> (f64, f64) {
     let _ = std::fs::remove_file(&path);
     times.sort_by(f64::total_cmp);
     (times[n / 2], times[n * 9 / 10])
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 fn days() -> Vec<String> {
@@ -428,7 +366,7 @@ async fn run() {
     std::fs::write(&create_script, wrk_script(&create_requests)).expect("write script");
 
     let bare_url = format!("http://127.0.0.1:{bare_port}/bare");
-    let server_pid = server.child.id();
+    let server_pid = server.pid();
     let load_before = load_average();
     // wrk blocks; run it off the runtime so the bare server keeps serving.
     let run_wrk = |url: String, connections: usize, script: Option<std::path::PathBuf>| {
@@ -451,7 +389,7 @@ async fn run() {
     let create = run_wrk(server.base.clone(), 16, Some(create_script))
         .await
         .expect("create");
-    let rss = rss_mib(server.child.id());
+    let rss = rss_mib(server.pid());
     let load_after = load_average();
 
     println!(

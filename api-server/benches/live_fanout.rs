@@ -13,7 +13,6 @@
 //! request alone (before any client connects) and each delivery's delay after the first client
 //! of that vote received it (the fan-out spread, a lower bound of "after publishing").
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -21,13 +20,17 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+mod support;
+use support::{ServerProcess, cpu_time, percentile, rss_kib};
+
 const CLIENTS: usize = 1000;
 const VOTES: usize = 20;
 /// Set when the benchmark has re-executed itself with a raised open-files limit.
 const RAISED_LIMIT: &str = "LIVE_FANOUT_FD_LIMIT_RAISED";
 
 fn main() {
-    raise_fd_limit();
+    // 1,000 clients need ~1,000 descriptors here and as many in the server.
+    support::raise_fd_limit(RAISED_LIMIT, 4 * CLIENTS as u64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,108 +38,8 @@ fn main() {
     runtime.block_on(run());
 }
 
-/// 1,000 clients need ~1,000 descriptors in this process and as many in the server: re-run
-/// under `ulimit -n <hard limit>` when the soft limit is lower (children inherit it).
-fn raise_fd_limit() {
-    if std::env::var_os(RAISED_LIMIT).is_some() {
-        return;
-    }
-    let soft = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| {
-            limits
-                .lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| {
-                    l.split_whitespace()
-                        .nth(3)
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
-        })
-        .unwrap_or(0);
-    if soft >= 4 * CLIENTS as u64 {
-        return;
-    }
-    let Ok(me) = std::env::current_exe() else {
-        return;
-    };
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(r#"ulimit -n "$(ulimit -Hn)" && exec "$0" "$@""#)
-        .arg(me)
-        .args(std::env::args().skip(1))
-        .env(RAISED_LIMIT, "1")
-        .status()
-        .expect("re-executing with a higher open-files limit");
-    std::process::exit(status.code().unwrap_or(1));
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server(env: &[(&str, String)]) -> Server {
-    let port = test_fixtures::free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_api-server"));
-    command
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("WRITE_RATE_PER_MINUTE", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let child = command.spawn().expect("api-server starts");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/readyz", server.base))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("api-server did not become ready");
-}
-
-/// CPU time (user + system) a process has used so far, in clock ticks.
-fn cpu_ticks(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
-}
-
-/// Clock ticks per second for /proc/*/stat (USER_HZ), 100 on Linux.
-const TICKS_PER_SECOND: f64 = 100.0;
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+async fn start_server(env: &[(&str, String)]) -> ServerProcess {
+    ServerProcess::start(env).await
 }
 
 async fn call(method: reqwest::Method, url: String, token: Option<&str>, body: Value) -> Value {
@@ -177,13 +80,6 @@ struct Outcome {
     clients_cpu_per_vote: Duration,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
 fn vote_body(slots: &[String], vote: usize) -> Value {
     let answer = if vote.is_multiple_of(2) {
         "yes"
@@ -194,7 +90,11 @@ fn vote_body(slots: &[String], vote: usize) -> Value {
 }
 
 /// Connects the clients to `watch`, votes `VOTES` times through `vote_on`, and measures.
-async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Outcome {
+async fn measure(
+    scenario: &'static str,
+    watch: &ServerProcess,
+    vote_on: &ServerProcess,
+) -> Outcome {
     let created = call(
         reqwest::Method::POST,
         format!("{}/api/v1/meetups", vote_on.base),
@@ -238,7 +138,7 @@ async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Ou
 
     // Settle first, so the delta is the connections' alone.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = rss_kib(watch.child.id());
+    let before = rss_kib(watch.pid());
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<(i64, Instant)>();
     let url = format!(
         "{}/api/v1/meetups/{id}/live",
@@ -267,11 +167,11 @@ async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Ou
         }));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss_kib(watch.child.id());
+    let after = rss_kib(watch.pid());
     let per_connection_kib = after.saturating_sub(before) as f64 / CLIENTS as f64;
 
-    let server_pid = watch.child.id().to_string();
-    let (server_cpu, clients_cpu) = (cpu_ticks(&server_pid), cpu_ticks("self"));
+    let server_pid = watch.pid().to_string();
+    let (server_cpu, clients_cpu) = (cpu_time(&server_pid), cpu_time("self"));
     let mut latencies = Vec::with_capacity(VOTES * CLIENTS);
     let mut spreads = Vec::with_capacity(VOTES * CLIENTS);
     for vote in 0..VOTES {
@@ -306,12 +206,10 @@ async fn measure(scenario: &'static str, watch: &Server, vote_on: &Server) -> Ou
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let per_vote = |ticks: u64| {
-        // The 100 ms pauses between votes are idle; the ticks are the votes' work.
-        Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND / VOTES as f64)
-    };
-    let server_cpu_per_vote = per_vote(cpu_ticks(&server_pid) - server_cpu);
-    let clients_cpu_per_vote = per_vote(cpu_ticks("self") - clients_cpu);
+    // The 100 ms pauses between votes are idle; the CPU time is the votes' work.
+    let per_vote = |spent: Duration| spent / VOTES as u32;
+    let server_cpu_per_vote = per_vote(cpu_time(&server_pid).saturating_sub(server_cpu));
+    let clients_cpu_per_vote = per_vote(cpu_time("self").saturating_sub(clients_cpu));
     for reader in readers {
         reader.abort();
     }
