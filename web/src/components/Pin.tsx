@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent, type RefObject } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useMutation } from '@tanstack/react-query';
 import { api, ApiError } from '../api/client';
@@ -48,31 +48,19 @@ export function PinForm() {
   return (
     <form className="pin-form" data-testid="pin-form" onSubmit={submit} noValidate>
       <p className="small">{t('pin.lead')}</p>
-      <div className={`field${error ? ' has-error' : ''}`}>
-        <label htmlFor={id}>{t('pin.label', { min: LIMITS.minSecret, max: LIMITS.secret })}</label>
-        <div className="copy-row">
-          <input
-            id={id}
-            ref={input}
-            type="password"
-            name="new-pin"
-            autoComplete="new-password"
-            value={pin}
-            maxLength={LIMITS.secret}
-            onChange={(e) => setPin(e.target.value)}
-            aria-invalid={!!error}
-            aria-describedby={error ? `${id}-error` : undefined}
-          />
-          <button type="submit" className="btn small" disabled={change.isPending}>
-            🔐 {tokens.hasPin ? t('pin.change') : t('pin.set')}
-          </button>
-        </div>
-        {error && (
-          <p className="error" id={`${id}-error`} role="alert">
-            {error}
-          </p>
-        )}
-      </div>
+      <SecretField
+        id={id}
+        inputRef={input}
+        label={t('pin.label', { min: LIMITS.minSecret, max: LIMITS.secret })}
+        name="new-pin"
+        autoComplete="new-password"
+        value={pin}
+        onChange={setPin}
+        error={error}
+        submit={`🔐 ${tokens.hasPin ? t('pin.change') : t('pin.set')}`}
+        submitClass="btn small"
+        pending={change.isPending}
+      />
       {done && (
         <p className="ok small" role="status" data-testid="pin-done">
           {done === 'set' ? t('pin.done') : t('pin.removed')}
@@ -152,31 +140,65 @@ export function ReclaimForm({ name }: { name?: string }) {
           />
         </div>
       )}
-      <div className={`field${error ? ' has-error' : ''}`}>
-        <label htmlFor={id}>{t('pin.reclaimLabel')}</label>
-        <div className="copy-row">
-          <input
-            id={id}
-            ref={input}
-            type="password"
-            name="pin"
-            autoComplete="current-password"
-            value={pin}
-            maxLength={LIMITS.secret}
-            onChange={(e) => setPin(e.target.value)}
-            aria-invalid={!!error}
-            aria-describedby={error ? `${id}-error` : undefined}
-          />
-          <button type="submit" className="btn primary small" disabled={reclaim.isPending}>
-            {t('pin.reclaimSubmit')}
-          </button>
-        </div>
-        {error && (
-          <p className="error" id={`${id}-error`} role="alert" data-testid="reclaim-error">
-            {error}
-          </p>
-        )}
-      </div>
+      <SecretField
+        id={id}
+        inputRef={input}
+        label={t('pin.reclaimLabel')}
+        name="pin"
+        autoComplete="current-password"
+        value={pin}
+        onChange={setPin}
+        error={error}
+        errorTestId="reclaim-error"
+        submit={t('pin.reclaimSubmit')}
+        submitClass="btn primary small"
+        pending={reclaim.isPending}
+      />
     </form>
+  );
+}
+
+/** The password field both forms share: label, masked input, submit beside it, the error below. */
+function SecretField(props: {
+  id: string;
+  inputRef: RefObject<HTMLInputElement | null>;
+  label: string;
+  name: string;
+  autoComplete: 'new-password' | 'current-password';
+  value: string;
+  onChange: (value: string) => void;
+  error: string;
+  errorTestId?: string;
+  submit: string;
+  submitClass: string;
+  pending: boolean;
+}) {
+  const { id, error } = props;
+  return (
+    <div className={`field${error ? ' has-error' : ''}`}>
+      <label htmlFor={id}>{props.label}</label>
+      <div className="copy-row">
+        <input
+          id={id}
+          ref={props.inputRef}
+          type="password"
+          name={props.name}
+          autoComplete={props.autoComplete}
+          value={props.value}
+          maxLength={LIMITS.secret}
+          onChange={(e) => props.onChange(e.target.value)}
+          aria-invalid={!!error}
+          aria-describedby={error ? `${id}-error` : undefined}
+        />
+        <button type="submit" className={props.submitClass} disabled={props.pending}>
+          {props.submit}
+        </button>
+      </div>
+      {error && (
+        <p className="error" id={`${id}-error`} role="alert" data-testid={props.errorTestId}>
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
