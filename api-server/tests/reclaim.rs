@@ -157,7 +157,71 @@ async fn wrong_pins_are_limited_per_name_with_retry_after(kind: StoreKind) {
     assert!((1..=15 * 60).contains(&wait), "{wait}");
 }
 
+async fn the_organizer_gets_organizer_rights_back_with_their_pin(kind: StoreKind) {
+    let server = TestServer::start(kind).await;
+    let m = server.create_meetup(json!({})).await;
+    let (petya, petya_token) = server.join(&m.id, "Petya").await;
+    let secret = |pid: &str| format!("/api/v1/meetups/{}/participants/{pid}/secret", m.id);
+    let reclaim = format!("/api/v1/meetups/{}/participants/reclaim", m.id);
+
+    // Only the organizer's own link may keep the admin token, and only the real one.
+    let keep = |pid: &str, token: &str, admin: &str| {
+        let (server, path) = (&server, secret(pid));
+        let (token, body) = (
+            token.to_owned(),
+            json!({"secret": "4711", "adminToken": admin}),
+        );
+        async move {
+            server
+                .send(Method::PUT, &path, Some(&token), Some(body))
+                .await
+        }
+    };
+    keep(&petya, &petya_token, &m.admin)
+        .await
+        .assert_problem(403);
+    keep(&m.organizer_id, &m.organizer_token, "not-the-admin-token")
+        .await
+        .assert_problem(403);
+    let ok = keep(&m.organizer_id, &m.organizer_token, &m.admin).await;
+    assert_eq!(ok.status, 204, "{}", ok.text);
+
+    // Another device: name + PIN give both tokens back; the admin token manages the meetup.
+    let back = server
+        .post(&reclaim, None, json!({"name": "anna", "secret": "4711"}))
+        .await;
+    assert_eq!(back.status, 200, "{}", back.text);
+    assert_eq!(back.body["token"], m.organizer_token.as_str());
+    assert_eq!(back.body["adminToken"], m.admin.as_str());
+    let patched = server
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/meetups/{}", m.id),
+            back.body["adminToken"].as_str(),
+            Some(json!({"title": "Friday beer, new device"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+
+    // A friend's reclaim never carries an admin token.
+    let set = server
+        .send(
+            Method::PUT,
+            &secret(&petya),
+            Some(&petya_token),
+            Some(json!({"secret": "2468"})),
+        )
+        .await;
+    assert_eq!(set.status, 204, "{}", set.text);
+    let friend = server
+        .post(&reclaim, None, json!({"name": "Petya", "secret": "2468"}))
+        .await;
+    assert_eq!(friend.status, 200, "{}", friend.text);
+    assert!(friend.body.get("adminToken").is_none(), "{}", friend.text);
+}
+
 for_each_store!(
     a_pin_gets_the_same_name_and_token_back_and_nothing_else_does,
+    the_organizer_gets_organizer_rights_back_with_their_pin,
     wrong_pins_are_limited_per_name_with_retry_after,
 );

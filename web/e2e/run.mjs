@@ -364,6 +364,28 @@ async function runScenario(browser, base, { name, lang, viewport, touch, zones }
       await other.getByRole('tab', { name: lang === 'ru' ? 'Когда могу я' : 'My availability' }).click();
       await other.waitForFunction((n) => document.querySelectorAll('table.paint td.yes').length === n, dragged.length);
     }],
+    ['the organizer’s PIN brings the organizer controls to a fresh browser', async () => {
+      const orgPin = lang === 'ru' ? 'хмель77' : 'hops77';
+      const card = org.locator('.card.share').first();
+      if (await card.evaluate((el) => el.tagName === 'DETAILS' && !el.open)) await card.locator('summary').click();
+      const pinForm = card.locator('[data-testid="pin-form"]');
+      await pinForm.locator('input[type="password"]').fill(orgPin);
+      await pinForm.locator('button[type="submit"]').click();
+      await pinForm.locator('[data-testid="pin-done"]').waitFor();
+      const other = await freshPage(zones[0]);
+      await other.goto(shareUrl);
+      await other.fill('#join-name', orgName);
+      await other.locator('section.join button[type="submit"]').click();
+      await other.locator('#join-name-error').waitFor();
+      await other.locator('[data-testid="thats-you"]').click();
+      const form = other.locator('[data-testid="reclaim"]');
+      await form.locator('input[type="password"]').fill(orgPin);
+      await form.locator('button[type="submit"]').click();
+      await other.locator('.me-bar', { hasText: orgName }).waitFor();
+      // Organizer controls, not just the organizer's answers.
+      await other.locator('section.card.admin').waitFor();
+      await shot(other, '3-organizer-back', 'section.card.admin');
+    }],
     ['a 60-character name without spaces never widens the page', async () => {
       const longName = (lang === 'ru' ? 'Ж' : 'W').repeat(60);
       const other = await freshPage(zones[1]);

@@ -3,7 +3,9 @@
 //! Tokens are stored only as SHA-256 hashes, so the token cannot be looked up again. Instead,
 //! when a participant sets a secret, their own token (the bearer of that request) is sealed
 //! with a key derived from the secret: reclaiming with the right secret opens it and hands back
-//! the very token the first device holds, so both devices keep working. The record keeps:
+//! the very token the first device holds, so both devices keep working. The organizer may seal
+//! their admin link's token beside it, so the PIN brings organizer rights back too. The record
+//! keeps:
 //! - `hash`: an argon2id PHC string of the secret, checked (in constant time, by the crate)
 //!   before anything else;
 //! - `sealed_token`: the token encrypted with ChaCha20-Poly1305 under a second argon2id output
@@ -29,9 +31,64 @@ use super::{DomainError, FieldError, Principal};
 
 /// Body of setting or changing one's PIN/password.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretInput {
     /// 4..64 characters, used exactly as typed.
     pub secret: String,
+    /// The organizer only: their admin link's token, kept under the PIN as well so that getting
+    /// the name back also gets the organizer rights back.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+}
+
+/// What a PIN keeps: the participant's token, and for the organizer possibly the admin token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedTokens {
+    pub token: String,
+    pub admin_token: Option<String>,
+}
+
+/// Tokens are base64url, so a line break cannot occur in one and separates the two.
+const TOKEN_SEPARATOR: char = '\n';
+
+impl SealedTokens {
+    fn to_plaintext(&self) -> String {
+        match &self.admin_token {
+            Some(admin) => format!("{}{TOKEN_SEPARATOR}{admin}", self.token),
+            None => self.token.clone(),
+        }
+    }
+
+    fn from_plaintext(plain: String) -> Self {
+        match plain.split_once(TOKEN_SEPARATOR) {
+            Some((token, admin)) => Self {
+                token: token.to_owned(),
+                admin_token: Some(admin.to_owned()),
+            },
+            None => Self {
+                token: plain,
+                admin_token: None,
+            },
+        }
+    }
+}
+
+/// Whether `admin_token` may be kept under the PIN of `participant_id`: only the organizer's
+/// own participant record, and only the meetup's current admin token.
+pub fn authorize_admin_seal(
+    meetup: &super::MeetupRecord,
+    participant_id: &str,
+    admin_token: &str,
+) -> Result<(), DomainError> {
+    if participant_id == meetup.organizer_id
+        && super::ids::token_matches(admin_token, &meetup.admin_token_hash)
+    {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(
+            "Only the organizer may keep the organizer link under their PIN.",
+        ))
+    }
 }
 
 /// Body of getting a name back on another device.
@@ -127,8 +184,12 @@ fn seal_key(secret: &str, salt: &[u8]) -> Option<Key> {
 #[error("the secret could not be hashed")]
 pub struct SealError;
 
-/// Hashes `secret` and seals `token` under it. `secret` must have passed [`validate_secret`].
-pub fn seal(secret: &str, token: &str, rng: &mut impl Rng) -> Result<ParticipantSecret, SealError> {
+/// Hashes `secret` and seals `tokens` under it. `secret` must have passed [`validate_secret`].
+pub fn seal(
+    secret: &str,
+    tokens: &SealedTokens,
+    rng: &mut impl Rng,
+) -> Result<ParticipantSecret, SealError> {
     let hash_salt: [u8; 16] = rng.random();
     let salt = SaltString::encode_b64(&hash_salt).map_err(|_| SealError)?;
     let hash = hasher()
@@ -139,7 +200,7 @@ pub fn seal(secret: &str, token: &str, rng: &mut impl Rng) -> Result<Participant
     let nonce: [u8; NONCE_LEN] = rng.random();
     let key = seal_key(secret, &key_salt).ok_or(SealError)?;
     let ciphertext = ChaCha20Poly1305::new(&key)
-        .encrypt(Nonce::from_slice(&nonce), token.as_bytes())
+        .encrypt(Nonce::from_slice(&nonce), tokens.to_plaintext().as_bytes())
         .map_err(|_| SealError)?;
     let mut sealed = Vec::with_capacity(KEY_SALT_LEN + NONCE_LEN + ciphertext.len());
     sealed.extend_from_slice(&key_salt);
@@ -151,9 +212,9 @@ pub fn seal(secret: &str, token: &str, rng: &mut impl Rng) -> Result<Participant
     })
 }
 
-/// The sealed token if `secret` is the one that was set; `None` otherwise (or if the record is
+/// The sealed tokens if `secret` is the one that was set; `None` otherwise (or if the record is
 /// damaged). The comparison is argon2's own constant-time one.
-pub fn open(stored: &ParticipantSecret, secret: &str) -> Option<String> {
+pub fn open(stored: &ParticipantSecret, secret: &str) -> Option<SealedTokens> {
     let parsed = PasswordHash::new(&stored.hash).ok()?;
     hasher().verify_password(secret.as_bytes(), &parsed).ok()?;
     let sealed = STANDARD_NO_PAD.decode(&stored.sealed_token).ok()?;
@@ -166,7 +227,9 @@ pub fn open(stored: &ParticipantSecret, secret: &str) -> Option<String> {
     let token = ChaCha20Poly1305::new(&key)
         .decrypt(Nonce::from_slice(nonce), ciphertext)
         .ok()?;
-    String::from_utf8(token).ok()
+    String::from_utf8(token)
+        .ok()
+        .map(SealedTokens::from_plaintext)
 }
 
 /// Spends the time of one verification when there is nothing to verify (unknown name, or a
@@ -249,32 +312,58 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
+    fn only(token: &str) -> SealedTokens {
+        SealedTokens {
+            token: token.to_owned(),
+            admin_token: None,
+        }
+    }
+
+    fn token_of(opened: Option<SealedTokens>) -> Option<String> {
+        opened.map(|tokens| tokens.token)
+    }
+
     #[test]
     fn the_right_secret_opens_the_token_and_a_wrong_one_does_not() {
         let mut rng = StdRng::seed_from_u64(1);
-        let stored = seal("4711", "the-token", &mut rng).expect("sealed");
+        let stored = seal("4711", &only("the-token"), &mut rng).expect("sealed");
         assert!(stored.hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(!stored.hash.contains("4711") && !stored.sealed_token.contains("the-token"));
-        assert_eq!(open(&stored, "4711").as_deref(), Some("the-token"));
+        assert_eq!(
+            token_of(open(&stored, "4711")).as_deref(),
+            Some("the-token")
+        );
         assert_eq!(open(&stored, "4712"), None);
         assert_eq!(open(&stored, ""), None);
         assert_eq!(open(&stored, "4711 "), None);
     }
 
     #[test]
+    fn the_organizer_keeps_the_admin_token_beside_their_own() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let both = SealedTokens {
+            token: "participant-token".into(),
+            admin_token: Some("admin-token".into()),
+        };
+        let stored = seal("4711", &both, &mut rng).expect("sealed");
+        assert_eq!(open(&stored, "4711"), Some(both));
+        assert_eq!(open(&stored, "4712"), None);
+    }
+
+    #[test]
     fn the_same_secret_seals_differently_each_time() {
         let mut rng = StdRng::seed_from_u64(2);
-        let a = seal("пароль", "t", &mut rng).expect("sealed");
-        let b = seal("пароль", "t", &mut rng).expect("sealed");
+        let a = seal("пароль", &only("t"), &mut rng).expect("sealed");
+        let b = seal("пароль", &only("t"), &mut rng).expect("sealed");
         assert_ne!(a.hash, b.hash);
         assert_ne!(a.sealed_token, b.sealed_token);
-        assert_eq!(open(&b, "пароль").as_deref(), Some("t"));
+        assert_eq!(token_of(open(&b, "пароль")).as_deref(), Some("t"));
     }
 
     #[test]
     fn a_damaged_record_opens_nothing() {
         let mut rng = StdRng::seed_from_u64(3);
-        let stored = seal("1234", "token", &mut rng).expect("sealed");
+        let stored = seal("1234", &only("token"), &mut rng).expect("sealed");
         let mut broken_hash = stored.clone();
         broken_hash.hash = "not a phc string".into();
         assert_eq!(open(&broken_hash, "1234"), None);
@@ -288,12 +377,12 @@ mod tests {
         flipped.sealed_token = STANDARD_NO_PAD.encode(bytes);
         assert_eq!(open(&flipped, "1234"), None);
         // The seal is bound to the secret (its own salt), not to the hash beside it.
-        let other = seal("1234", "other", &mut rng).expect("sealed");
+        let other = seal("1234", &only("other"), &mut rng).expect("sealed");
         let swapped = ParticipantSecret {
             hash: stored.hash.clone(),
             sealed_token: other.sealed_token,
         };
-        assert_eq!(open(&swapped, "1234").as_deref(), Some("other"));
+        assert_eq!(token_of(open(&swapped, "1234")).as_deref(), Some("other"));
         assert!(
             !format!("{stored:?}").contains("argon2"),
             "Debug hides the hash"

@@ -34,9 +34,14 @@ pub struct CreatedMeetup {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct JoinedParticipant {
     pub participant: ParticipantView,
     pub token: String,
+    /// Only when the organizer gets their name back with a PIN they set from both links: the
+    /// admin token, so the new device may manage the meetup too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -281,6 +286,7 @@ pub async fn join_meetup(
         Json(JoinedParticipant {
             participant: view,
             token,
+            admin_token: None,
         }),
     ))
 }

@@ -17,7 +17,7 @@ use super::handlers::JoinedParticipant;
 use super::problem::{Problem, ProblemBody};
 use crate::domain::ids::token_matches;
 use crate::domain::secret::{
-    self, FailurePolicy, FailureWindow, ParticipantSecret, ReclaimInput, SecretInput,
+    self, FailurePolicy, FailureWindow, ParticipantSecret, ReclaimInput, SealedTokens, SecretInput,
 };
 use crate::domain::{self, ParticipantChanges, Resource};
 use crate::events::Event;
@@ -158,7 +158,8 @@ async fn write_secret(
 }
 
 /// Sets or changes the PIN/password that gets this name back on another device. Only the
-/// participant's own link may do it (it is that link's token that the PIN unlocks).
+/// participant's own link may do it (it is that link's token that the PIN unlocks); the
+/// organizer may add their admin token (`adminToken`) to get organizer rights back with it.
 #[utoipa::path(put, path = "/api/v1/meetups/{id}/participants/{participant_id}/secret",
     tag = "participants",
     params(("id" = String, Path), ("participant_id" = String, Path)),
@@ -176,10 +177,16 @@ pub async fn put_secret(
     let input: SecretInput = body.parse()?;
     secret::authorize_secret_change(&principal, &participant_id)?;
     secret::validate_secret(&input.secret)?;
-    let token = bearer.0.unwrap_or_default();
+    if let Some(admin_token) = &input.admin_token {
+        secret::authorize_admin_seal(&meetup, &participant_id, admin_token)?;
+    }
+    let tokens = SealedTokens {
+        token: bearer.0.unwrap_or_default(),
+        admin_token: input.admin_token,
+    };
     let sealed = app
         .reclaims
-        .hash(move || secret::seal(&input.secret, &token, &mut rand::rng()))
+        .hash(move || secret::seal(&input.secret, &tokens, &mut rand::rng()))
         .await?
         .map_err(|_| Problem::internal("Something went wrong on our side."))?;
     write_secret(&app, &meetup, &participant_id, Some(sealed)).await?;
@@ -242,16 +249,21 @@ pub async fn reclaim(
         .await?;
     let found = owner
         .zip(opened)
-        .filter(|(p, token)| token_matches(token, &p.token_hash));
-    let Some((participant, token)) = found else {
+        .filter(|(p, tokens)| token_matches(&tokens.token, &p.token_hash));
+    let Some((participant, tokens)) = found else {
         app.reclaims.record_failure(name, client, Instant::now());
         metrics::counter!("reclaims_total", "result" => "failed").increment(1);
         return Err(reclaim_failed());
     };
     metrics::counter!("reclaims_total", "result" => "ok").increment(1);
     tracing::info!(meetup = %meetup.id, participant = %participant.id, "name reclaimed with a PIN");
+    // An admin token kept under the PIN counts only while it is still the meetup's.
+    let admin_token = tokens.admin_token.filter(|admin| {
+        participant.id == meetup.organizer_id && token_matches(admin, &meetup.admin_token_hash)
+    });
     Ok(Json(JoinedParticipant {
         participant: domain::participant_view(&meetup, &participant),
-        token,
+        token: tokens.token,
+        admin_token,
     }))
 }

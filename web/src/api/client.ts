@@ -115,9 +115,15 @@ export const api = {
     request<void>('DELETE', `${m(id)}/places/${encodeURIComponent(placeId)}`, { token }),
   join: (id: string, body: { name: string; timeZone?: string }) =>
     request<JoinResponse>('POST', `${m(id)}/participants`, { body }),
-  /** Sets or changes the PIN that gets this name back on another device (own link only). */
-  setSecret: (id: string, pid: string, secret: string, token: string) =>
-    request<void>('PUT', `${m(id)}/participants/${encodeURIComponent(pid)}/secret`, { body: { secret }, token }),
+  /**
+   * Sets or changes the PIN that gets this name back on another device (own link only). The
+   * organizer adds their admin token so the PIN brings the organizer controls back too.
+   */
+  setSecret: (id: string, pid: string, secret: string, token: string, adminToken?: string) =>
+    request<void>('PUT', `${m(id)}/participants/${encodeURIComponent(pid)}/secret`, {
+      body: adminToken ? { secret, adminToken } : { secret },
+      token,
+    }),
   removeSecret: (id: string, pid: string, token: string) =>
     request<void>('DELETE', `${m(id)}/participants/${encodeURIComponent(pid)}/secret`, { token }),
   /** The name's own token back, for its PIN: answers what joining answered. */

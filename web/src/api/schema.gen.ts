@@ -196,7 +196,8 @@ export interface paths {
         get?: never;
         /**
          * Sets or changes the PIN/password that gets this name back on another device. Only the
-         *     participant's own link may do it (it is that link's token that the PIN unlocks).
+         *     participant's own link may do it (it is that link's token that the PIN unlocks); the
+         *     organizer may add their admin token (`adminToken`) to get organizer rights back with it.
          */
         put: operations["put_secret"];
         post?: never;
@@ -340,6 +341,11 @@ export interface components {
             timeZone?: string | null;
         };
         JoinedParticipant: {
+            /**
+             * @description Only when the organizer gets their name back with a PIN they set from both links: the
+             *     admin token, so the new device may manage the meetup too.
+             */
+            adminToken?: string | null;
             participant: components["schemas"]["ParticipantView"];
             token: string;
         };
@@ -489,6 +495,11 @@ export interface components {
         };
         /** @description Body of setting or changing one's PIN/password. */
         SecretInput: {
+            /**
+             * @description The organizer only: their admin link's token, kept under the PIN as well so that getting
+             *     the name back also gets the organizer rights back.
+             */
+            adminToken?: string | null;
             /** @description 4..64 characters, used exactly as typed. */
             secret: string;
         };

@@ -38,6 +38,7 @@ export function ShareCard({ fresh, onDismiss }: { fresh: boolean; onDismiss: () 
         <summary>🔑 {t('share.links')}</summary>
         <CopyField label={t('share.shareLink')} value={shareUrl(m.id)} />
         <CopyField label={t('share.adminLink')} value={admin} secret />
+        <OrganizerPin />
       </details>
     );
   }
@@ -49,6 +50,7 @@ export function ShareCard({ fresh, onDismiss }: { fresh: boolean; onDismiss: () 
       <p>{t('share.lead')}</p>
       <CopyField label={t('share.shareLink')} value={shareUrl(m.id)} />
       <CopyField label={t('share.adminLink')} value={admin} secret />
+      <OrganizerPin />
       <div className="row wrap">
         {'share' in navigator && (
           <button
@@ -66,6 +68,19 @@ export function ShareCard({ fresh, onDismiss }: { fresh: boolean; onDismiss: () 
         </button>
       </div>
     </section>
+  );
+}
+
+/** The organizer's PIN: their name plus it bring answers and organizer controls to any device. */
+function OrganizerPin() {
+  const { t } = useTranslation();
+  const { me, tokens } = useSession();
+  if (!me?.isOrganizer || !tokens.participantToken || !tokens.adminToken) return null;
+  return (
+    <>
+      <h3 className="pin-title">🔐 {t('pin.title')}</h3>
+      <PinForm />
+    </>
   );
 }
 

@@ -18,9 +18,13 @@ export function PinForm() {
   const [done, setDone] = useState<'' | 'set' | 'removed'>('');
   const input = useRef<HTMLInputElement>(null);
   const token = tokens.participantToken ?? '';
+  // The organizer's PIN also keeps the admin link, so it brings the organizer controls back.
+  const adminToken = me?.isOrganizer ? tokens.adminToken : undefined;
   const change = useMutation({
     mutationFn: (secret: string | null) =>
-      secret === null ? api.removeSecret(m.id, me?.id ?? '', token) : api.setSecret(m.id, me?.id ?? '', secret, token),
+      secret === null
+        ? api.removeSecret(m.id, me?.id ?? '', token)
+        : api.setSecret(m.id, me?.id ?? '', secret, token, adminToken),
     onSuccess: (_, secret) => {
       setSessionTokens(setTokens(m.id, { hasPin: secret === null ? undefined : true }));
       setDone(secret === null ? 'removed' : 'set');
@@ -47,7 +51,7 @@ export function PinForm() {
 
   return (
     <form className="pin-form" data-testid="pin-form" onSubmit={submit} noValidate>
-      <p className="small">{t('pin.lead')}</p>
+      <p className="small">{adminToken ? t('pin.organizerLead') : t('pin.lead')}</p>
       <SecretField
         id={id}
         inputRef={input}
@@ -94,7 +98,12 @@ export function ReclaimForm({ name }: { name?: string }) {
   const reclaim = useMutation({
     mutationFn: () => api.reclaim(m.id, { name: who, secret: pin }),
     onSuccess: (res) => {
-      const next = setTokens(m.id, { participantId: res.participant.id, participantToken: res.token, hasPin: true });
+      const next = setTokens(m.id, {
+        participantId: res.participant.id,
+        participantToken: res.token,
+        hasPin: true,
+        ...(res.adminToken ? { adminToken: res.adminToken } : {}),
+      });
       setName(res.participant.name);
       rememberRecent({ id: m.id, title: m.title, organizer: !!next.adminToken });
       session.setTokens(next);

@@ -135,6 +135,7 @@ const en = {
   pin: {
     title: 'Set a PIN to get back in from another device',
     lead: 'Links get lost between phones and laptops. With a PIN, your name plus the PIN bring you back anywhere — like a coat check for your answers.',
+    organizerLead: 'Your name plus this PIN bring back your answers and the organizer controls on any device. Pick one a guest would not guess.',
     label: 'PIN or password ({{min}}–{{max}} characters)',
     set: 'Set PIN',
     change: 'Change PIN',
