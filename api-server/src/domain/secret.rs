@@ -247,25 +247,44 @@ pub fn verify_nothing(secret: &str) {
 }
 
 /// How many wrong secrets one key (a meetup and name, or a client address) may send per
-/// window before it has to wait for the window to end.
+/// window before it has to wait for the window to end. Each window used up in a row doubles the
+/// next one (up to `max_window`), so guessing slows down without end while a friend who mistypes
+/// a few times waits minutes; a quiet `forget_after` wipes the slate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailurePolicy {
     pub max_failures: u32,
     pub window: Duration,
+    pub max_window: Duration,
+    pub forget_after: Duration,
 }
 
 impl FailurePolicy {
-    /// Per meetup and name: a friend mistyping a few times is fine; guessing a 4-digit PIN
-    /// at this pace takes years.
+    /// Per meetup and name: 5 tries per 15 min, then 30 min, 1 h, … and at most 5 a day. A
+    /// 4-digit PIN (10,000 values) then takes years to guess, on every replica together too.
     pub const PER_NAME: Self = Self {
         max_failures: 5,
         window: Duration::from_secs(15 * 60),
+        max_window: Duration::from_secs(24 * 60 * 60),
+        forget_after: Duration::from_secs(24 * 60 * 60),
     };
     /// Per client address, across names and meetups.
     pub const PER_CLIENT: Self = Self {
         max_failures: 20,
         window: Duration::from_secs(15 * 60),
+        max_window: Duration::from_secs(24 * 60 * 60),
+        forget_after: Duration::from_secs(24 * 60 * 60),
     };
+
+    /// How long a key's state must be remembered: the longest window plus the quiet period.
+    pub fn memory(&self) -> Duration {
+        self.max_window + self.forget_after
+    }
+
+    fn length(&self, strikes: u32) -> Duration {
+        self.window
+            .saturating_mul(2_u32.saturating_pow(strikes.min(31)))
+            .min(self.max_window)
+    }
 }
 
 /// The failures of one key within the current window. Time comes in as an argument.
@@ -273,9 +292,15 @@ impl FailurePolicy {
 pub struct FailureWindow {
     pub started: Instant,
     pub failures: u32,
+    /// Windows used up in a row before this one.
+    pub strikes: u32,
 }
 
 impl FailureWindow {
+    fn ends(&self, policy: FailurePolicy) -> Instant {
+        self.started + policy.length(self.strikes)
+    }
+
     /// `Err(wait)` when the key has used up its failures for this window.
     pub fn check(
         window: Option<&Self>,
@@ -284,23 +309,35 @@ impl FailureWindow {
     ) -> Result<(), Duration> {
         match window {
             Some(w) if w.failures >= policy.max_failures => {
-                let ends = w.started + policy.window;
+                let ends = w.ends(policy);
                 if now < ends { Err(ends - now) } else { Ok(()) }
             }
             _ => Ok(()),
         }
     }
 
-    /// The window after one more failure at `now` (a new one once the old has ended).
+    /// The window after one more failure at `now`: the same window while it lasts; after a
+    /// used-up one, a twice as long window (unless it has been quiet for `forget_after`).
     pub fn record_failure(window: Option<&Self>, policy: FailurePolicy, now: Instant) -> Self {
         match window {
-            Some(w) if now < w.started + policy.window => Self {
-                started: w.started,
+            Some(w) if now < w.ends(policy) => Self {
                 failures: w.failures.saturating_add(1),
+                ..*w
             },
+            Some(w)
+                if w.failures >= policy.max_failures
+                    && now < w.ends(policy) + policy.forget_after =>
+            {
+                Self {
+                    started: now,
+                    failures: 1,
+                    strikes: w.strikes.saturating_add(1),
+                }
+            }
             _ => Self {
                 started: now,
                 failures: 1,
+                strikes: 0,
             },
         }
     }
@@ -461,6 +498,8 @@ mod tests {
         let policy = FailurePolicy {
             max_failures: 3,
             window: Duration::from_secs(60),
+            max_window: Duration::from_secs(300),
+            forget_after: Duration::from_secs(1000),
         };
         let t0 = Instant::now();
         assert_eq!(FailureWindow::check(None, policy, t0), Ok(()));
@@ -469,22 +508,68 @@ mod tests {
             assert_eq!(FailureWindow::check(Some(&w), policy, t0), Ok(()));
             w = FailureWindow::record_failure(Some(&w), policy, t0 + Duration::from_secs(10));
         }
-        assert_eq!(w.failures, 3);
-        assert_eq!(w.started, t0);
+        assert_eq!((w.failures, w.started, w.strikes), (3, t0, 0));
         assert_eq!(
             FailureWindow::check(Some(&w), policy, t0 + Duration::from_secs(15)),
             Err(Duration::from_secs(45))
         );
-        // The window ends: allowed again, and the next failure starts a new window.
+        // The window ends: allowed again, and the next failure starts a window twice as long.
         let later = t0 + Duration::from_secs(60);
         assert_eq!(FailureWindow::check(Some(&w), policy, later), Ok(()));
-        let fresh = FailureWindow::record_failure(Some(&w), policy, later);
+        let mut w = FailureWindow::record_failure(Some(&w), policy, later);
         assert_eq!(
-            fresh,
+            w,
             FailureWindow {
                 started: later,
-                failures: 1
+                failures: 1,
+                strikes: 1
             }
+        );
+        for _ in 0..2 {
+            w = FailureWindow::record_failure(Some(&w), policy, later);
+        }
+        assert_eq!(
+            FailureWindow::check(Some(&w), policy, later + Duration::from_secs(60)),
+            Err(Duration::from_secs(60)),
+            "the second window lasts 120 s"
+        );
+        // Doubling stops at the longest window.
+        let mut t = later;
+        for _ in 0..10 {
+            t += Duration::from_secs(400);
+            for _ in 0..3 {
+                w = FailureWindow::record_failure(Some(&w), policy, t);
+            }
+        }
+        assert_eq!(
+            FailureWindow::check(Some(&w), policy, t),
+            Err(Duration::from_secs(300))
+        );
+        // A window that ends without being used up, or a long quiet, starts over.
+        let calm = FailureWindow::record_failure(None, policy, t0);
+        let next = FailureWindow::record_failure(Some(&calm), policy, t0 + Duration::from_secs(61));
+        assert_eq!(next.strikes, 0);
+        let quiet = t + Duration::from_secs(300 + 1000);
+        assert_eq!(
+            FailureWindow::record_failure(Some(&w), policy, quiet).strikes,
+            0
+        );
+    }
+
+    #[test]
+    fn guessing_a_four_digit_pin_takes_years() {
+        let policy = FailurePolicy::PER_NAME;
+        let (mut tries, mut elapsed, mut strikes) = (0_u64, Duration::ZERO, 0_u32);
+        // A guesser who uses every window up at once, from as many addresses as they like, on
+        // two replicas (each counts alone).
+        while tries < 5_000 {
+            tries += 2 * u64::from(policy.max_failures);
+            elapsed += policy.length(strikes);
+            strikes += 1;
+        }
+        assert!(
+            elapsed > Duration::from_secs(365 * 24 * 3600),
+            "{elapsed:?}"
         );
     }
 }

@@ -39,7 +39,7 @@ where
 {
     moka::sync::Cache::builder()
         .max_capacity(MAX_TRACKED_KEYS)
-        .time_to_live(policy.window)
+        .time_to_live(policy.memory())
         .build()
 }
 
