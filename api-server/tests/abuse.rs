@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use api_server::AppState;
 use api_server::http::client::TrustedProxies;
-use api_server::http::server::{ServerLimits, serve};
+use api_server::http::server::ServerLimits;
 use api_server::http::{LiveLimits, RateLimit, Settings};
 use api_server::store::{EmbeddedStore, Store};
-use api_server::{AppState, app};
-use common::test_settings;
+use common::{Served, serve_on_loopback, test_settings};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,33 +23,20 @@ struct Server {
     base: String,
     addr: SocketAddr,
     http: reqwest::Client,
+    _served: Served,
     _dir: tempfile::TempDir,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 async fn start(settings: Settings, limits: ServerLimits) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store opens"));
-    let state = AppState::new(store, settings);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let _ = serve(listener, app(state), limits, std::future::pending()).await;
-    });
+    let served = serve_on_loopback(AppState::new(store, settings), limits).await;
     Server {
-        base: format!("http://{addr}"),
-        addr,
+        base: served.base.clone(),
+        addr: served.addr,
         http: reqwest::Client::new(),
+        _served: served,
         _dir: dir,
-        task,
     }
 }
 
@@ -464,20 +451,8 @@ async fn meetups_past_their_retention_are_swept_and_others_kept() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store opens"));
     let state = AppState::new(Arc::clone(&store), test_settings());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = app(state.clone());
-    let task = tokio::spawn(async move {
-        let _ = serve(
-            listener,
-            router,
-            ServerLimits::default(),
-            std::future::pending(),
-        )
-        .await;
-    });
+    let served = serve_on_loopback(state.clone(), ServerLimits::default()).await;
+    let base = served.base.clone();
     let http = reqwest::Client::new();
     let now = chrono::Utc::now();
     let slot = |from_hours: i64| {
@@ -521,7 +496,7 @@ async fn meetups_past_their_retention_are_swept_and_others_kept() {
     };
     assert_eq!(status(ids[0].clone()).await, 404);
     assert_eq!(status(ids[1].clone()).await, 200);
-    task.abort();
+    drop(served);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,20 +506,8 @@ async fn on_shutdown_readiness_turns_false_and_live_clients_get_going_away() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store opens"));
     let state = AppState::new(store, test_settings());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let task = tokio::spawn(async move {
-        let _ = serve(
-            listener,
-            router,
-            ServerLimits::default(),
-            std::future::pending(),
-        )
-        .await;
-    });
+    let served = serve_on_loopback(state.clone(), ServerLimits::default()).await;
+    let addr = served.addr;
     let http = reqwest::Client::new();
     let created: Value = http
         .post(format!("http://{addr}/api/v1/meetups"))
@@ -582,7 +545,7 @@ async fn on_shutdown_readiness_turns_false_and_live_clients_get_going_away() {
     .await
     .expect("closed in time");
     assert_eq!(close, Some(1001));
-    task.abort();
+    drop(served);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

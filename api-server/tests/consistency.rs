@@ -17,12 +17,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api_server::http::server::{ServerLimits, serve};
-use api_server::redis_layer::{RedisLayer, RedisTarget};
+use api_server::redis_layer::RedisTarget;
 use api_server::store::{EmbeddedStore, Store};
-use api_server::{AppState, app};
 use common::faulty::FaultyStore;
-use common::test_settings;
+use common::{Replica, call, replica};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -34,63 +32,6 @@ use tokio_tungstenite::tungstenite::Message;
 const PARTICIPANTS: usize = 4;
 /// Operations per client.
 const OPERATIONS: usize = 50;
-
-struct Replica {
-    base: String,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn replica(store: &Arc<dyn Store>, target: RedisTarget) -> Replica {
-    let mut state = AppState::new(Arc::clone(store), test_settings());
-    let layer = RedisLayer::start(target, Duration::from_millis(250), state.live.clone())
-        .await
-        .expect("redis layer starts");
-    state = state.with_redis(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = app(state);
-    let server = tokio::spawn(async move {
-        let _ = serve(
-            listener,
-            router,
-            ServerLimits::default(),
-            std::future::pending(),
-        )
-        .await;
-    });
-    Replica { base, server }
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(error) => (0, json!({ "transport": error.to_string() })),
-    }
-}
 
 /// `"<writer>#<sequence>"` → the sequence.
 fn sequence_of(value: &Value, writer: &str) -> Option<u64> {
@@ -517,8 +458,8 @@ async fn run(topology: Topology) {
         EmbeddedStore::open(dir.path()).expect("store"),
     ));
     let store: Arc<dyn Store> = faulty.clone();
-    let a = replica(&store, topology.target()).await;
-    let b = replica(&store, topology.target()).await;
+    let a = replica(&store, Some(topology.target())).await;
+    let b = replica(&store, Some(topology.target())).await;
     let http = reqwest::Client::new();
     let setup = set_up(&http, &a).await;
     let bases = vec![a.base.clone(), b.base.clone()];

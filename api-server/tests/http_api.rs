@@ -1182,13 +1182,9 @@ async fn readiness_fails_when_the_database_is_gone() {
         .await
         .expect("connects");
     let state = api_server::AppState::new(Arc::new(InstrumentedStore::new(store)), test_settings());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, api_server::app(state)).await;
-    });
+    let served =
+        common::serve_on_loopback(state, api_server::http::server::ServerLimits::default()).await;
+    let base = served.base.clone();
     let http = reqwest::Client::new();
     let ready = http
         .get(format!("{base}/readyz"))
@@ -1211,7 +1207,7 @@ async fn readiness_fails_when_the_database_is_gone() {
         .await
         .expect("answer");
     assert_eq!(live.status(), 200);
-    server.abort();
+    drop(served);
 }
 
 /// The API starts before its database (a rollout, a database restarted at the same time): it
@@ -1226,15 +1222,9 @@ async fn starts_before_the_database_and_becomes_ready_when_it_answers() {
         .await
         .expect("starts without the database");
     let state = api_server::AppState::new(Arc::new(InstrumentedStore::new(store)), test_settings());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        let service =
-            api_server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let _ = axum::serve(listener, service).await;
-    });
+    let served =
+        common::serve_on_loopback(state, api_server::http::server::ServerLimits::default()).await;
+    let base = served.base.clone();
     let http = reqwest::Client::new();
     let meetup =
         json!({"title": "Late start", "organizerName": "Anna", "timeZone": "Europe/Berlin"});
@@ -1291,5 +1281,5 @@ async fn starts_before_the_database_and_becomes_ready_when_it_answers() {
     };
     assert_eq!(join("Mia").await, 201);
     assert_eq!(join("Mia").await, 409, "the unique name index exists");
-    server.abort();
+    drop(served);
 }

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_server::redis_layer::{RedisLayer, RedisTarget};
+use api_server::redis_layer::RedisTarget;
 use api_server::store::{EmbeddedStore, InstrumentedStore, Store};
-use api_server::{AppState, app};
-use common::test_settings;
+use common::{Replica, call, replica};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -37,71 +36,14 @@ where
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
-
-struct Replica {
-    base: String,
-    state: AppState,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 fn shared_store() -> (Arc<dyn Store>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EmbeddedStore::open(dir.path()).expect("embedded store opens");
     (Arc::new(InstrumentedStore::new(store)), dir)
 }
 
-async fn replica(store: &Arc<dyn Store>, redis: Option<RedisTarget>) -> Replica {
-    let mut state = AppState::new(Arc::clone(store), test_settings());
-    if let Some(target) = redis {
-        let layer = RedisLayer::start(target, REDIS_TIMEOUT, state.live.clone())
-            .await
-            .expect("redis layer starts");
-        state = state.with_redis(layer);
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let router = app(state.clone());
-    let server = tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let _ = axum::serve(listener, service).await;
-    });
-    Replica {
-        base: format!("http://{addr}"),
-        state,
-        server,
-    }
-}
-
 fn standalone(redis: &RedisServer) -> Option<RedisTarget> {
     Some(RedisTarget::Standalone { url: redis.url() })
-}
-
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("answered");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 struct Meetup {
@@ -124,6 +66,7 @@ fn ids(list: &Value) -> Vec<String> {
 
 async fn create(replica: &Replica) -> Meetup {
     let (status, body) = call(
+        &reqwest::Client::new(),
         reqwest::Method::POST,
         format!("{}/api/v1/meetups", replica.base),
         None,
@@ -145,6 +88,7 @@ async fn create(replica: &Replica) -> Meetup {
 /// Joins and returns (participant id, token).
 async fn join(replica: &Replica, meetup: &str, name: &str) -> (String, String) {
     let (status, body) = call(
+        &reqwest::Client::new(),
         reqwest::Method::POST,
         format!("{}/api/v1/meetups/{meetup}/participants", replica.base),
         None,
@@ -161,6 +105,7 @@ async fn join(replica: &Replica, meetup: &str, name: &str) -> (String, String) {
 /// A vote; returns nothing but asserts success.
 async fn vote(replica: &Replica, m: &Meetup, participant: &(String, String), slot: usize) {
     let (status, body) = call(
+        &reqwest::Client::new(),
         reqwest::Method::PATCH,
         format!(
             "{}/api/v1/meetups/{}/participants/{}",
@@ -296,7 +241,14 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
     let mut cleo = (String::new(), String::new());
     for step in 0..11 {
         // Fill: read, then wait until the background fill landed.
-        let (status, view) = call(Method::GET, meetup_url.clone(), None, None).await;
+        let (status, view) = call(
+            &reqwest::Client::new(),
+            Method::GET,
+            meetup_url.clone(),
+            None,
+            None,
+        )
+        .await;
         assert_eq!(status, 200);
         let revision = view["revision"].as_i64().expect("revision");
         until("the view is cached", Duration::from_secs(5), || {
@@ -306,28 +258,28 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
         })
         .await;
         let (name, status) = match step {
-            0 => ("patch meetup", call(Method::PATCH, meetup_url.clone(), Some(&m.admin), Some(json!({"title": "Beer!"}))).await.0),
+            0 => ("patch meetup", call(&reqwest::Client::new(), Method::PATCH, meetup_url.clone(), Some(&m.admin), Some(json!({"title": "Beer!"}))).await.0),
             1 => {
-                let (status, body) = call(Method::POST, format!("{meetup_url}/places"), Some(&m.admin), Some(json!({"name": "Kneipe"}))).await;
+                let (status, body) = call(&reqwest::Client::new(), Method::POST, format!("{meetup_url}/places"), Some(&m.admin), Some(json!({"name": "Kneipe"}))).await;
                 place_id = body["id"].as_str().unwrap_or_default().to_string();
                 ("add place", status)
             }
-            2 => ("patch place", call(Method::PATCH, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), Some(json!({"note": "cosy"}))).await.0),
-            3 => ("delete place", call(Method::DELETE, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), None).await.0),
+            2 => ("patch place", call(&reqwest::Client::new(), Method::PATCH, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), Some(json!({"note": "cosy"}))).await.0),
+            3 => ("delete place", call(&reqwest::Client::new(), Method::DELETE, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), None).await.0),
             4 => {
                 cleo = join(&api, &m.id, "Cleo").await;
                 ("join", 201)
             }
-            5 => ("vote", call(Method::PATCH, format!("{meetup_url}/participants/{}", ben.0), Some(&ben.1), Some(json!({"availability": {m.slots[0].clone(): "maybe"}, "placeVotes": [m.places[0].clone()]}))).await.0),
-            6 => ("leave", call(Method::DELETE, format!("{meetup_url}/participants/{}", cleo.0), Some(&cleo.1), None).await.0),
+            5 => ("vote", call(&reqwest::Client::new(), Method::PATCH, format!("{meetup_url}/participants/{}", ben.0), Some(&ben.1), Some(json!({"availability": {m.slots[0].clone(): "maybe"}, "placeVotes": [m.places[0].clone()]}))).await.0),
+            6 => ("leave", call(&reqwest::Client::new(), Method::DELETE, format!("{meetup_url}/participants/{}", cleo.0), Some(&cleo.1), None).await.0),
             7 => {
-                let (status, body) = call(Method::POST, format!("{meetup_url}/comments"), Some(&ben.1), Some(json!({"text": "Prost"}))).await;
+                let (status, body) = call(&reqwest::Client::new(), Method::POST, format!("{meetup_url}/comments"), Some(&ben.1), Some(json!({"text": "Prost"}))).await;
                 comment_id = body["id"].as_str().unwrap_or_default().to_string();
                 ("comment", status)
             }
-            8 => ("delete comment", call(Method::DELETE, format!("{meetup_url}/comments/{comment_id}"), Some(&ben.1), None).await.0),
-            9 => ("finalize", call(Method::POST, format!("{meetup_url}/finalize"), Some(&m.admin), Some(json!({"startSlotId": m.slots[0], "placeId": m.places[0]}))).await.0),
-            _ => ("delete meetup", call(Method::DELETE, meetup_url.clone(), Some(&m.admin), None).await.0),
+            8 => ("delete comment", call(&reqwest::Client::new(), Method::DELETE, format!("{meetup_url}/comments/{comment_id}"), Some(&ben.1), None).await.0),
+            9 => ("finalize", call(&reqwest::Client::new(), Method::POST, format!("{meetup_url}/finalize"), Some(&m.admin), Some(json!({"startSlotId": m.slots[0], "placeId": m.places[0]}))).await.0),
+            _ => ("delete meetup", call(&reqwest::Client::new(), Method::DELETE, meetup_url.clone(), Some(&m.admin), None).await.0),
         };
         assert!((200..300).contains(&status), "{name} failed with {status}");
         // The write's response came after the invalidation.
@@ -336,7 +288,14 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
             None,
             "{name} left the cached view"
         );
-        let (status, after) = call(Method::GET, meetup_url.clone(), None, None).await;
+        let (status, after) = call(
+            &reqwest::Client::new(),
+            Method::GET,
+            meetup_url.clone(),
+            None,
+            None,
+        )
+        .await;
         if name == "delete meetup" {
             assert_eq!(status, 404);
         } else {
@@ -349,6 +308,7 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
 
     // Reads now hit the cache, which /metrics reports.
     let (_, view) = call(
+        &reqwest::Client::new(),
         Method::POST,
         format!("{}/api/v1/meetups", api.base),
         None,
@@ -358,6 +318,7 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
     let id = view["meetup"]["id"].as_str().expect("id").to_string();
     for _ in 0..3 {
         call(
+            &reqwest::Client::new(),
             Method::GET,
             format!("{}/api/v1/meetups/{id}", api.base),
             None,
@@ -436,6 +397,7 @@ async fn redis_dying_keeps_the_api_working_and_its_return_resumes_fan_out() {
         let started = Instant::now();
         vote(&a, &m, &ben, slot).await;
         let (status, _) = call(
+            &reqwest::Client::new(),
             reqwest::Method::GET,
             format!("{}/api/v1/meetups/{}", b.base, m.id),
             None,
@@ -464,6 +426,7 @@ async fn redis_dying_keeps_the_api_working_and_its_return_resumes_fan_out() {
         vote(&a, &m, &ben, slot % 5).await;
         slot += 1;
         let (_, view) = call(
+            &reqwest::Client::new(),
             reqwest::Method::GET,
             format!("{}/api/v1/meetups/{}", a.base, m.id),
             None,
@@ -516,6 +479,7 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
     for round in 0..2000 {
         let started = Instant::now();
         let (status, _) = call(
+            &reqwest::Client::new(),
             reqwest::Method::PATCH,
             format!("{}/api/v1/meetups/{}", api.base, m.id),
             Some(&m.admin),
@@ -566,6 +530,7 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
     }
     // The fast client is unaffected.
     call(
+        &reqwest::Client::new(),
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{}", api.base, m.id),
         Some(&m.admin),
@@ -727,6 +692,7 @@ async fn the_api_follows_a_sentinel_failover() {
         vote(&a, &m, &ben, slot % 5).await;
         slot += 1;
         let (status, view) = call(
+            &reqwest::Client::new(),
             reqwest::Method::GET,
             format!("{}/api/v1/meetups/{}", a.base, m.id),
             None,

@@ -7,80 +7,26 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_server::http::server::{ServerLimits, serve};
-use api_server::redis_layer::{RedisLayer, RedisTarget};
+use api_server::redis_layer::RedisTarget;
 use api_server::store::{EmbeddedStore, Store};
-use api_server::{AppState, app};
 use common::faulty::FaultyStore;
-use common::test_settings;
+use common::{Replica, call, replica};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use test_fixtures::RedisServer;
 use tokio_tungstenite::tungstenite::Message;
 
-struct Replica {
-    base: String,
-    state: AppState,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn replica(store: &Arc<dyn Store>, redis: Option<&RedisServer>) -> Replica {
-    let mut state = AppState::new(Arc::clone(store), test_settings());
-    if let Some(redis) = redis {
-        let target = RedisTarget::Standalone { url: redis.url() };
-        let layer = RedisLayer::start(target, Duration::from_millis(250), state.live.clone())
-            .await
-            .expect("redis layer starts");
-        state = state.with_redis(layer);
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = app(state.clone());
-    let server = tokio::spawn(async move {
-        let _ = serve(
-            listener,
-            router,
-            ServerLimits::default(),
-            std::future::pending(),
-        )
-        .await;
-    });
-    Replica {
-        base,
-        state,
-        server,
-    }
-}
-
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("answered");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+fn standalone(redis: &RedisServer) -> Option<RedisTarget> {
+    Some(RedisTarget::Standalone { url: redis.url() })
 }
 
 async fn get_view(replica: &Replica, id: &str) -> Value {
     let (status, view) = call(
+        &reqwest::Client::new(),
         reqwest::Method::GET,
         format!("{}/api/v1/meetups/{id}", replica.base),
         None,
-        Value::Null,
+        None,
     )
     .await;
     assert_eq!(status, 200, "{view}");
@@ -89,10 +35,11 @@ async fn get_view(replica: &Replica, id: &str) -> Value {
 
 async fn create(replica: &Replica) -> (String, String) {
     let (status, body) = call(
+        &reqwest::Client::new(),
         reqwest::Method::POST,
         format!("{}/api/v1/meetups", replica.base),
         None,
-        json!({"title": "Friday beer", "organizerName": "Anna", "timeZone": "Europe/Berlin"}),
+        Some(json!({"title": "Friday beer", "organizerName": "Anna", "timeZone": "Europe/Berlin"})),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -134,17 +81,18 @@ async fn a_write_whose_invalidation_never_reached_redis_is_still_seen() {
     let redis = RedisServer::start().await.expect("redis starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
-    let with_cache = replica(&store, Some(&redis)).await;
+    let with_cache = replica(&store, standalone(&redis)).await;
     // A replica whose Redis is away: its writes invalidate nothing.
     let cut_off = replica(&store, None).await;
     let (id, admin) = create(&with_cache).await;
     let cached = fill_cache(&with_cache, &redis, &id).await;
 
     let (status, body) = call(
+        &reqwest::Client::new(),
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{id}", cut_off.base),
         Some(&admin),
-        json!({"title": "Saturday beer"}),
+        Some(json!({"title": "Saturday beer"})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -170,13 +118,14 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
         EmbeddedStore::open(dir.path()).expect("store"),
     ));
     let store: Arc<dyn Store> = faulty.clone();
-    let api = replica(&store, Some(&redis)).await;
+    let api = replica(&store, standalone(&redis)).await;
     let (id, admin) = create(&api).await;
     let (status, place) = call(
+        &reqwest::Client::new(),
         reqwest::Method::POST,
         format!("{}/api/v1/meetups/{id}/places", api.base),
         Some(&admin),
-        json!({"name": "Zapf"}),
+        Some(json!({"name": "Zapf"})),
     )
     .await;
     assert_eq!(status, 201, "{place}");
@@ -195,10 +144,11 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     // The place is stored, then building its event (the voters) fails.
     faulty.fail_next_participants_read();
     let (status, body) = call(
+        &reqwest::Client::new(),
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{id}/places/{place}", api.base),
         Some(&admin),
-        json!({"name": "Committed anyway"}),
+        Some(json!({"name": "Committed anyway"})),
     )
     .await;
     assert_eq!(status, 503, "{body}");
@@ -235,10 +185,11 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     // fails to build here): live clients see the write at once.
     faulty.fail_next_participants_read();
     let (status, body) = call(
+        &reqwest::Client::new(),
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{id}", api.base),
         Some(&admin),
-        json!({"title": "Edited anyway"}),
+        Some(json!({"title": "Edited anyway"})),
     )
     .await;
     assert_eq!(status, 503, "{body}");
@@ -263,8 +214,8 @@ async fn a_replica_that_could_not_share_an_event_makes_the_others_resync() {
     let redis = RedisServer::start().await.expect("redis starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
-    let a = replica(&store, Some(&redis)).await;
-    let b = replica(&store, Some(&redis)).await;
+    let a = replica(&store, standalone(&redis)).await;
+    let b = replica(&store, standalone(&redis)).await;
     let (id, _) = create(&a).await;
     let url = format!(
         "{}/api/v1/meetups/{id}/live",

@@ -4,10 +4,13 @@
 
 pub mod faulty;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use api_server::http::server::{ServerLimits, serve};
 use api_server::http::{RateLimit, Settings};
+use api_server::redis_layer::{RedisLayer, RedisTarget};
 use api_server::store::{EmbeddedStore, InstrumentedStore, MongoStore, Store};
 use api_server::{AppState, BroadcastHub, EventSink, MeetupEvent, app};
 use reqwest::Method;
@@ -112,19 +115,90 @@ pub fn test_settings() -> Settings {
     }
 }
 
+/// An app served on a loopback port as `main` serves it (hyper with its timer, the limits and
+/// the client's address); stopped when dropped.
+pub struct Served {
+    pub base: String,
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn serve_on_loopback(state: AppState, limits: ServerLimits) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let task = tokio::spawn(async move {
+        let _ = serve(listener, app(state), limits, std::future::pending()).await;
+    });
+    Served {
+        base: format!("http://{addr}"),
+        addr,
+        task,
+    }
+}
+
+/// One API replica on a shared store, with the Redis layer (cache and fan-out) when given.
+pub struct Replica {
+    pub base: String,
+    pub state: AppState,
+    _served: Served,
+}
+
+pub async fn replica(store: &Arc<dyn Store>, redis: Option<RedisTarget>) -> Replica {
+    let mut state = AppState::new(Arc::clone(store), test_settings());
+    if let Some(target) = redis {
+        let layer = RedisLayer::start(target, Duration::from_millis(250), state.live.clone())
+            .await
+            .expect("redis layer starts");
+        state = state.with_redis(layer);
+    }
+    let served = serve_on_loopback(state.clone(), ServerLimits::default()).await;
+    Replica {
+        base: served.base.clone(),
+        state,
+        _served: served,
+    }
+}
+
+/// One request; a transport failure is status 0 with the error in the body (a replica may be
+/// down on purpose), any body that is not JSON is `null`.
+pub async fn call(
+    http: &reqwest::Client,
+    method: Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(error) => (0, serde_json::json!({ "transport": error.to_string() })),
+    }
+}
+
 pub struct TestServer {
     pub base: String,
     pub http: reqwest::Client,
     pub events: Arc<RecordingSink>,
     pub store: Arc<dyn Store>,
-    server: tokio::task::JoinHandle<()>,
+    _served: Served,
     _guard: StoreGuard,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
 }
 
 pub struct Reply {
@@ -168,26 +242,13 @@ impl TestServer {
         let state = AppState::new(Arc::clone(&store), settings);
         let events = Arc::new(RecordingSink(Mutex::default(), state.live.clone()));
         let state = state.with_event_sink(events.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let server = tokio::spawn(async move {
-            // The server `main` runs: hyper with its timer, limits and the client's address.
-            let _ = serve(
-                listener,
-                app(state),
-                ServerLimits::default(),
-                std::future::pending(),
-            )
-            .await;
-        });
+        let served = serve_on_loopback(state, ServerLimits::default()).await;
         Self {
-            base: format!("http://{addr}"),
+            base: served.base.clone(),
             http: reqwest::Client::new(),
             events,
             store,
-            server,
+            _served: served,
             _guard: guard,
         }
     }
