@@ -34,6 +34,8 @@ pub const PRE_STOP_SLEEP_SECONDS: i64 = 5;
 pub const TERMINATION_GRACE_PERIOD_SECONDS: i64 = PRE_STOP_SLEEP_SECONDS + 30;
 /// Pod annotation whose change rolls the pods when their configuration changes.
 pub const CONFIG_HASH_ANNOTATION: &str = "beermeetup.io/config-hash";
+/// Readiness endpoint of the API server (probes and the platform's HAProxy health checks).
+pub const READINESS_PATH: &str = "/readyz";
 
 pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
     let name = ctx.names.component(Component::ApiServer);
@@ -226,7 +228,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
             container_port: PORT,
             ..ContainerPort::default()
         }]),
-        readiness_probe: Some(http_probe("/readyz", 2)),
+        readiness_probe: Some(http_probe(READINESS_PATH, 2)),
         liveness_probe: Some(http_probe("/healthz", 10)),
         resources: Some(
             spec.pod

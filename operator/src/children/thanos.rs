@@ -602,7 +602,7 @@ mod tests {
                 .as_ref()
                 .is_some_and(|r| r.contains(&"endpoints".to_owned()))
         );
-        assert!(!c.iter().any(|c| matches!(c, Child::ClusterRole(_))));
+        // No ClusterRole: `Child` has no cluster-scoped variant at all.
     }
 
     #[test]
