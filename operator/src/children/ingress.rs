@@ -77,7 +77,12 @@ pub fn url(spec: &crate::crd::IngressSpec) -> Option<String> {
     Some(format!("{scheme}://{host}/"))
 }
 
-pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
+/// Pod annotation carrying the hash of the TLS certificate, so a renewal rolls the pods.
+pub const TLS_HASH_ANNOTATION: &str = "beermeetup.io/tls-certificate-hash";
+
+/// The children of `spec.ingress`; `tls_certificate_hash` is the hash of the certificate in the
+/// TLS Secret as read from the cluster (absent when rendering or when the Secret is missing).
+pub fn build(ctx: &BuildContext<'_>, tls_certificate_hash: Option<&str>) -> Vec<Child> {
     let spec = &ctx.spec.ingress;
     if !spec.enabled {
         return Vec::new();
@@ -97,7 +102,12 @@ pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
     if let Some(pdb) = common::disruption_budget(ctx, Component::Ingress, controller.replicas, 2) {
         children.push(Child::PodDisruptionBudget(pdb));
     }
-    children.push(Child::Deployment(deployment(ctx, &name, &config)));
+    children.push(Child::Deployment(deployment(
+        ctx,
+        &name,
+        &config,
+        tls_certificate_hash,
+    )));
     children
 }
 
@@ -129,6 +139,14 @@ pub fn haproxy_cfg(ctx: &BuildContext<'_>) -> String {
         certificate: format!("{TLS_DIR}/tls.pem"),
         api_health_path: api_server::READINESS_PATH,
     })
+}
+
+/// Hash of the certificate (`tls.crt`) of a TLS Secret; `None` without one.
+pub fn certificate_hash(secret: &k8s_openapi::api::core::v1::Secret) -> Option<String> {
+    let certificate = secret.data.as_ref()?.get("tls.crt")?;
+    Some(common::short_hash(&[&String::from_utf8_lossy(
+        &certificate.0,
+    )]))
 }
 
 /// The annotations that carry `spec.ingress.rateLimit` to the cluster's HAProxy ingress
@@ -253,7 +271,12 @@ fn pods_service(ctx: &BuildContext<'_>, component: Component) -> Service {
     }
 }
 
-fn deployment(ctx: &BuildContext<'_>, name: &str, config: &str) -> Deployment {
+fn deployment(
+    ctx: &BuildContext<'_>,
+    name: &str,
+    config: &str,
+    tls_certificate_hash: Option<&str>,
+) -> Deployment {
     let spec = &ctx.spec.ingress;
     let controller = &spec.controller;
     let tls = spec.tls.as_ref();
@@ -338,7 +361,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &str) -> Deployment {
         }),
         ..Container::default()
     };
-    let annotations = BTreeMap::from([
+    let mut annotations = BTreeMap::from([
         // A new configuration rolls the pods (HAProxy reads it at start only).
         (
             CONFIG_HASH_ANNOTATION.to_owned(),
@@ -348,6 +371,9 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &str) -> Deployment {
         ("prometheus.io/port".to_owned(), STATS_PORT.to_string()),
         ("prometheus.io/path".to_owned(), "/metrics".to_owned()),
     ]);
+    if let Some(hash) = tls_certificate_hash.filter(|_| tls.is_some()) {
+        annotations.insert(TLS_HASH_ANNOTATION.to_owned(), hash.to_owned());
+    }
     Deployment {
         metadata: ctx.meta(name, Component::Ingress),
         spec: Some(DeploymentSpec {
@@ -443,6 +469,8 @@ mod tests {
                 ("Service", "demo-haproxy".to_owned()),
                 ("Service", "demo-api-pods".to_owned()),
                 ("Service", "demo-web-pods".to_owned()),
+                // Egress to API and web only (networkPolicies.enabled, the default).
+                ("NetworkPolicy", "demo-ingress".to_owned()),
                 ("PodDisruptionBudget", "demo-ingress".to_owned()),
                 ("Deployment", "demo-haproxy".to_owned()),
             ],
@@ -591,6 +619,47 @@ mod tests {
             .map(|p| p.port)
             .collect();
         assert_eq!(ports, [80, 443]);
+    }
+
+    #[test]
+    fn a_renewed_certificate_rolls_the_pods() {
+        let mut spec = ingress_spec();
+        spec.ingress.tls = Some(IngressTlsSpec {
+            secret_name: "meetups-tls".into(),
+        });
+        let names = crate::names::Names::new("demo", "team-a");
+        let annotation = |hash: Option<&str>| {
+            let ctx = BuildContext {
+                spec: &spec,
+                names: &names,
+                owner: None,
+            };
+            build(&ctx, hash)
+                .into_iter()
+                .find_map(|c| match c {
+                    Child::Deployment(d) => d.spec.and_then(|s| s.template.metadata),
+                    _ => None,
+                })
+                .and_then(|m| m.annotations)
+                .and_then(|a| a.get(TLS_HASH_ANNOTATION).cloned())
+        };
+        assert_eq!(annotation(None), None);
+        assert_eq!(annotation(Some("abc")).as_deref(), Some("abc"));
+        let secret = |crt: &str| k8s_openapi::api::core::v1::Secret {
+            data: Some(BTreeMap::from([(
+                "tls.crt".to_owned(),
+                k8s_openapi::ByteString(crt.as_bytes().to_vec()),
+            )])),
+            ..Default::default()
+        };
+        assert_ne!(
+            certificate_hash(&secret("old")),
+            certificate_hash(&secret("new"))
+        );
+        assert_eq!(
+            certificate_hash(&k8s_openapi::api::core::v1::Secret::default()),
+            None
+        );
     }
 
     #[test]

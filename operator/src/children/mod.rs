@@ -46,6 +46,9 @@ pub struct BuildInputs {
     pub membership_job_succeeded: bool,
     /// Whether the cluster has the Prometheus Operator's ServiceMonitor CRD.
     pub service_monitors: bool,
+    /// Hash of the certificate in the platform's TLS Secret, when it exists: a renewed
+    /// certificate rolls the platform's HAProxy pods (HAProxy reads it at start only).
+    pub tls_certificate_hash: Option<String>,
 }
 
 impl BuildInputs {
@@ -58,6 +61,7 @@ impl BuildInputs {
             current_mongodb_replicas: None,
             membership_job_succeeded: false,
             service_monitors: false,
+            tls_certificate_hash: None,
         }
     }
 }
@@ -227,7 +231,7 @@ pub fn build_children(platform: &ValidatedPlatform<'_>, inputs: &BuildInputs) ->
     ));
     children.extend(thanos::build(&ctx, inputs.service_monitors));
     children.extend(network_policy::build(&ctx));
-    children.extend(ingress::build(&ctx));
+    children.extend(ingress::build(&ctx, inputs.tls_certificate_hash.as_deref()));
     // Web before API: with `separateNodes` the web pods (usually fewer) claim their nodes first and
     // the API pods fill the rest, instead of API pods spreading over every node and leaving none.
     children.extend(web::build(&ctx));

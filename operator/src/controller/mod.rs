@@ -784,7 +784,13 @@ async fn reconcile_inner(
     );
     // Independent reads, sent together. Credentials and workloads are read from the server, not
     // the watch caches: a cache that has not seen a Secret yet must never lead to new passwords.
-    let (current_sts, mongo, redis, elasticsearch, current_job, service_monitor_crd) = futures::try_join!(
+    let tls_secret = spec
+        .ingress
+        .tls
+        .as_ref()
+        .filter(|_| spec.ingress.enabled && spec.ingress.controller.deploy)
+        .map(|tls| tls.secret_name.clone());
+    let (current_sts, mongo, redis, elasticsearch, current_job, service_monitor_crd, tls) = futures::try_join!(
         get_opt(&statefulsets, &mongo_sts_name),
         read_credentials(&secrets, &mongo_credentials_name),
         read_credentials(&secrets, &redis_credentials_name),
@@ -798,6 +804,13 @@ async fn reconcile_inner(
         get_opt(&jobs, &init_job_name),
         // Looked up even with metrics off: ServiceMonitors of an earlier spec must be swept.
         async { Ok(ctx.service_monitors_available().await) },
+        // The certificate the platform's HAProxy serves: its hash rolls the pods on renewal.
+        async {
+            match &tls_secret {
+                Some(name) => get_opt(&secrets, name).await,
+                None => Ok(None),
+            }
+        },
     )?;
     // Credentials gone (original and backup) while the data service they open still runs: new
     // values would lock it out, so stop and say what to do.
@@ -878,6 +891,7 @@ async fn reconcile_inner(
         membership_job_succeeded: current_job
             .as_ref()
             .is_some_and(|j| status::job_state(j) == status::JobState::Succeeded),
+        tls_certificate_hash: tls.as_ref().and_then(children::ingress::certificate_hash),
     };
 
     // Build.
