@@ -82,7 +82,7 @@ pub struct BeerMeetupPlatformSpec {
     /// The Redis cache and live-update fan-out.
     #[serde(default)]
     pub redis: RedisSpec,
-    /// An Ingress for the platform's host, optionally with its own HAProxy ingress controller.
+    /// How people reach the platform: its own HAProxy, or an Ingress for the cluster's controller.
     #[serde(default)]
     pub ingress: IngressSpec,
     /// Optional Elasticsearch (single node) for place search; the API falls back to MongoDB.
@@ -631,7 +631,7 @@ pub struct BeerMeetupPlatformStatus {
     /// Redis pods (data pods; Sentinels are counted in the condition message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<ComponentStatus>,
-    /// Pods of the platform's HAProxy ingress controller.
+    /// Pods of the platform's own HAProxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<ComponentStatus>,
     /// Elasticsearch pods.

@@ -1012,7 +1012,7 @@ async fn report_invalid(
     Ok(Action::await_change())
 }
 
-/// Reason of the Ready condition when the ingress controller image is not allow-listed.
+/// Reason of the Ready condition when the HAProxy image is not allow-listed.
 pub const IMAGE_NOT_ALLOWED: &str = "ImageNotAllowed";
 
 /// Reason of the Ready condition when credentials of a running data service are gone.
