@@ -197,11 +197,16 @@ async fn serve(name: &str, stream: TcpStream) -> Result<()> {
 
 /// One request through the proxy on a fresh connection: (status, body).
 async fn get(port: u16, path: &str) -> Result<(u16, String)> {
+    get_with(port, path, "").await
+}
+
+/// [`get`] with extra header lines (each ending in `\r\n`).
+async fn get_with(port: u16, path: &str, headers: &str) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     stream
         .write_all(
             format!(
-                "GET {path} HTTP/1.1\r\nHost: meetups.example.org\r\nConnection: close\r\n\r\n"
+                "GET {path} HTTP/1.1\r\nHost: meetups.example.org\r\n{headers}Connection: close\r\n\r\n"
             )
             .as_bytes(),
         )
@@ -296,8 +301,14 @@ async fn rendered_proxy_routes_balances_upgrades_and_limits() -> Result<()> {
         api_servers.len() == 2,
         "per-request balancing over both API servers, got {api_servers:?}"
     );
-    let (status, body) = get(port, "/api").await?;
+    // A client's own X-Forwarded-For stays on the left; HAProxy's entry, the one the API server
+    // trusts (one hop), is the right-most.
+    let (status, body) = get_with(port, "/api", "X-Forwarded-For: 203.0.113.9\r\n").await?;
     used += 1;
+    ensure!(
+        body.ends_with("xff=203.0.113.9,127.0.0.1"),
+        "{status} {body}"
+    );
     ensure!(status == 200 && body.starts_with("api-"), "{status} {body}");
     for path in ["/", "/m/abc", "/apiary"] {
         let (status, body) = get(port, path).await?;
