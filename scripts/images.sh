@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the project's container images (api-server, web, operator) and the images the end-to-end
-# test runs (pause, redis, haproxy-ingress, ferretdb, kube-network-policies) from their
+# test runs (pause, redis, haproxy, ferretdb, kube-network-policies) from their
 # Dockerfiles, without a Docker daemon: buildah with chroot isolation and a storage folder of its own (docker or podman instead
 # when one is usable). Binaries are compiled outside the images (cargo, npm, gcc, scripts/test-deps.sh)
 # and each image gets a small staged build context holding only what its Dockerfile copies.
@@ -17,15 +17,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${BEER_MEETUP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/beer-meetup-tools}
 
-ALL_IMAGES=(pause api-server operator web redis haproxy-ingress ferretdb kube-network-policies)
-# One Debian suite for every image: trixie has HAProxy 3.0, the closest to what the controller
-# release we can build wants (see tests/images/haproxy-ingress/Dockerfile); binaries built on
-# bookworm run there too.
+ALL_IMAGES=(pause api-server operator web redis haproxy ferretdb kube-network-policies)
+# One Debian suite for every image (trixie); binaries built on bookworm run there too.
 SUITE=${DEBIAN_SUITE:-trixie}
 # A base root filesystem younger than this is reused (security updates arrive with a newer one).
 BASE_MAX_AGE_DAYS=${BASE_MAX_AGE_DAYS:-7}
-# The release of the HAProxy ingress controller test-deps.sh builds (the image tag follows it).
-HAPROXY_INGRESS_VERSION=1.11.12
 # The release of kube-network-policies test-deps.sh builds.
 KUBE_NETWORK_POLICIES_VERSION=0.8.0
 
@@ -81,6 +77,8 @@ version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$ro
 ferretdb_version=$(sed -n 's/^require github.com\/FerretDB\/FerretDB \(v[0-9.]*\).*/\1/p' \
   "$root/tests/tools/ferretdb/go.mod")
 ferretdb_version=${ferretdb_version#v}
+haproxy_image=$(sed -n 's/^pub const HAPROXY_IMAGE: &str = "\(haproxy:[^"]*\)";/\1/p' "$root/operator/src/images.rs")
+[[ -n $haproxy_image ]] || fail "no HAPROXY_IMAGE in operator/src/images.rs"
 
 # image_ref NAME: the full reference the image is tagged and imported as (what a kubelet asks for
 # when a pod names it without a registry).
@@ -92,7 +90,8 @@ image_ref() {
     web) echo "docker.io/beermeetup/web:$version" ;;
     # The operator's default data-service tag (operator/src/images.rs).
     redis) echo "docker.io/library/redis:7.4" ;;
-    haproxy-ingress) echo "docker.io/haproxytech/kubernetes-ingress:$HAPROXY_INGRESS_VERSION" ;;
+    # The operator's default proxy image (operator/src/images.rs), stood in for by Debian's HAProxy.
+    haproxy) echo "docker.io/library/$haproxy_image" ;;
     ferretdb) echo "docker.io/beermeetup-test/ferretdb:${ferretdb_version:-test}" ;;
     kube-network-policies) echo "docker.io/beermeetup-test/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION" ;;
   esac
@@ -247,8 +246,7 @@ if ((build_inputs)); then
   if want web; then timed "web build" build_web; fi
   # test-deps.sh only when a tool is missing: it may be running already (make test-deps), and two
   # runs must not build the same tool at once.
-  if { want haproxy-ingress && [[ ! -x $root/.tools/bin/haproxy-ingress-controller ]]; } \
-    || { want ferretdb && [[ ! -x $root/.tools/bin/ferretdb ]]; } \
+  if { want ferretdb && [[ ! -x $root/.tools/bin/ferretdb ]]; } \
     || { want kube-network-policies && [[ ! -x $root/.tools/bin/kube-network-policies ]]; }; then
     timed "test tools" bash "$root/scripts/test-deps.sh"
   fi
@@ -280,7 +278,7 @@ stage() {
         "$root/web/docker-entrypoint.sh" "$ctx/"
       ;;
     redis) ;;
-    haproxy-ingress) copy_binary "$root/.tools/bin/haproxy-ingress-controller" "$ctx/haproxy-ingress-controller" ;;
+    haproxy) ;;
     ferretdb) copy_binary "$root/.tools/bin/ferretdb" "$ctx/ferretdb" ;;
     kube-network-policies)
       copy_binary "$root/.tools/bin/kube-network-policies" "$ctx/kube-network-policies"
@@ -299,7 +297,7 @@ sources_of() {
       printf '%s\n' "$root/web/nginx.conf" "$root/web/nginx-security-headers.conf" "$root/web/docker-entrypoint.sh"
       ;;
     redis) ;;
-    haproxy-ingress) echo "$root/.tools/bin/haproxy-ingress-controller" ;;
+    haproxy) ;;
     ferretdb) echo "$root/.tools/bin/ferretdb" ;;
     kube-network-policies) echo "$root/.tools/bin/kube-network-policies" ;;
   esac

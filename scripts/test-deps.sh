@@ -115,21 +115,6 @@ build_tool coredns "$COREDNS_VERSION" coredns -- build_installed "github.com/cor
 # The CRI client: the real node's teardown stops and removes pods through it (CNI DEL runs then).
 build_tool crictl "$CRICTL_VERSION" crictl -- build_installed "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 
-# The HAProxy Kubernetes Ingress controller of the e2e's image (tests/images/haproxy-ingress). Its
-# module path has no /v3 suffix, so the module proxy serves only its v1 tags: 1.11 is the newest.
-HAPROXY_INGRESS_VERSION=v1.11.12
-build_haproxy_ingress() {
-  local dir src="$out/src"
-  dir=$(cd "$out" && go mod download -json "github.com/haproxytech/kubernetes-ingress@$HAPROXY_INGRESS_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [[ -n $dir && -d $dir ]] || { echo "go mod download gave no module folder"; return 1; }
-  cp -R "$dir" "$src" && chmod -R u+w "$src"
-  (cd "$src" && go build -trimpath -o "$out/haproxy-ingress-controller" -ldflags \
-    "-s -w -X github.com/haproxytech/kubernetes-ingress/pkg/version.GitTag=$HAPROXY_INGRESS_VERSION" .)
-  rm -rf "$src"
-}
-build_tool haproxy-ingress "$HAPROXY_INGRESS_VERSION" haproxy-ingress-controller -- build_haproxy_ingress
-
 # The NetworkPolicy enforcer of the e2e's real node (tests/images/kube-network-policies): nftables
 # over netlink + nfqueue, no kube-proxy or CNI of its own. v0.8.0 is the newest the module proxy
 # serves; its binary is the package ./cmd. Built from a copy of the module whose nftables `queue`

@@ -82,7 +82,7 @@ pub struct BeerMeetupPlatformSpec {
     /// The Redis cache and live-update fan-out.
     #[serde(default)]
     pub redis: RedisSpec,
-    /// An Ingress for the platform's host, optionally with its own HAProxy ingress controller.
+    /// How people reach the platform: its own HAProxy, or an Ingress for the cluster's controller.
     #[serde(default)]
     pub ingress: IngressSpec,
     /// Optional Elasticsearch (single node) for place search; the API falls back to MongoDB.
@@ -367,12 +367,14 @@ const HOST_RULE: &str =
 /// CEL rule for a full `major.minor.patch` version (Elastic publishes no floating tags).
 const FULL_VERSION_RULE: &str = r"self.matches('^[0-9]+\\.[0-9]+\\.[0-9]+$')";
 
-/// The Ingress of the platform and, optionally, the HAProxy ingress controller serving it.
+/// How people reach the platform: its own HAProxy (default), or an Ingress for the cluster's
+/// ingress controller.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!self.enabled || has(self.host)").message("ingress.host is required when ingress.enabled is true"))]
 pub struct IngressSpec {
-    /// Create an Ingress: `/api` (REST and the live WebSocket) to the API server, `/` to web.
+    /// Route `/api` (REST and the live WebSocket) to the API server and `/` to web: through the
+    /// platform's own HAProxy (`controller.deploy`) or an Ingress for the cluster's controller.
     #[serde(default)]
     pub enabled: bool,
     /// Host name people use, e.g. `meetups.example.org`.
@@ -380,7 +382,8 @@ pub struct IngressSpec {
     #[schemars(length(min = 1, max = 253))]
     #[x_kube(validation = Rule::new(HOST_RULE).message("ingress.host must be a lower-case DNS name such as meetups.example.org"))]
     pub host: Option<String>,
-    /// `ingressClassName` of the Ingress, and the class the platform's own controller serves.
+    /// `ingressClassName` of the Ingress made for the cluster's ingress controller
+    /// (`controller.deploy: false`); unused with the platform's own HAProxy.
     #[serde(default = "default_ingress_class")]
     #[schemars(length(min = 1, max = 63))]
     #[x_kube(validation = Rule::new(DNS_LABEL_RULE).message("ingress.className must be a DNS label such as haproxy"))]
@@ -392,7 +395,7 @@ pub struct IngressSpec {
     /// Requests per client IP allowed per period; HAProxy answers `statusCode` beyond that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
-    /// The HAProxy Kubernetes Ingress controller the operator runs for this platform.
+    /// The platform's own HAProxy.
     #[serde(default)]
     pub controller: IngressControllerSpec,
 }
@@ -406,7 +409,8 @@ pub struct IngressTlsSpec {
     pub secret_name: String,
 }
 
-/// HAProxy rate limiting (`haproxy.org/rate-limit-*` annotations on the Ingress).
+/// Rate limiting per client IP: a stick table in the platform's own HAProxy, or the
+/// `haproxy.org/rate-limit-*` annotations on the Ingress for the cluster's HAProxy controller.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimitSpec {
@@ -427,7 +431,7 @@ pub struct RateLimitSpec {
     #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]*[km]?$')").message("ingress.rateLimit.size must be a number with an optional k or m, e.g. 100k"))]
     pub size: Option<String>,
-    /// Client IPs or CIDRs never limited.
+    /// Client IPs or CIDRs never limited (e.g. `10.0.0.0/8`, `192.168.1.1`, `fd00::/64`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub whitelist: Vec<String>,
@@ -455,24 +459,26 @@ impl ServiceType {
     }
 }
 
-/// The per-platform HAProxy Kubernetes Ingress controller.
+/// The platform's own HAProxy: a plain HAProxy configured by the operator (a ConfigMap), with
+/// no access to the Kubernetes API.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct IngressControllerSpec {
-    /// Run the controller, watching only this namespace. Set false to use an ingress controller
-    /// the cluster already has (the Ingress then just names `className`).
+    /// Run the platform's own HAProxy. Set false to use an ingress controller the cluster
+    /// already has (the operator then creates an Ingress naming `className`).
     #[serde(default = "default_true")]
     pub deploy: bool,
-    /// Controller pods.
+    /// HAProxy pods.
     #[serde(default = "default_ingress_replicas")]
     #[schemars(range(min = 1, max = 10))]
     pub replicas: i32,
-    /// Controller image; defaults to the pinned `haproxytech/kubernetes-ingress` release.
+    /// HAProxy image; defaults to the pinned official `haproxy` image (3.2 LTS line). Must be on
+    /// the operator's allow-list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
-    #[x_kube(validation = Rule::new(IMAGE_RULE).message("ingress.controller.image must be an image reference such as haproxytech/kubernetes-ingress:3.2.11"))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("ingress.controller.image must be an image reference such as haproxy:3.2.25"))]
     pub image: Option<String>,
-    /// Type of the controller's Service.
+    /// Type of the proxy's Service.
     #[serde(default)]
     pub service_type: ServiceType,
     /// Idle timeout of an upgraded (WebSocket) connection (`timeout-tunnel`); live pages stay
@@ -486,9 +492,8 @@ pub struct IngressControllerSpec {
     #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new(DURATION_RULE).message("ingress.controller.clientTimeout must be a duration such as 1m"))]
     pub client_timeout: String,
-    /// Also create the cluster-wide IngressClass `className` and a ClusterRole that lets the
-    /// controller read IngressClasses and Namespaces. Off by default: cluster-scoped objects are
-    /// the cluster admin's to create (see the operator README).
+    /// Deprecated, ignored: the operator creates no IngressClass (nor anything cluster-scoped).
+    /// Still accepted so existing platforms apply unchanged; a Warning Event says it is ignored.
     #[serde(default)]
     pub create_ingress_class: bool,
     /// Container resources; modest requests when omitted.
@@ -626,7 +631,7 @@ pub struct BeerMeetupPlatformStatus {
     /// Redis pods (data pods; Sentinels are counted in the condition message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<ComponentStatus>,
-    /// Pods of the platform's HAProxy ingress controller.
+    /// Pods of the platform's own HAProxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<ComponentStatus>,
     /// Elasticsearch pods.
@@ -806,7 +811,7 @@ impl IngressControllerSpec {
     pub fn effective_image(&self) -> String {
         self.image
             .clone()
-            .unwrap_or_else(images::default_haproxy_ingress_image)
+            .unwrap_or_else(images::default_haproxy_image)
     }
 }
 

@@ -24,8 +24,9 @@ pub const REDIS_REPOSITORY: &str = "redis";
 /// Redis 7.4 is the last release line under the BSD-style licence the project prefers.
 pub const REDIS_DEFAULT_VERSION: &str = "7.4";
 
-/// HAProxy Kubernetes Ingress controller, run per platform when `spec.ingress.controller.deploy`.
-pub const HAPROXY_INGRESS_IMAGE: &str = "haproxytech/kubernetes-ingress:3.2.11";
+/// Official HAProxy image (3.2 LTS line), the platform's own proxy when
+/// `spec.ingress.controller.deploy`; configured by the operator, it needs no Kubernetes API access.
+pub const HAPROXY_IMAGE: &str = "haproxy:3.2.25";
 
 /// Elasticsearch repository; the tag is `spec.elasticsearch.version` (Elastic publishes full
 /// versions only, no floating `9.2` tag).
@@ -38,13 +39,12 @@ pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v3.5.0";
 /// Thanos (sidecar next to Prometheus, and Query).
 pub const THANOS_IMAGE: &str = "thanosio/thanos:v0.41.0";
 
-/// The default HAProxy ingress controller image.
-/// Which ingress-controller images a platform may run, as the operator's installer decides
-/// (chart value `ingressController.allowedImages`, flag `--allowed-ingress-controller-image`).
+/// Which proxy images a platform may run, as the operator's installer decides (chart value
+/// `ingressController.allowedImages`, flag `--allowed-ingress-controller-image`).
 ///
-/// The controller is the platform's internet-facing pod and runs under a ServiceAccount that may
-/// read the platform's TLS Secret and Ingresses, so "any image in a CR" would let whoever may
-/// create a platform run arbitrary code with those rights. The pinned default is always allowed.
+/// The proxy is the platform's internet-facing pod and mounts the platform's TLS key, so "any
+/// image in a CR" would let whoever may create a platform run arbitrary code that holds it and
+/// sees every request. The pinned default is always allowed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageAllowList {
     /// Exact references, or prefixes ending in `*` (e.g. `registry.example/haproxy/*`).
@@ -63,7 +63,7 @@ impl ImageAllowList {
     }
 
     pub fn allows(&self, image: &str) -> bool {
-        image == HAPROXY_INGRESS_IMAGE
+        image == HAPROXY_IMAGE
             || self
                 .entries
                 .iter()
@@ -75,15 +75,15 @@ impl ImageAllowList {
 
     /// The allowed images, for messages.
     pub fn describe(&self) -> String {
-        std::iter::once(HAPROXY_INGRESS_IMAGE)
+        std::iter::once(HAPROXY_IMAGE)
             .chain(self.entries.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(", ")
     }
 }
 
-pub fn default_haproxy_ingress_image() -> String {
-    HAPROXY_INGRESS_IMAGE.to_owned()
+pub fn default_haproxy_image() -> String {
+    HAPROXY_IMAGE.to_owned()
 }
 
 /// The Elasticsearch image for a version, e.g. `elasticsearch:9.2.1`.
@@ -118,16 +118,16 @@ mod tests {
     #[test]
     fn only_allow_listed_controller_images_run() {
         let none = ImageAllowList::default();
-        assert!(none.allows(HAPROXY_INGRESS_IMAGE));
+        assert!(none.allows(HAPROXY_IMAGE));
         assert!(!none.allows("evil.example/miner:1"));
         let list = ImageAllowList::new([
             "registry.example/haproxy/*".to_owned(),
-            " mirror.example/kubernetes-ingress:3.2.11 ".to_owned(),
+            " mirror.example/haproxy:3.2.25 ".to_owned(),
             String::new(),
         ]);
-        assert!(list.allows("registry.example/haproxy/kubernetes-ingress:3.2.11"));
-        assert!(list.allows("mirror.example/kubernetes-ingress:3.2.11"));
-        assert!(!list.allows("mirror.example/kubernetes-ingress:latest"));
+        assert!(list.allows("registry.example/haproxy/haproxy:3.2.25"));
+        assert!(list.allows("mirror.example/haproxy:3.2.25"));
+        assert!(!list.allows("mirror.example/haproxy:latest"));
         assert!(!list.allows("registry.example/other:1"));
         assert!(list.describe().contains("registry.example/haproxy/*"));
     }
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn pinned_images_are_valid_references_with_tags() {
         for image in [
-            HAPROXY_INGRESS_IMAGE,
+            HAPROXY_IMAGE,
             PROMETHEUS_IMAGE,
             THANOS_IMAGE,
             &elasticsearch_image(ELASTICSEARCH_DEFAULT_VERSION),
@@ -165,7 +165,10 @@ mod tests {
                 "{image} is pinned"
             );
         }
-        assert!(HAPROXY_INGRESS_IMAGE.ends_with(":3.2.11"));
+        assert!(
+            HAPROXY_IMAGE.starts_with("haproxy:3.2."),
+            "the 3.2 LTS line"
+        );
         assert!(ELASTICSEARCH_DEFAULT_VERSION.starts_with("9."));
     }
 }

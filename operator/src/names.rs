@@ -47,7 +47,7 @@ pub enum Component {
     Web,
     MongoDb,
     Redis,
-    /// The Ingress and the platform's HAProxy ingress controller.
+    /// The platform's own HAProxy (or the Ingress for the cluster's controller).
     Ingress,
     Elasticsearch,
     /// Prometheus with its Thanos sidecar; carries the `MetricsReady` condition.

@@ -111,15 +111,11 @@ fn render_platform(
                 object.insert("stringData".into(), string_data.into());
             }
         }
-        let location = if child.is_cluster_scoped() {
-            format!("{} (cluster-scoped)", child.name())
-        } else {
-            format!(
-                "{}/{}",
-                platform.namespace().unwrap_or_default(),
-                child.name()
-            )
-        };
+        let location = format!(
+            "{}/{}",
+            platform.namespace().unwrap_or_default(),
+            child.name()
+        );
         out.push_str(&format!(
             "---\n# {} {location} (platform {name})\n",
             child.kind()
@@ -189,7 +185,7 @@ mod tests {
     fn every_option_renders() {
         let input = MINIMAL.replace(
             "spec: {}",
-            "spec:\n  ingress:\n    enabled: true\n    host: m.example.org\n    controller:\n      createIngressClass: true\n  elasticsearch:\n    enabled: true\n  thanos:\n    enabled: true\n  redis:\n    mode: replicated",
+            "spec:\n  ingress:\n    enabled: true\n    host: m.example.org\n  elasticsearch:\n    enabled: true\n  thanos:\n    enabled: true\n  redis:\n    mode: replicated",
         );
         let out = render_with(
             &input,
@@ -200,9 +196,7 @@ mod tests {
         )
         .expect("renders");
         for kind in [
-            "Ingress",
-            "IngressClass",
-            "ClusterRole",
+            "ConfigMap",
             "Role",
             "RoleBinding",
             "ServiceAccount",
@@ -214,7 +208,16 @@ mod tests {
                 "{kind} rendered"
             );
         }
-        assert!(out.contains("# IngressClass haproxy (cluster-scoped)"));
+        // The platform's own HAProxy: its configuration, and nothing cluster-scoped or Ingress.
+        assert!(out.contains("haproxy.cfg: |"));
+        for absent in [
+            "kind: Ingress\n",
+            "kind: IngressClass",
+            "kind: ClusterRole",
+            "(cluster-scoped)",
+        ] {
+            assert!(!out.contains(absent), "{absent} rendered");
+        }
         assert!(out.contains("<generated: elasticsearch password>"));
         assert!(
             !render(&input)

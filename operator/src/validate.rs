@@ -123,7 +123,7 @@ pub fn validate(platform: &BeerMeetupPlatform) -> Result<ValidatedPlatform<'_>, 
         && !is_image_reference(image)
     {
         problems.push(format!(
-            "ingress.controller.image must be an image reference such as haproxytech/kubernetes-ingress:3.2.11, not {image:?}"
+            "ingress.controller.image must be an image reference such as haproxy:3.2.25, not {image:?}"
         ));
     }
     if !(1..=10).contains(&ingress.controller.replicas) {
@@ -151,6 +151,20 @@ pub fn validate(platform: &BeerMeetupPlatform) -> Result<ValidatedPlatform<'_>, 
         durations.push(("ingress.rateLimit.period", limit.period.as_str()));
         if limit.requests < 1 {
             problems.push("ingress.rateLimit.requests must be at least 1".to_owned());
+        }
+        if !(400..=599).contains(&limit.status_code) {
+            problems.push(format!(
+                "ingress.rateLimit.statusCode must be between 400 and 599, not {}",
+                limit.status_code
+            ));
+        }
+        // Written into HAProxy's configuration: only what parses as an address or network.
+        for entry in &limit.whitelist {
+            if crate::children::haproxy_config::parse_address_or_network(entry).is_none() {
+                problems.push(format!(
+                    "ingress.rateLimit.whitelist entries must be IP addresses or CIDRs such as 10.0.0.0/8, not {entry:?}"
+                ));
+            }
         }
     }
     for (field, value) in durations {
@@ -471,6 +485,35 @@ mod tests {
         spec.ingress.controller.replicas = 0;
         spec.redis.replicas = 9;
         assert_eq!(problems(spec).len(), 3);
+    }
+
+    #[test]
+    fn rate_limit_whitelist_holds_only_addresses_and_networks() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.rate_limit = Some(crate::crd::RateLimitSpec {
+            requests: 10,
+            period: "1s".into(),
+            status_code: 429,
+            size: None,
+            whitelist: vec!["10.0.0.0/8".into(), "fd00::1".into()],
+        });
+        assert!(problems(spec.clone()).is_empty());
+        if let Some(limit) = spec.ingress.rate_limit.as_mut() {
+            limit.whitelist.push("10.0.0.1\n    stats enable".into());
+            limit.status_code = 200;
+        }
+        let found = problems(spec);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("ingress.rateLimit.whitelist entries"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("ingress.rateLimit.statusCode"))
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ fn minimal_spec() -> serde_json::Value {
     })
 }
 
-/// Every option on: Ingress with its HAProxy controller, Elasticsearch, Prometheus + Thanos,
+/// Every option on: the platform's own HAProxy, Elasticsearch, Prometheus + Thanos,
 /// replicated Redis with Sentinels (3 volumes per platform).
 fn everything_spec(i: usize) -> serde_json::Value {
     json!({

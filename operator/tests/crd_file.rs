@@ -37,7 +37,6 @@ fn everything_example_shows_every_option() {
     let input = std::fs::read_to_string(&path).expect("examples/everything.yaml exists");
     let out = beer_meetup_operator::render::render(&input).expect("renders");
     for needle in [
-        "kind: Ingress\n",
         "kind: NetworkPolicy\n",
         "kind: Role\n",
         "name: everything-haproxy\n",
@@ -45,8 +44,9 @@ fn everything_example_shows_every_option() {
         "name: everything-prometheus\n",
         "name: everything-thanos-query\n",
         "name: everything-redis-sentinel\n",
-        "haproxy.org/rate-limit-requests",
-        "timeout-tunnel",
+        "haproxy.cfg: |",
+        "store http_req_rate(",
+        "timeout tunnel ",
     ] {
         assert!(out.contains(needle), "everything.yaml renders {needle:?}");
     }

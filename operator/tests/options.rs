@@ -111,7 +111,7 @@ async fn assert_idle(operator: &Operator, client: &Client, ns: &str, platform: &
     })
     .await?;
     // Namespaced children are compared with the watch caches and not sent; only what is not
-    // watched (IngressClass, ClusterRole, ClusterRoleBinding, ServiceMonitor) is applied again.
+    // watched (a ServiceMonitor) is applied again.
     let reconciles = reconcile_count(&operator.metrics) - count;
     let resent = applies_sent(&operator.metrics) - sent;
     ensure!(
@@ -228,14 +228,13 @@ fn assert_hardened(what: &str, pod: &PodSpec) -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result<()> {
+async fn own_haproxy_is_configured_by_the_operator_and_removed_when_off() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
     install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-ingress").await;
     let operator = start_operator(client.clone(), &ns, RESYNC);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
-    // The IngressClass is cluster-wide: a class name no other test uses.
     let class = ns.clone();
     create_platform(
         &platforms,
@@ -250,7 +249,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
                 "className": class,
                 "tls": { "secretName": "meetups-tls" },
                 "rateLimit": { "requests": 50, "period": "10s" },
-                "controller": { "replicas": 2, "createIngressClass": true },
+                "controller": { "replicas": 2 },
             },
         }),
     )
@@ -260,134 +259,54 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
     assert_eq!(status.url.as_deref(), Some("https://meetups.example.org/"));
     assert!(condition_types(&ready).contains("IngressReady"));
     assert_eq!(status.ingress.map(|c| c.ready), Some(2));
+    assert!(
+        ready.finalizers().is_empty(),
+        "nothing cluster-scoped to finalize"
+    );
     assert_idle(&operator, &client, &ns, "web").await?;
 
-    let ingress = Api::<Ingress>::namespaced(client.clone(), &ns)
-        .get("web")
-        .await?;
-    let annotations = ingress.annotations();
-    assert_eq!(annotations["haproxy.org/rate-limit-requests"], "50");
-    assert_eq!(annotations["haproxy.org/rate-limit-period"], "10s");
-    let spec = ingress.spec.clone().context("ingress spec")?;
-    assert_eq!(spec.ingress_class_name.as_deref(), Some(class.as_str()));
-    let paths: Vec<(String, String)> = spec.rules.unwrap_or_default()[0]
-        .http
-        .clone()
-        .context("http")?
-        .paths
-        .into_iter()
-        .map(|p| {
-            (
-                p.path.unwrap_or_default(),
-                p.backend.service.map(|s| s.name).unwrap_or_default(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        paths,
-        [
-            ("/api".to_owned(), "web-api".to_owned()),
-            ("/".to_owned(), "web-web".to_owned())
-        ]
-    );
+    // No Ingress: the platform's HAProxy reads its ConfigMap, not the API.
+    assert!(names_of::<Ingress>(&client, &ns, "web").await?.is_empty());
     let config = Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .get("web-haproxy")
         .await?;
+    let cfg = config.data.clone().unwrap_or_default()["haproxy.cfg"].clone();
+    for expected in [
+        "timeout tunnel 1h\n".to_owned(),
+        "store http_req_rate(10s)".to_owned(),
+        "gt 50 }".to_owned(),
+        format!("server-template api 50 web-api-pods.{ns}.svc.cluster.local:8080"),
+        "bind :8443 ssl crt /etc/haproxy/tls/tls.pem".to_owned(),
+    ] {
+        assert!(cfg.contains(&expected), "{expected} in\n{cfg}");
+    }
+    let headless = Api::<Service>::namespaced(client.clone(), &ns)
+        .get("web-api-pods")
+        .await?;
     assert_eq!(
-        config.data.clone().unwrap_or_default()["timeout-tunnel"],
-        "1h"
+        headless.spec.and_then(|s| s.cluster_ip).as_deref(),
+        Some("None")
     );
-    let controller = Api::<Deployment>::namespaced(client.clone(), &ns)
+    let proxy = Api::<Deployment>::namespaced(client.clone(), &ns)
         .get("web-haproxy")
         .await?;
-    let pod = controller
+    let pod = proxy
         .spec
         .and_then(|s| s.template.spec)
-        .context("controller pod")?;
-    let args = pod.containers[0].args.clone().unwrap_or_default();
-    assert!(
-        args.contains(&format!("--namespace-whitelist={ns}")),
-        "{args:?}"
-    );
-    assert!(
-        args.contains(&format!("--ingress.class={class}")),
-        "{args:?}"
-    );
-    assert!(
-        args.contains(&format!("--configmap={ns}/web-haproxy")),
-        "{args:?}"
-    );
-    assert_eq!(pod.service_account_name.as_deref(), Some("web-haproxy"));
+        .context("proxy pod")?;
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    assert_eq!(pod.service_account_name, None);
+    assert_hardened("web-haproxy", &pod)?;
 
-    // Namespaced RBAC: a Role and RoleBinding for the controller's ServiceAccount.
-    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
-        .get("web-haproxy")
-        .await?;
-    let role = Api::<Role>::namespaced(client.clone(), &ns)
-        .get("web-haproxy")
-        .await?;
-    assert!(
-        role.rules
-            .unwrap_or_default()
-            .iter()
-            .all(|r| !r.verbs.iter().any(|v| v == "*" || v == "delete"))
-    );
-    let binding = Api::<RoleBinding>::namespaced(client.clone(), &ns)
-        .get("web-haproxy")
-        .await?;
-    assert_eq!(binding.role_ref.kind, "Role");
-    let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns)
-        .get("web-ingress")
-        .await?;
-    assert_eq!(
-        selected_component(pdb.spec.as_ref().and_then(|s| s.selector.as_ref())),
-        "ingress"
-    );
-
-    // Asked for: the IngressClass and a read-only ClusterRole, labelled for cleanup.
+    // No identity and no RBAC of its own; nothing cluster-wide.
+    let identities = [
+        names_of::<Role>(&client, &ns, "web").await?.len(),
+        names_of::<RoleBinding>(&client, &ns, "web").await?.len(),
+        names_of::<ServiceAccount>(&client, &ns, "web").await?.len(),
+    ];
+    assert_eq!(identities, [0, 0, 0]);
     let cluster_selector =
         format!("app.kubernetes.io/instance=web,beermeetup.io/platform-namespace={ns}");
-    let ingress_class = Api::<IngressClass>::all(client.clone()).get(&class).await?;
-    assert_eq!(
-        ingress_class.spec.and_then(|s| s.controller),
-        Some(format!("haproxy.org/ingress-controller/{class}"))
-    );
-    let cluster_roles = Api::<ClusterRole>::all(client.clone())
-        .list(&ListParams::default().labels(&cluster_selector))
-        .await?;
-    assert_eq!(cluster_roles.items.len(), 1);
-    assert!(
-        cluster_roles.items[0]
-            .rules
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .all(|r| r
-                .verbs
-                .iter()
-                .all(|v| ["get", "list", "watch"].contains(&v.as_str())))
-    );
-
-    // createIngressClass off: the IngressClass goes; the controller still runs, so its read-only
-    // ClusterRole (without which it never starts) and the Role stay.
-    patch_spec(
-        &platforms,
-        "web",
-        json!({ "ingress": { "controller": { "createIngressClass": false } } }),
-    )
-    .await?;
-    wait_ready(&platforms, "web", CONVERGE).await?;
-    eventually("the IngressClass to be deleted", CONVERGE, || async {
-        ensure!(
-            Api::<IngressClass>::all(client.clone())
-                .get_opt(&class)
-                .await?
-                .is_none(),
-            "IngressClass still there"
-        );
-        Ok(())
-    })
-    .await?;
     let count_cluster_scoped = || async {
         anyhow::Ok([
             Api::<ClusterRole>::all(client.clone())
@@ -400,19 +319,77 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
                 .await?
                 .items
                 .len(),
+            Api::<IngressClass>::all(client.clone())
+                .list(&ListParams::default().labels(&cluster_selector))
+                .await?
+                .items
+                .len(),
         ])
     };
-    assert_eq!(count_cluster_scoped().await?, [1, 1]);
-    Api::<Role>::namespaced(client.clone(), &ns)
-        .get("web-haproxy")
-        .await
-        .context("the Role stays")?;
+    assert_eq!(count_cluster_scoped().await?, [0, 0, 0]);
+    let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns)
+        .get("web-ingress")
+        .await?;
+    assert_eq!(
+        selected_component(pdb.spec.as_ref().and_then(|s| s.selector.as_ref())),
+        "ingress"
+    );
+
+    // The cluster's own controller instead: an Ingress naming the class, and no proxy.
+    patch_spec(
+        &platforms,
+        "web",
+        json!({ "ingress": { "controller": { "deploy": false } } }),
+    )
+    .await?;
+    wait_ready(&platforms, "web", CONVERGE).await?;
+    eventually("the Ingress to replace the proxy", CONVERGE, || async {
+        let ingress = Api::<Ingress>::namespaced(client.clone(), &ns)
+            .get_opt("web")
+            .await?
+            .context("no Ingress yet")?;
+        let annotations = ingress.annotations();
+        ensure!(annotations["haproxy.org/rate-limit-requests"] == "50");
+        let spec = ingress.spec.clone().context("ingress spec")?;
+        ensure!(spec.ingress_class_name.as_deref() == Some(class.as_str()));
+        let paths: Vec<(String, String)> = spec.rules.unwrap_or_default()[0]
+            .http
+            .clone()
+            .context("http")?
+            .paths
+            .into_iter()
+            .map(|p| {
+                (
+                    p.path.unwrap_or_default(),
+                    p.backend.service.map(|s| s.name).unwrap_or_default(),
+                )
+            })
+            .collect();
+        ensure!(
+            paths
+                == [
+                    ("/api".to_owned(), "web-api".to_owned()),
+                    ("/".to_owned(), "web-web".to_owned())
+                ],
+            "{paths:?}"
+        );
+        let deployments = names_of::<Deployment>(&client, &ns, "web").await?;
+        ensure!(!deployments.contains("web-haproxy"), "{deployments:?}");
+        let services = names_of::<Service>(&client, &ns, "web").await?;
+        ensure!(
+            !services.contains("web-haproxy") && !services.contains("web-api-pods"),
+            "{services:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    assert_eq!(count_cluster_scoped().await?, [0, 0, 0]);
 
     // Ingress off: everything it created goes, the URL is the in-cluster one again.
     patch_spec(
         &platforms,
         "web",
-        json!({ "ingress": { "enabled": false } }),
+        json!({ "ingress": { "enabled": false, "controller": { "deploy": true } } }),
     )
     .await?;
     let ready = wait_ready(&platforms, "web", CONVERGE).await?;
@@ -425,13 +402,7 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
             .is_some_and(|u| u.starts_with("http://web-web."))
     );
     eventually("ingress objects to be deleted", CONVERGE, || async {
-        let left = [
-            names_of::<Ingress>(&client, &ns, "web").await?.len(),
-            names_of::<Role>(&client, &ns, "web").await?.len(),
-            names_of::<RoleBinding>(&client, &ns, "web").await?.len(),
-            names_of::<ServiceAccount>(&client, &ns, "web").await?.len(),
-        ];
-        ensure!(left == [0, 0, 0, 0], "left: {left:?}");
+        ensure!(names_of::<Ingress>(&client, &ns, "web").await?.is_empty());
         let deployments = names_of::<Deployment>(&client, &ns, "web").await?;
         ensure!(!deployments.contains("web-haproxy"), "{deployments:?}");
         let services = names_of::<Service>(&client, &ns, "web").await?;
@@ -440,21 +411,6 @@ async fn ingress_controller_is_namespace_scoped_and_removed_when_off() -> Result
         ensure!(!configs.contains("web-haproxy"), "{configs:?}");
         let pdbs = names_of::<PodDisruptionBudget>(&client, &ns, "web").await?;
         ensure!(!pdbs.contains("web-ingress"), "{pdbs:?}");
-        let cluster_scoped = count_cluster_scoped().await?;
-        ensure!(
-            cluster_scoped == [0, 0],
-            "cluster-scoped left: {cluster_scoped:?}"
-        );
-        Ok(())
-    })
-    .await?;
-    eventually("the finalizer to go", CONVERGE, || async {
-        let platform = platforms.get("web").await?;
-        ensure!(
-            platform.finalizers().is_empty(),
-            "{:?}",
-            platform.finalizers()
-        );
         Ok(())
     })
     .await?;
@@ -845,15 +801,23 @@ async fn external_databases_replace_the_deployed_ones() -> Result<()> {
     Ok(())
 }
 
+/// A platform of an older operator carries the cluster-scoped finalizer and labelled
+/// cluster-wide objects (IngressClass, ClusterRole, ClusterRoleBinding): the operator sweeps them
+/// (it may here: the test's client is an admin) and drops the finalizer, so deleting works.
 #[tokio::test(flavor = "multi_thread")]
-async fn deleting_a_platform_removes_its_cluster_scoped_children() -> Result<()> {
+async fn cluster_scoped_leftovers_of_older_operators_are_swept() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
     install_crd(&client, CONVERGE).await?;
     let ns = cluster.create_namespace("bmp-finalizer").await;
-    let _operator = start_operator(client.clone(), &ns, RESYNC);
     let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
     let class = ns.clone();
+    let labels = json!({
+        "app.kubernetes.io/managed-by": "beer-meetup-operator",
+        "app.kubernetes.io/instance": "gone",
+        "beermeetup.io/platform-namespace": ns,
+    });
+    // As an older operator left them (created before this operator starts).
     create_platform(
         &platforms,
         "gone",
@@ -870,26 +834,44 @@ async fn deleting_a_platform_removes_its_cluster_scoped_children() -> Result<()>
         }),
     )
     .await?;
-    let ready = wait_ready(&platforms, "gone", CONVERGE).await?;
-    assert!(
-        ready
-            .finalizers()
-            .contains(&beer_meetup_operator::controller::FINALIZER.to_owned()),
-        "finalizer while cluster-scoped children exist"
-    );
-    Api::<IngressClass>::all(client.clone()).get(&class).await?;
-
     platforms
-        .delete("gone", &kube::api::DeleteParams::default())
+        .patch(
+            "gone",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "finalizers": [beer_meetup_operator::controller::FINALIZER] } })),
+        )
         .await?;
+    Api::<IngressClass>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": class, "labels": labels },
+                "spec": { "controller": format!("haproxy.org/ingress-controller/{class}") },
+            }))?,
+        )
+        .await?;
+    let role_name = format!("beermeetup-{ns}-gone-haproxy");
+    Api::<ClusterRole>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": role_name, "labels": labels },
+                "rules": [],
+            }))?,
+        )
+        .await?;
+
+    let _operator = start_operator(client.clone(), &ns, RESYNC);
     let selector = format!("app.kubernetes.io/instance=gone,beermeetup.io/platform-namespace={ns}");
     eventually(
-        "the platform and its cluster-scoped children to be gone",
+        "the leftovers swept and the finalizer dropped",
         CONVERGE,
         || async {
+            let platform = platforms.get("gone").await?;
             ensure!(
-                platforms.get_opt("gone").await?.is_none(),
-                "platform still there"
+                platform.finalizers().is_empty(),
+                "{:?}",
+                platform.finalizers()
             );
             ensure!(
                 Api::<IngressClass>::all(client.clone())
@@ -901,15 +883,18 @@ async fn deleting_a_platform_removes_its_cluster_scoped_children() -> Result<()>
             let roles = Api::<ClusterRole>::all(client.clone())
                 .list(&ListParams::default().labels(&selector))
                 .await?;
-            let bindings = Api::<ClusterRoleBinding>::all(client.clone())
-                .list(&ListParams::default().labels(&selector))
-                .await?;
-            ensure!(
-                roles.items.is_empty() && bindings.items.is_empty(),
-                "cluster roles or bindings left"
-            );
+            ensure!(roles.items.is_empty(), "ClusterRole still there");
             Ok(())
         },
     )
+    .await?;
+    wait_ready(&platforms, "gone", CONVERGE).await?;
+    platforms
+        .delete("gone", &kube::api::DeleteParams::default())
+        .await?;
+    eventually("the platform to be deleted", CONVERGE, || async {
+        ensure!(platforms.get_opt("gone").await?.is_none(), "still there");
+        Ok(())
+    })
     .await
 }

@@ -16,6 +16,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
@@ -371,7 +372,7 @@ async fn can_i(client: &Client, user: &str, ns: &str, verb: &str, name: &str) ->
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_ingress_controller_gets_only_what_it_needs_and_adopts_nothing() -> Result<()> {
+async fn the_proxy_has_no_kubernetes_identity_and_nothing_cluster_wide_is_made() -> Result<()> {
     let cluster = TestCluster::shared().await;
     let client = cluster.client();
     let ns = {
@@ -404,32 +405,85 @@ async fn the_ingress_controller_gets_only_what_it_needs_and_adopts_nothing() -> 
     wait_ready(&platforms, "alpha", CONVERGE).await?;
     wait_ready(&platforms, "beta", CONVERGE).await?;
 
-    // The internet-facing controller reads Secrets of its own namespace only (the upstream
-    // controller's Secret informer needs list/watch there), and never writes one.
-    let controller = format!("system:serviceaccount:{ns}:alpha-haproxy");
-    ensure!(can_i(&client, &controller, &ns, "get", "meetups-tls").await?);
-    for verb in ["create", "update", "patch", "delete"] {
+    // The internet-facing proxy mounts no token and names no ServiceAccount of its own.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &ns);
+    let pod = deployments
+        .get("alpha-haproxy")
+        .await?
+        .spec
+        .and_then(|s| s.template.spec)
+        .context("proxy pod")?;
+    ensure!(
+        pod.automount_service_account_token == Some(false),
+        "token mounted"
+    );
+    ensure!(
+        pod.service_account_name.is_none(),
+        "{:?}",
+        pod.service_account_name
+    );
+    // Its only Secret is the TLS one of the spec.
+    let secrets: Vec<String> = pod
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.secret.and_then(|s| s.secret_name))
+        .collect();
+    ensure!(secrets == ["meetups-tls"], "{secrets:?}");
+
+    // No ServiceAccount of the platform's namespace may read the data credentials: neither one
+    // that exists nor any other (the namespace's whole ServiceAccount group).
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), &ns);
+    let mut users: Vec<String> = accounts
+        .list(&Default::default())
+        .await?
+        .items
+        .iter()
+        .map(|a| format!("system:serviceaccount:{ns}:{}", a.name_any()))
+        .collect();
+    users.push(format!("system:serviceaccount:{ns}:alpha-haproxy"));
+    for user in &users {
+        for (verb, name) in [
+            ("get", "alpha-mongodb-credentials"),
+            ("get", "alpha-redis-credentials"),
+            ("list", ""),
+            ("watch", ""),
+        ] {
+            ensure!(
+                !can_i(&client, user, &ns, verb, name).await?,
+                "{user} may {verb} Secret {name:?}"
+            );
+        }
+    }
+
+    // Nothing cluster-scoped, whatever (deprecated) createIngressClass says.
+    let classes: Api<IngressClass> = Api::all(client.clone());
+    for class in [&class_a, &class_b] {
         ensure!(
-            !can_i(&client, &controller, &ns, verb, "alpha-mongodb-credentials").await?,
-            "{controller} may {verb} Secrets"
+            classes.get_opt(class).await?.is_none(),
+            "IngressClass {class} made"
         );
     }
-    ensure!(
-        !can_i(&client, &controller, "default", "list", "").await?,
-        "{controller} can list Secrets of another namespace"
-    );
+    for platform in ["alpha", "beta"] {
+        let selector =
+            format!("app.kubernetes.io/instance={platform},beermeetup.io/platform-namespace={ns}");
+        let params = ListParams::default().labels(&selector);
+        let roles = Api::<ClusterRole>::all(client.clone())
+            .list(&params)
+            .await?;
+        let bindings = Api::<ClusterRoleBinding>::all(client.clone())
+            .list(&params)
+            .await?;
+        ensure!(
+            roles.items.is_empty() && bindings.items.is_empty(),
+            "cluster RBAC made for {platform}"
+        );
+    }
+    warning_event(&client, &ns, "alpha", "DeprecatedField").await?;
 
-    // Deleting one platform leaves the other's cluster-scoped objects alone.
-    let classes: Api<IngressClass> = Api::all(client.clone());
-    platforms.delete("beta", &DeleteParams::default()).await?;
-    eventually("beta's IngressClass deleted", CONVERGE, || async {
-        ensure!(classes.get_opt(&class_b).await?.is_none(), "still there");
-        Ok(())
-    })
-    .await?;
-    classes.get(&class_a).await.context("alpha's class stays")?;
-
-    // An IngressClass that is not the platform's is neither adopted nor changed.
+    // An existing class of the same name (someone else's) is never touched.
     let foreign_name = format!("{ns}-shared");
     let foreign: IngressClass = serde_json::from_value(json!({
         "metadata": {"name": foreign_name, "labels": {"owner": "someone-else"}},
@@ -437,25 +491,19 @@ async fn the_ingress_controller_gets_only_what_it_needs_and_adopts_nothing() -> 
     }))?;
     let foreign = classes.create(&PostParams::default(), &foreign).await?;
     create_platform(&platforms, "gamma", with_ingress(&foreign_name, json!({}))).await?;
-    let message = wait_reason(&client, &ns, "gamma", "ForeignClusterObject").await?;
-    assert!(message.contains(&foreign_name), "{message}");
-    warning_event(&client, &ns, "gamma", "ForeignClusterObject").await?;
-    let after = classes.get(&foreign_name).await?;
-    assert_eq!(
-        after.resource_version(),
-        foreign.resource_version(),
-        "untouched"
-    );
+    wait_ready(&platforms, "gamma", CONVERGE).await?;
     platforms.delete("gamma", &DeleteParams::default()).await?;
     eventually("gamma gone", CONVERGE, || async {
         ensure!(platforms.get_opt("gamma").await?.is_none(), "still there");
         Ok(())
     })
     .await?;
-    classes
-        .get(&foreign_name)
-        .await
-        .context("the foreign class survives gamma")?;
+    let after = classes.get(&foreign_name).await?;
+    assert_eq!(
+        after.resource_version(),
+        foreign.resource_version(),
+        "untouched"
+    );
     classes
         .delete(&foreign_name, &DeleteParams::default())
         .await?;

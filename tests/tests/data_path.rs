@@ -35,16 +35,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Idle time between two writes: longer than the client timeout.
 const IDLE_GAP: Duration = Duration::from_millis(1600);
-/// The controller's default `timeout server` (the operator leaves it alone).
-const SERVER_TIMEOUT: &str = "50s";
+/// The operator's `timeout server` (operator children/haproxy_config.rs).
+const SERVER_TIMEOUT: &str = beer_meetup_operator::children::haproxy_config::SERVER_TIMEOUT;
 const WAIT: Duration = Duration::from_secs(20);
 /// Header HAProxy adds to every answer naming the backend server (test instrumentation).
 const SERVED_BY: &str = "x-served-by";
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The `timeout-tunnel` and `timeout-client` values of the ingress controller's ConfigMap, as
-/// `operator render` produces them for a platform with the ingress on and default settings.
+/// The `timeout tunnel` and `timeout client` of the platform's HAProxy, from the `haproxy.cfg`
+/// that `operator render` produces for a platform with the ingress on and default settings.
 fn operator_ingress_timeouts() -> Result<(String, String)> {
     let cr = r"apiVersion: beermeetup.io/v1alpha1
 kind: BeerMeetupPlatform
@@ -55,15 +55,18 @@ spec:
     let rendered = beer_meetup_operator::render::render(cr)?;
     let config_map = yaml_documents(&rendered)?
         .into_iter()
-        .find(|d| d["kind"] == "ConfigMap" && d["data"]["timeout-tunnel"].is_string())
-        .context("the rendered platform has no ConfigMap with timeout-tunnel")?;
+        .find(|d| d["kind"] == "ConfigMap" && d["data"]["haproxy.cfg"].is_string())
+        .context("the rendered platform has no ConfigMap with haproxy.cfg")?;
+    let cfg = config_map["data"]["haproxy.cfg"]
+        .as_str()
+        .context("haproxy.cfg")?;
     let value = |key: &str| {
-        config_map["data"][key]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("{key} in the controller ConfigMap"))
+        cfg.lines()
+            .find_map(|line| line.trim().strip_prefix(&format!("timeout {key} ")))
+            .map(|v| v.trim().to_owned())
+            .with_context(|| format!("timeout {key} in haproxy.cfg"))
     };
-    Ok((value("timeout-tunnel")?, value("timeout-client")?))
+    Ok((value("tunnel")?, value("client")?))
 }
 
 /// `1h`, `1m`, `30s`, `500ms` (the operator's duration syntax, also HAProxy's).

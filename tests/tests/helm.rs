@@ -316,19 +316,14 @@ fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn rbac_is_least_privilege_in_both_modes() {
-    // Cluster-wide mode: one ClusterRole for the operator, the Lease Role in its own namespace
-    // (the narrow IngressClass role, on by default, is checked apart below).
-    let objects = rendered(&["rbac.ingressClasses=false"]);
+    // Cluster-wide mode: one ClusterRole for the operator, the Lease Role in its own namespace.
+    let objects = rendered(&[]);
     let cluster_roles = of_kind(&objects, "ClusterRole");
     assert_eq!(cluster_roles.len(), 1, "{cluster_roles:#?}");
     let g = grants(&cluster_roles[0]["rules"]);
     for (group, resource, verb) in &g {
-        // The one wildcard: read-only on the HAProxy controller's own CRD groups, which the
-        // operator grants onwards to each platform's controller.
-        let haproxy_read =
-            group.ends_with(".haproxy.org") && ["get", "list", "watch"].contains(&verb.as_str());
         assert!(
-            group != "*" && verb != "*" && (resource != "*" || haproxy_read),
+            group != "*" && verb != "*" && resource != "*",
             "no wildcards: {group}/{resource} {verb}"
         );
         assert!(
@@ -353,11 +348,24 @@ fn rbac_is_least_privilege_in_both_modes() {
         let needed = (needed.0.into(), needed.1.into(), needed.2.into());
         assert!(g.contains(&needed), "the operator needs {needed:?}");
     }
-    assert!(
-        !g.iter()
-            .any(|(_, r, _)| r == "ingressclasses" || r == "nodes"),
-        "cluster-scoped writes only in their own narrow role"
-    );
+    // Nothing the upstream ingress controller needed: the platform's HAProxy has no Kubernetes
+    // identity, so nothing is granted onwards for it.
+    for (group, resource, verb) in &g {
+        assert!(
+            ![
+                "ingressclasses",
+                "clusterroles",
+                "clusterrolebindings",
+                "namespaces",
+                "nodes",
+                "endpointslices",
+                "ingresses/status",
+            ]
+            .contains(&resource.as_str())
+                && !group.ends_with(".haproxy.org"),
+            "not needed any more: {group}/{resource} {verb}"
+        );
+    }
     let roles = of_kind(&objects, "Role");
     assert_eq!(roles.len(), 1, "only the leader-election Role");
     assert_eq!(roles[0]["metadata"]["namespace"], "beer-meetup-system");
@@ -368,10 +376,7 @@ fn rbac_is_least_privilege_in_both_modes() {
     );
 
     // Namespaced mode: a Role + RoleBinding per watched namespace, nothing cluster-wide.
-    let objects = rendered(&[
-        "watchNamespaces={team-a,team-b}",
-        "rbac.ingressClasses=false",
-    ]);
+    let objects = rendered(&["watchNamespaces={team-a,team-b}"]);
     assert!(of_kind(&objects, "ClusterRole").is_empty());
     assert!(of_kind(&objects, "ClusterRoleBinding").is_empty());
     let roles = of_kind(&objects, "Role");
@@ -397,20 +402,22 @@ fn rbac_is_least_privilege_in_both_modes() {
         "{args:?}"
     );
 
-    // IngressClasses: a separate, narrow ClusterRole, on by default — a platform's own HAProxy
-    // controller does not start without its cluster-wide reads, which the operator must hold to
-    // grant them.
-    let objects = rendered(&["watchNamespaces={team-a}"]);
-    let cluster_roles = of_kind(&objects, "ClusterRole");
-    assert_eq!(cluster_roles.len(), 1);
-    for (group, resource, verb) in grants(&cluster_roles[0]["rules"]) {
-        let writes_allowed = ["ingressclasses", "clusterroles", "clusterrolebindings"];
-        let reads_allowed = ["namespaces", "customresourcedefinitions"];
-        assert!(
-            writes_allowed.contains(&resource.as_str())
-                || (reads_allowed.contains(&resource.as_str())
-                    && ["get", "list", "watch"].contains(&verb.as_str())),
-            "unexpected cluster-wide grant {group}/{resource} {verb}"
+    // The deprecated `rbac.ingressClasses` of older values files is accepted and grants nothing.
+    for sets in [
+        &["rbac.ingressClasses=true", "watchNamespaces={team-a}"][..],
+        &["rbac.ingressClasses=true"][..],
+    ] {
+        let objects = rendered(sets);
+        let expected_cluster_roles = usize::from(sets.len() == 1);
+        assert_eq!(
+            of_kind(&objects, "ClusterRole").len(),
+            expected_cluster_roles,
+            "{sets:?}"
+        );
+        assert_eq!(
+            of_kind(&objects, "ClusterRoleBinding").len(),
+            expected_cluster_roles,
+            "{sets:?}"
         );
     }
 }
@@ -838,17 +845,9 @@ fn apply_and_wait_ready(
     t.elapsed()
 }
 
-/// Whether the operator's log may show the API server refusing it something.
-#[derive(PartialEq)]
-enum Denials {
-    NoneAllowed,
-    /// The test withheld a permission on purpose.
-    Expected,
-}
-
-/// Stops the operator, checks it was never denied anything (unless the test meant it) and held
-/// the chart's Lease, then `helm uninstall` and checks that none of the chart's objects are left.
-fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed, denials: Denials) {
+/// Stops the operator, checks it was never denied anything and held the chart's Lease, then
+/// `helm uninstall` and checks that none of the chart's objects are left.
+fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed) {
     let Installed {
         release,
         namespace,
@@ -877,7 +876,7 @@ fn uninstall_and_check_clean(cluster: &TestCluster, installed: Installed, denial
     );
     let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
     assert!(
-        denials == Denials::Expected || !log.to_lowercase().contains("forbidden"),
+        !log.to_lowercase().contains("forbidden"),
         "the chart's RBAC denied the operator something:\n{}",
         log.lines()
             .filter(|l| l.to_lowercase().contains("forbidden"))
@@ -993,7 +992,7 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         "/metrics:\n{metrics}"
     );
     let cluster_install = installed.install_time;
-    uninstall_and_check_clean(cluster, installed, Denials::NoneAllowed);
+    uninstall_and_check_clean(cluster, installed);
     for (ns, name) in &platforms {
         // The platforms are the user's; delete them as a user would, so the next operator starts
         // from a clean cluster.
@@ -1023,8 +1022,8 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         "[helm] namespaced mode: examples/minimal.yaml Ready in {:.1}s",
         took.as_secs_f64()
     );
-    // rbac.ingressClasses: the operator may create the platform's IngressClass and the ClusterRole
-    // of its HAProxy controller (it holds every permission that ClusterRole grants).
+    // A platform with its own HAProxy needs nothing cluster-wide: Ready in namespaced mode, and
+    // the deprecated createIngressClass makes no IngressClass.
     let class = format!("haproxy-{watched}");
     let with_class = installed.work.join("ingress-class.yaml");
     std::fs::write(
@@ -1039,11 +1038,13 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
     .unwrap();
     let took = apply_and_wait_ready(cluster, &mut installed, &with_class, &watched);
     eprintln!(
-        "[helm] namespaced mode: a platform with its own IngressClass Ready in {:.1}s",
+        "[helm] namespaced mode: a platform with its own HAProxy Ready in {:.1}s",
         took.as_secs_f64()
     );
-    run(kubectl(cluster).args(["get", "ingressclass", &class]), None)
-        .unwrap_or_else(|e| panic!("the operator created no IngressClass {class}: {e:#}"));
+    assert!(
+        run(kubectl(cluster).args(["get", "ingressclass", &class]), None).is_err(),
+        "the operator created IngressClass {class}"
+    );
     let _ = run(
         kubectl(cluster).args([
             "delete",
@@ -1124,91 +1125,7 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         "no",
         "namespaced mode grants nothing cluster-wide"
     );
-    uninstall_and_check_clean(cluster, installed, Denials::NoneAllowed);
-
-    // rbac.ingressClasses=false: a platform that runs its own HAProxy controller cannot get that
-    // controller's cluster-wide reads; it says so and what to do, and doing it (an upgrade)
-    // brings it up without touching the platform.
-    let strict = cluster.create_namespace("strict").await;
-    let mut installed = install_and_start(
-        cluster,
-        &binary,
-        "bms",
-        &[
-            format!("watchNamespaces={{{strict}}}"),
-            "rbac.ingressClasses=false".to_owned(),
-        ],
-    )
-    .await;
-    let with_controller = installed.work.join("own-controller.yaml");
-    std::fs::write(
-        &with_controller,
-        "apiVersion: beermeetup.io/v1alpha1\nkind: BeerMeetupPlatform\n\
-         metadata: {name: own-controller}\n\
-         spec:\n  ingress:\n    enabled: true\n    host: meetups.example.org\n",
-    )
-    .unwrap();
-    run(
-        kubectl(cluster)
-            .args(["apply", "-n", &strict, "-f"])
-            .arg(&with_controller),
-        None,
-    )
-    .unwrap();
-    let said = test_fixtures::eventually(
-        "Ready=False reason ClusterScopedForbidden",
-        READY_TIMEOUT,
-        || {
-            let ready = run(
-                kubectl(cluster).args([
-                    "get",
-                    "bmp",
-                    "-n",
-                    &strict,
-                    "own-controller",
-                    "-o",
-                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}|{.status.conditions[?(@.type==\"Ready\")].message}",
-                ]),
-                None,
-            );
-            async move {
-                let ready = ready?;
-                ensure!(ready.starts_with("ClusterScopedForbidden|"), "{ready}");
-                Ok(ready)
-            }
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", installed.operator.log_tail(40)));
-    assert!(said.contains("rbac.ingressClasses=true"), "{said}");
-    run(
-        helm()
-            .args(["upgrade", "bms"])
-            .arg(chart_dir())
-            .arg("--kubeconfig")
-            .arg(cluster.kubeconfig_path())
-            .args(["--namespace", &installed.namespace, "--reuse-values"])
-            .args(["--set", "rbac.ingressClasses=true", "--wait"]),
-        None,
-    )
-    .unwrap_or_else(|e| panic!("helm upgrade: {e:#}"));
-    let took = apply_and_wait_ready(cluster, &mut installed, &with_controller, &strict);
-    eprintln!(
-        "[helm] strict mode: Ready {:.1}s after the upgrade granted the cluster-wide reads",
-        took.as_secs_f64()
-    );
-    let _ = run(
-        kubectl(cluster).args([
-            "delete",
-            "bmp",
-            "-n",
-            &strict,
-            "own-controller",
-            "--wait=false",
-        ]),
-        None,
-    );
-    uninstall_and_check_clean(cluster, installed, Denials::Expected);
+    uninstall_and_check_clean(cluster, installed);
 
     eprintln!(
         "[helm] summary: helm install --wait {:.1}s",

@@ -25,15 +25,17 @@ use crate::names::Component;
 pub const PORT: i32 = 8080;
 /// uid the platform's own images run as (distroless nonroot).
 pub const PLATFORM_UID: i64 = 65532;
-/// Reverse proxies in front of the API when the platform runs its own HAProxy controller.
+/// Reverse proxies in front of the API when the platform runs its own HAProxy.
 pub const TRUSTED_PROXY_HOPS_BEHIND_OWN_INGRESS: u32 = 1;
-/// `preStop` pause: the ingress controller sees the endpoint go away and stops routing to the pod
+/// `preStop` pause: HAProxy sees the pod's DNS record go and stops routing to the pod
 /// before the API server gets SIGTERM (no shell needed: the kubelet sleeps).
 pub const PRE_STOP_SLEEP_SECONDS: i64 = 5;
 /// Grace period: the preStop pause plus the API server's own drain (WebSocket close, flushes).
 pub const TERMINATION_GRACE_PERIOD_SECONDS: i64 = PRE_STOP_SLEEP_SECONDS + 30;
 /// Pod annotation whose change rolls the pods when their configuration changes.
 pub const CONFIG_HASH_ANNOTATION: &str = "beermeetup.io/config-hash";
+/// Readiness endpoint of the API server (probes and the platform's HAProxy health checks).
+pub const READINESS_PATH: &str = "/readyz";
 
 pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
     let name = ctx.names.component(Component::ApiServer);
@@ -226,7 +228,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
             container_port: PORT,
             ..ContainerPort::default()
         }]),
-        readiness_probe: Some(http_probe("/readyz", 2)),
+        readiness_probe: Some(http_probe(READINESS_PATH, 2)),
         liveness_probe: Some(http_probe("/healthz", 10)),
         resources: Some(
             spec.pod
@@ -379,7 +381,7 @@ mod tests {
         assert_eq!(data["LOG_JSON"], "true");
         assert!(!data.contains_key("LOG_FORMAT"));
         assert_eq!(data["MEETUP_RETENTION_DAYS"], "90");
-        // No ingress controller of ours in front: no proxy hop is trusted.
+        // No HAProxy of ours in front: no proxy hop is trusted.
         assert!(!data.contains_key("TRUSTED_PROXY_HOPS"));
     }
 

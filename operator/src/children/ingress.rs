@@ -1,58 +1,73 @@
-//! `spec.ingress`: the Ingress (`/api` → API server, `/` → web) and, with `controller.deploy`,
-//! the platform's own HAProxy Kubernetes Ingress controller: ServiceAccount, a namespaced Role and
-//! RoleBinding, its ConfigMap (WebSocket-friendly timeouts), Service, Deployment and a
-//! PodDisruptionBudget, and a read-only ClusterRole (+ binding) for what the upstream controller
-//! lists cluster-wide before it serves at all (IngressClasses, Namespaces,
-//! CustomResourceDefinitions: its caches never sync without them, so it never turns Ready); with
-//! `controller.createIngressClass` also the cluster-wide IngressClass.
+//! `spec.ingress`. With `controller.deploy` (the default) the platform runs its own plain HAProxy,
+//! configured by the operator: a ConfigMap with `haproxy.cfg` (rendered from the spec alone, see
+//! [`haproxy_config`](super::haproxy_config)), a Deployment, the public Service and two headless
+//! Services whose DNS records name the API and web pods (HAProxy balances per request over them),
+//! plus a PodDisruptionBudget. HAProxy never talks to the Kubernetes API: no ServiceAccount, no
+//! Role, no token in the pod, so the internet-facing pod can read no Secret; it mounts only the TLS
+//! Secret named in the spec. No Ingress object either: nothing reads it, and an Ingress naming a
+//! shared class could be served by some other controller in the cluster.
 //!
-//! The controller is scoped to the platform's namespace with `--namespace-whitelist`; the rules of
-//! its Role mirror the upstream ClusterRole minus everything it does not need there.
+//! With `controller.deploy: false` the platform uses the cluster's ingress controller: just an
+//! Ingress (`/api` → API server, `/` → web) with `ingressClassName: className`. The operator never
+//! creates or adopts an IngressClass (`createIngressClass` is deprecated and ignored).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, Container, PodSecurityContext, PodSpec, PodTemplateSpec,
-    SeccompProfile, SecurityContext, Service, ServiceAccount, ServiceSpec,
+    ConfigMap, ConfigMapVolumeSource, Container, KeyToPath, Lifecycle, LifecycleHandler,
+    PodTemplateSpec, SecretVolumeSource, Service, ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressClass, IngressClassSpec,
-    IngressRule, IngressServiceBackend, IngressSpec as K8sIngressSpec, IngressTLS,
-    ServiceBackendPort,
-};
-use k8s_openapi::api::rbac::v1::{
-    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
 
 use super::Child;
+use super::api_server::{self, CONFIG_HASH_ANNOTATION};
 use super::common::{self, BuildContext};
+use super::haproxy_config::{self, Listen, ProxyConfig, Upstreams};
 use crate::crd::ServiceType;
-use crate::names::{Component, LABEL_PLATFORM_NAMESPACE};
+use crate::names::{Component, Names};
 
 pub const HTTP_PORT: i32 = 8080;
 pub const HTTPS_PORT: i32 = 8443;
-/// Stats page and `/metrics` (with `--prometheus`).
+/// `/metrics` (HAProxy's Prometheus exporter) and `/stats`.
 pub const STATS_PORT: i32 = 1024;
-/// `/healthz`.
+/// `/healthz` (HAProxy's monitor URI).
 pub const HEALTHZ_PORT: i32 = 1042;
-/// uid of the `haproxy` user in the controller image.
-pub const HAPROXY_UID: i64 = 1000;
-/// `spec.controller` of an IngressClass served by a controller started with `--ingress.class`.
-pub const CONTROLLER_PREFIX: &str = "haproxy.org/ingress-controller";
-/// Annotation prefix of the controller's per-Ingress settings.
+/// uid/gid of the `haproxy` user of the official image (any non-root uid works: HAProxy writes
+/// nothing and binds unprivileged ports only).
+pub const HAPROXY_UID: i64 = 99;
+/// Where the ConfigMap is mounted (the official image's configuration folder).
+pub const CONFIG_DIR: &str = "/usr/local/etc/haproxy";
+/// Key of `haproxy.cfg` in the ConfigMap.
+pub const CONFIG_KEY: &str = "haproxy.cfg";
+/// Where the TLS Secret is mounted: `tls.pem` (certificate) and `tls.pem.key` (key).
+pub const TLS_DIR: &str = "/etc/haproxy/tls";
+/// `server-template` slots per backend: the most pods the CRD allows for API and web.
+pub const BACKEND_SLOTS: u32 = 50;
+/// Annotation prefix of the HAProxy ingress controller's per-Ingress settings (only on the
+/// Ingress made for the cluster's own controller).
 pub const ANNOTATION_PREFIX: &str = "haproxy.org/";
+/// `preStop` pause: the Service stops sending new connections before HAProxy gets SIGTERM.
+pub const PRE_STOP_SLEEP_SECONDS: i64 = 5;
 
-/// Name of the controller's objects (Deployment, Service, ConfigMap, ServiceAccount, RBAC).
+/// Name of the proxy's objects (Deployment, public Service, ConfigMap).
 pub fn controller_name(ctx: &BuildContext<'_>) -> String {
     controller_name_of(ctx.names)
 }
 
 /// [`controller_name`] from the names alone.
-pub fn controller_name_of(names: &crate::names::Names) -> String {
+pub fn controller_name_of(names: &Names) -> String {
     format!("{}-haproxy", names.platform)
+}
+
+/// Headless Service of a backend's pods (its DNS records list the ready pods).
+pub fn pods_service_name(names: &Names, component: Component) -> String {
+    format!("{}-pods", names.component(component))
 }
 
 /// The URL people use, when the Ingress is on.
@@ -62,46 +77,80 @@ pub fn url(spec: &crate::crd::IngressSpec) -> Option<String> {
     Some(format!("{scheme}://{host}/"))
 }
 
-pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
+/// Pod annotation carrying the hash of the TLS certificate, so a renewal rolls the pods.
+pub const TLS_HASH_ANNOTATION: &str = "beermeetup.io/tls-certificate-hash";
+
+/// The children of `spec.ingress`; `tls_certificate_hash` is the hash of the certificate in the
+/// TLS Secret as read from the cluster (absent when rendering or when the Secret is missing).
+pub fn build(ctx: &BuildContext<'_>, tls_certificate_hash: Option<&str>) -> Vec<Child> {
     let spec = &ctx.spec.ingress;
     if !spec.enabled {
         return Vec::new();
     }
-    let mut children = vec![Child::Ingress(ingress(ctx))];
     let controller = &spec.controller;
     if !controller.deploy {
-        return children;
+        return vec![Child::Ingress(ingress(ctx))];
     }
     let name = controller_name(ctx);
-    children.extend([
-        Child::ServiceAccount(ServiceAccount {
-            metadata: ctx.meta(&name, Component::Ingress),
-            automount_service_account_token: Some(true),
-            ..ServiceAccount::default()
-        }),
-        Child::Role(role(ctx, &name)),
-        Child::RoleBinding(role_binding(ctx, &name)),
-        Child::ConfigMap(config_map(ctx, &name)),
+    let config = haproxy_cfg(ctx);
+    let mut children = vec![
+        Child::ConfigMap(config_map(ctx, &name, &config)),
         Child::Service(service(ctx, &name)),
-    ]);
+        Child::Service(pods_service(ctx, Component::ApiServer)),
+        Child::Service(pods_service(ctx, Component::Web)),
+    ];
     if let Some(pdb) = common::disruption_budget(ctx, Component::Ingress, controller.replicas, 2) {
         children.push(Child::PodDisruptionBudget(pdb));
     }
-    children.push(Child::Deployment(deployment(ctx, &name)));
-    let cluster_name = ctx.names.cluster_scoped("haproxy");
-    children.push(Child::ClusterRole(cluster_role(ctx, &cluster_name)));
-    children.push(Child::ClusterRoleBinding(cluster_role_binding(
+    children.push(Child::Deployment(deployment(
         ctx,
-        &cluster_name,
         &name,
+        &config,
+        tls_certificate_hash,
     )));
-    if controller.create_ingress_class {
-        children.push(Child::IngressClass(ingress_class(ctx)));
-    }
     children
 }
 
-/// The annotations that carry `spec.ingress.rateLimit`.
+/// `haproxy.cfg` for this platform in the cluster.
+pub fn haproxy_cfg(ctx: &BuildContext<'_>) -> String {
+    let port = |p: i32| u16::try_from(p).unwrap_or_default();
+    let host = |component| {
+        format!(
+            "{}.{}.svc.cluster.local",
+            pods_service_name(ctx.names, component),
+            ctx.names.namespace
+        )
+    };
+    haproxy_config::render(&ProxyConfig {
+        ingress: &ctx.spec.ingress,
+        listen: Listen {
+            address: String::new(),
+            http: port(HTTP_PORT),
+            https: port(HTTPS_PORT),
+            stats: port(STATS_PORT),
+            healthz: port(HEALTHZ_PORT),
+        },
+        upstreams: Upstreams::Dns {
+            api_host: host(Component::ApiServer),
+            web_host: host(Component::Web),
+            port: port(api_server::PORT),
+            slots: BACKEND_SLOTS,
+        },
+        certificate: format!("{TLS_DIR}/tls.pem"),
+        api_health_path: api_server::READINESS_PATH,
+    })
+}
+
+/// Hash of the certificate (`tls.crt`) of a TLS Secret; `None` without one.
+pub fn certificate_hash(secret: &k8s_openapi::api::core::v1::Secret) -> Option<String> {
+    let certificate = secret.data.as_ref()?.get("tls.crt")?;
+    Some(common::short_hash(&[&String::from_utf8_lossy(
+        &certificate.0,
+    )]))
+}
+
+/// The annotations that carry `spec.ingress.rateLimit` to the cluster's HAProxy ingress
+/// controller (`controller.deploy: false`).
 pub fn rate_limit_annotations(spec: &crate::crd::IngressSpec) -> BTreeMap<String, String> {
     let mut annotations = BTreeMap::new();
     if let Some(limit) = &spec.rate_limit {
@@ -134,6 +183,7 @@ fn backend(ctx: &BuildContext<'_>, component: Component) -> IngressBackend {
     }
 }
 
+/// The Ingress for the cluster's own controller.
 fn ingress(ctx: &BuildContext<'_>) -> Ingress {
     let spec = &ctx.spec.ingress;
     let host = spec.host.clone();
@@ -172,162 +222,21 @@ fn ingress(ctx: &BuildContext<'_>) -> Ingress {
     }
 }
 
-/// The controller's global settings. `timeout-tunnel` applies once a connection is upgraded to a
-/// WebSocket: live pages stay open for hours, so it is long; `timeout-client` covers idle
-/// keep-alive connections before that.
-fn config_map(ctx: &BuildContext<'_>, name: &str) -> ConfigMap {
-    let controller = &ctx.spec.ingress.controller;
+fn config_map(ctx: &BuildContext<'_>, name: &str, config: &str) -> ConfigMap {
     ConfigMap {
         metadata: ctx.meta(name, Component::Ingress),
-        data: Some(BTreeMap::from([
-            (
-                "timeout-tunnel".to_owned(),
-                controller.tunnel_timeout.clone(),
-            ),
-            (
-                "timeout-client".to_owned(),
-                controller.client_timeout.clone(),
-            ),
-        ])),
+        data: Some(BTreeMap::from([(CONFIG_KEY.to_owned(), config.to_owned())])),
         ..ConfigMap::default()
     }
 }
 
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    let owned = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    PolicyRule {
-        api_groups: Some(owned(groups)),
-        resources: Some(owned(resources)),
-        verbs: owned(verbs),
-        ..PolicyRule::default()
-    }
-}
-
-const READ: &[&str] = &["get", "list", "watch"];
-
-/// What the controller needs inside the namespace (the upstream rules, minus nodes, write access
-/// to ConfigMaps and Secrets, and workloads it does not manage). The operator must hold each of
-/// these itself (RBAC escalation prevention); the Helm chart grants them.
-///
-/// Secrets stay readable namespace-wide, although the controller only needs the TLS Secret: the
-/// upstream controller runs a Secret informer over each watched namespace and waits for its cache
-/// before serving anything (pkg/k8s `MonitorChanges` → `WaitForCacheSync`), so `resourceNames`
-/// (which cannot authorize a list) or no Secret rule at all leaves it hanging at start. Keeping
-/// it away from the data credentials needs them in a namespace it does not watch (not built yet;
-/// see the operator README).
-pub fn namespaced_rules() -> Vec<PolicyRule> {
-    vec![
-        rule(
-            &[""],
-            &["configmaps", "endpoints", "pods", "services", "secrets"],
-            READ,
-        ),
-        rule(&[""], &["events"], &["create", "patch"]),
-        rule(&["discovery.k8s.io"], &["endpointslices"], READ),
-        rule(&["networking.k8s.io"], &["ingresses"], READ),
-        rule(&["networking.k8s.io"], &["ingresses/status"], &["update"]),
-        rule(
-            &["ingress.v1.haproxy.org", "ingress.v3.haproxy.org"],
-            &["*"],
-            READ,
-        ),
-    ]
-}
-
-/// What the controller can only read cluster-wide: it lists Namespaces and IngressClasses (and
-/// watches CustomResourceDefinitions for its own CRDs) even with a namespace whitelist.
-pub fn cluster_rules() -> Vec<PolicyRule> {
-    vec![
-        rule(&[""], &["namespaces"], READ),
-        rule(&["networking.k8s.io"], &["ingressclasses"], READ),
-        rule(
-            &["apiextensions.k8s.io"],
-            &["customresourcedefinitions"],
-            READ,
-        ),
-    ]
-}
-
-fn role(ctx: &BuildContext<'_>, name: &str) -> Role {
-    Role {
-        metadata: ctx.meta(name, Component::Ingress),
-        rules: Some(namespaced_rules()),
-    }
-}
-
-fn subject(ctx: &BuildContext<'_>, service_account: &str) -> Subject {
-    Subject {
-        kind: "ServiceAccount".to_owned(),
-        name: service_account.to_owned(),
-        namespace: Some(ctx.names.namespace.clone()),
-        ..Subject::default()
-    }
-}
-
-fn role_binding(ctx: &BuildContext<'_>, name: &str) -> RoleBinding {
-    RoleBinding {
-        metadata: ctx.meta(name, Component::Ingress),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".to_owned(),
-            kind: "Role".to_owned(),
-            name: name.to_owned(),
-        },
-        subjects: Some(vec![subject(ctx, name)]),
-    }
-}
-
-/// Metadata of a cluster-scoped child: no namespace and no owner reference (a namespaced owner
-/// cannot own a cluster-scoped object), labelled with the platform's namespace for cleanup.
-fn cluster_meta(ctx: &BuildContext<'_>, name: &str) -> ObjectMeta {
-    let mut labels = ctx.names.labels(Component::Ingress);
-    labels.insert(
-        LABEL_PLATFORM_NAMESPACE.to_owned(),
-        ctx.names.namespace.clone(),
-    );
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        labels: Some(labels),
-        ..ObjectMeta::default()
-    }
-}
-
-fn cluster_role(ctx: &BuildContext<'_>, name: &str) -> ClusterRole {
-    ClusterRole {
-        metadata: cluster_meta(ctx, name),
-        rules: Some(cluster_rules()),
-        ..ClusterRole::default()
-    }
-}
-
-fn cluster_role_binding(
-    ctx: &BuildContext<'_>,
-    name: &str,
-    service_account: &str,
-) -> ClusterRoleBinding {
-    ClusterRoleBinding {
-        metadata: cluster_meta(ctx, name),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".to_owned(),
-            kind: "ClusterRole".to_owned(),
-            name: name.to_owned(),
-        },
-        subjects: Some(vec![subject(ctx, service_account)]),
-    }
-}
-
-fn ingress_class(ctx: &BuildContext<'_>) -> IngressClass {
-    let class = &ctx.spec.ingress.class_name;
-    IngressClass {
-        metadata: cluster_meta(ctx, class),
-        spec: Some(IngressClassSpec {
-            controller: Some(format!("{CONTROLLER_PREFIX}/{class}")),
-            ..IngressClassSpec::default()
-        }),
-    }
-}
-
+/// The public Service. The HTTPS port only with TLS (HAProxy listens there only then).
 fn service(ctx: &BuildContext<'_>, name: &str) -> Service {
     let controller = &ctx.spec.ingress.controller;
+    let mut ports = vec![common::service_port("http", 80, "http")];
+    if ctx.spec.ingress.tls.is_some() {
+        ports.push(common::service_port("https", 443, "https"));
+    }
     Service {
         metadata: ctx.meta(name, Component::Ingress),
         spec: Some(ServiceSpec {
@@ -337,65 +246,134 @@ fn service(ctx: &BuildContext<'_>, name: &str) -> Service {
             external_traffic_policy: (controller.service_type != ServiceType::ClusterIP)
                 .then(|| "Local".to_owned()),
             selector: Some(ctx.names.selector(Component::Ingress)),
-            // The stats/metrics port stays off the Service: a LoadBalancer would publish it.
-            ports: Some(vec![
-                common::service_port("http", 80, "http"),
-                common::service_port("https", 443, "https"),
-            ]),
+            // The stats/metrics and health ports stay off the Service: a LoadBalancer would
+            // publish them.
+            ports: Some(ports),
             ..ServiceSpec::default()
         }),
         status: None,
     }
 }
 
-fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
+/// A headless Service over a backend's pods: its DNS name resolves to each ready pod, which is
+/// what HAProxy's `server-template` slots are filled from (per-request balancing, not
+/// per-connection through a virtual IP).
+fn pods_service(ctx: &BuildContext<'_>, component: Component) -> Service {
+    Service {
+        metadata: ctx.meta(pods_service_name(ctx.names, component), Component::Ingress),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".to_owned()),
+            selector: Some(ctx.names.selector(component)),
+            ports: Some(vec![common::service_port("http", api_server::PORT, "http")]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }
+}
+
+fn deployment(
+    ctx: &BuildContext<'_>,
+    name: &str,
+    config: &str,
+    tls_certificate_hash: Option<&str>,
+) -> Deployment {
     let spec = &ctx.spec.ingress;
     let controller = &spec.controller;
-    let ns = &ctx.names.namespace;
-    let args = vec![
-        format!("--configmap={ns}/{name}"),
-        format!("--ingress.class={}", spec.class_name),
-        format!("--namespace-whitelist={ns}"),
-        format!("--publish-service={ns}/{name}"),
-        format!("--http-bind-port={HTTP_PORT}"),
-        format!("--https-bind-port={HTTPS_PORT}"),
-        format!("--stats-bind-port={STATS_PORT}"),
-        format!("--healthz-bind-port={HEALTHZ_PORT}"),
-        "--prometheus".to_owned(),
-    ];
+    let tls = spec.tls.as_ref();
     let healthz =
         |delay: i32| common::http_get_probe("/healthz", IntOrString::Int(HEALTHZ_PORT), delay, 10);
+    let mut ports = vec![common::container_port("http", HTTP_PORT)];
+    if tls.is_some() {
+        ports.push(common::container_port("https", HTTPS_PORT));
+    }
+    ports.push(common::container_port("stats", STATS_PORT));
+    ports.push(common::container_port("healthz", HEALTHZ_PORT));
+    let mut mounts = vec![VolumeMount {
+        read_only: Some(true),
+        ..common::mount("config", CONFIG_DIR)
+    }];
+    let mut volumes = vec![Volume {
+        name: "config".to_owned(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: name.to_owned(),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
+    if let Some(tls) = tls {
+        mounts.push(VolumeMount {
+            read_only: Some(true),
+            ..common::mount("tls", TLS_DIR)
+        });
+        let item = |key: &str, path: &str| KeyToPath {
+            key: key.to_owned(),
+            path: path.to_owned(),
+            ..KeyToPath::default()
+        };
+        volumes.push(Volume {
+            name: "tls".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(tls.secret_name.clone()),
+                // `crt tls.pem` loads the key from `tls.pem.key` (ssl-load-extra-files).
+                items: Some(vec![
+                    item("tls.crt", "tls.pem"),
+                    item("tls.key", "tls.pem.key"),
+                ]),
+                // Readable by the pod's group (fsGroup) only.
+                default_mode: Some(0o440),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    // The same command line in the official image and in a Debian-package image: master-worker
+    // in the foreground, configuration from the ConfigMap.
+    let command = ["haproxy", "-W", "-db", "-f"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([format!("{CONFIG_DIR}/{CONFIG_KEY}")])
+        .collect();
+    let mut security = common::container_security(true);
+    security.run_as_non_root = Some(true);
     let container = Container {
-        name: "haproxy-ingress".to_owned(),
+        name: "haproxy".to_owned(),
         image: Some(controller.effective_image()),
-        args: Some(args),
-        env: Some(vec![
-            common::env_from_field("POD_NAME", "metadata.name"),
-            common::env_from_field("POD_NAMESPACE", "metadata.namespace"),
-            common::env_from_field("POD_IP", "status.podIP"),
-        ]),
-        ports: Some(vec![
-            common::container_port("http", HTTP_PORT),
-            common::container_port("https", HTTPS_PORT),
-            common::container_port("stats", STATS_PORT),
-            common::container_port("healthz", HEALTHZ_PORT),
-        ]),
-        readiness_probe: Some(healthz(2)),
-        liveness_probe: Some(healthz(15)),
+        command: Some(command),
+        ports: Some(ports),
+        readiness_probe: Some(healthz(1)),
+        liveness_probe: Some(healthz(10)),
         resources: Some(
             controller
                 .resources
                 .clone()
-                .unwrap_or_else(|| common::resources("100m", "128Mi", "512Mi")),
+                .unwrap_or_else(|| common::resources("100m", "64Mi", "512Mi")),
         ),
-        security_context: Some(container_security()),
+        security_context: Some(security),
+        volume_mounts: Some(mounts),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SLEEP_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         ..Container::default()
     };
-    let annotations = BTreeMap::from([
+    let mut annotations = BTreeMap::from([
+        // A new configuration rolls the pods (HAProxy reads it at start only).
+        (
+            CONFIG_HASH_ANNOTATION.to_owned(),
+            common::short_hash(&[config]),
+        ),
         ("prometheus.io/scrape".to_owned(), "true".to_owned()),
         ("prometheus.io/port".to_owned(), STATS_PORT.to_string()),
         ("prometheus.io/path".to_owned(), "/metrics".to_owned()),
     ]);
+    if let Some(hash) = tls_certificate_hash.filter(|_| tls.is_some()) {
+        annotations.insert(TLS_HASH_ANNOTATION.to_owned(), hash.to_owned());
+    }
     Deployment {
         metadata: ctx.meta(name, Component::Ingress),
         spec: Some(DeploymentSpec {
@@ -407,51 +385,26 @@ fn deployment(ctx: &BuildContext<'_>, name: &str) -> Deployment {
                     annotations: Some(annotations),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    service_account_name: Some(name.to_owned()),
+                spec: Some(k8s_openapi::api::core::v1::PodSpec {
                     containers: vec![container],
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(HAPROXY_UID),
-                        run_as_group: Some(HAPROXY_UID),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".to_owned(),
-                            ..SeccompProfile::default()
-                        }),
-                        ..PodSecurityContext::default()
-                    }),
+                    security_context: Some(common::pod_security(HAPROXY_UID)),
                     affinity: Some(common::affinity(
                         ctx,
                         &Default::default(),
                         Component::Ingress,
                         None,
                     )),
-                    ..PodSpec::default()
+                    volumes: Some(volumes),
+                    // HAProxy never calls the Kubernetes API: no token to steal from the
+                    // internet-facing pod, and no Service environment variables either.
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    ..Default::default()
                 }),
             },
             ..DeploymentSpec::default()
         }),
         status: None,
-    }
-}
-
-/// Every port is unprivileged (8080, 8443, 1024, 1042), so no process needs a capability and
-/// privilege escalation is off (`no_new_privs`): the internet-facing pod cannot gain privileges
-/// through a setuid or file-capability binary. NET_BIND_SERVICE stays in the bounding set only
-/// because the upstream image's haproxy binary carries it as a file capability, and exec of such
-/// a binary fails unless the capability is in the bounding set (with `no_new_privs` the binary
-/// then runs without it). The root filesystem stays writable: s6-overlay and HAProxy write their
-/// runtime state under `/run`, `/etc/haproxy` and `/var`.
-fn container_security() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        read_only_root_filesystem: Some(false),
-        run_as_non_root: Some(true),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_owned()]),
-            add: Some(vec!["NET_BIND_SERVICE".to_owned()]),
-        }),
-        ..SecurityContext::default()
     }
 }
 
@@ -482,72 +435,247 @@ mod tests {
         children.iter().find_map(f).cloned().expect("child present")
     }
 
+    fn deployment_of(children: &[Child]) -> Deployment {
+        pick(children, |c| match c {
+            Child::Deployment(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    fn config_of(children: &[Child]) -> String {
+        let cm = pick(children, |c| match c {
+            Child::ConfigMap(m) => Some(m),
+            _ => None,
+        });
+        cm.data.expect("data")[CONFIG_KEY].clone()
+    }
+
     #[test]
     fn disabled_ingress_builds_nothing() {
         assert!(children(BeerMeetupPlatformSpec::default()).is_empty());
     }
 
     #[test]
-    fn ingress_routes_api_and_websocket_to_the_api_and_the_rest_to_web() {
-        let c = children(ingress_spec());
-        let ing = pick(&c, |c| match c {
-            Child::Ingress(i) => Some(i),
-            _ => None,
-        });
-        assert_eq!(ing.metadata.name.as_deref(), Some("demo"));
-        let spec = ing.spec.expect("spec");
-        assert_eq!(spec.ingress_class_name.as_deref(), Some("haproxy"));
-        let rule = &spec.rules.expect("rules")[0];
-        assert_eq!(rule.host.as_deref(), Some("meetups.example.org"));
-        let paths = &rule.http.as_ref().expect("http").paths;
-        let route = |p: &str| {
-            paths
-                .iter()
-                .find(|x| x.path.as_deref() == Some(p))
-                .and_then(|x| x.backend.service.clone())
-                .map(|s| s.name)
-        };
-        assert_eq!(route("/api").as_deref(), Some("demo-api"));
-        assert_eq!(route("/").as_deref(), Some("demo-web"));
-        assert!(paths.iter().all(|p| p.path_type == "Prefix"));
-        assert!(spec.tls.is_none());
-        assert!(ing.metadata.annotations.is_none(), "no rate limit asked");
+    fn own_proxy_is_plain_haproxy_without_any_kubernetes_identity_or_ingress() {
+        let mut spec = ingress_spec();
+        // Deprecated and ignored: no IngressClass, whatever it says.
+        spec.ingress.controller.create_ingress_class = true;
+        let c = children(spec);
+        let kinds: Vec<(&str, String)> = c.iter().map(|c| (c.kind(), c.name())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("ConfigMap", "demo-haproxy".to_owned()),
+                ("Service", "demo-haproxy".to_owned()),
+                ("Service", "demo-api-pods".to_owned()),
+                ("Service", "demo-web-pods".to_owned()),
+                // Egress to API and web only (networkPolicies.enabled, the default).
+                ("NetworkPolicy", "demo-ingress".to_owned()),
+                ("PodDisruptionBudget", "demo-ingress".to_owned()),
+                ("Deployment", "demo-haproxy".to_owned()),
+            ],
+            "no ServiceAccount, Role(Binding), ClusterRole(Binding), IngressClass or Ingress"
+        );
     }
 
     #[test]
-    fn tls_and_rate_limit_become_ingress_fields_and_annotations() {
+    fn proxy_pod_has_no_token_no_privileges_and_a_read_only_root() {
+        let d = deployment_of(&children(ingress_spec()));
+        assert_eq!(d.metadata.name.as_deref(), Some("demo-haproxy"));
+        let pod = d.spec.and_then(|s| s.template.spec).expect("pod");
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        assert_eq!(pod.service_account_name, None);
+        assert_eq!(pod.enable_service_links, Some(false));
+        let pod_security = pod.security_context.expect("pod security");
+        assert_eq!(pod_security.run_as_non_root, Some(true));
+        assert_eq!(pod_security.run_as_user, Some(HAPROXY_UID));
+        let container = &pod.containers[0];
+        assert_eq!(
+            container.image.as_deref(),
+            Some(crate::images::HAPROXY_IMAGE)
+        );
+        assert_eq!(
+            container.command.clone().expect("command"),
+            [
+                "haproxy",
+                "-W",
+                "-db",
+                "-f",
+                "/usr/local/etc/haproxy/haproxy.cfg"
+            ]
+        );
+        let security = container.security_context.clone().expect("security");
+        assert_eq!(security.allow_privilege_escalation, Some(false));
+        assert_eq!(security.read_only_root_filesystem, Some(true));
+        assert_eq!(security.run_as_non_root, Some(true));
+        let caps = security.capabilities.expect("caps");
+        assert_eq!(caps.drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(caps.add, None, "unprivileged ports need no capability");
+        for port in container.ports.as_ref().expect("ports") {
+            assert!(port.container_port >= 1024, "{port:?} is unprivileged");
+        }
+        let volumes = pod.volumes.expect("volumes");
+        assert_eq!(volumes.len(), 1, "the configuration only, no TLS asked");
+        assert!(volumes[0].secret.is_none());
+    }
+
+    #[test]
+    fn a_new_configuration_rolls_the_pods() {
+        let hash = |spec| {
+            let d = deployment_of(&children(spec));
+            d.spec
+                .and_then(|s| s.template.metadata)
+                .and_then(|m| m.annotations)
+                .expect("annotations")[CONFIG_HASH_ANNOTATION]
+                .clone()
+        };
+        let before = hash(ingress_spec());
+        assert_eq!(before, hash(ingress_spec()));
+        let mut spec = ingress_spec();
+        spec.ingress.controller.tunnel_timeout = "2h".into();
+        assert_ne!(before, hash(spec));
+    }
+
+    #[test]
+    fn configuration_routes_and_keeps_websocket_timeouts() {
+        let cfg = config_of(&children(ingress_spec()));
+        assert!(cfg.contains("use_backend api if { path /api } || { path_beg /api/ }"));
+        assert!(cfg.contains("server-template api 50 demo-api-pods.team-a.svc.cluster.local:8080"));
+        assert!(cfg.contains("server-template web 50 demo-web-pods.team-a.svc.cluster.local:8080"));
+        assert!(cfg.contains("timeout tunnel 1h\n"));
+        assert!(cfg.contains("timeout client 1m\n"));
+        assert!(cfg.contains("bind :8080\n") && cfg.contains("bind :1042\n"));
+    }
+
+    #[test]
+    fn pods_services_are_headless_over_the_backend_pods() {
+        let c = children(ingress_spec());
+        for (name, component) in [
+            ("demo-api-pods", Component::ApiServer),
+            ("demo-web-pods", Component::Web),
+        ] {
+            let svc = pick(&c, |c| match c {
+                Child::Service(s) if s.metadata.name.as_deref() == Some(name) => Some(s),
+                _ => None,
+            });
+            let spec = svc.spec.expect("spec");
+            assert_eq!(spec.cluster_ip.as_deref(), Some("None"), "{name}");
+            assert_eq!(
+                spec.selector,
+                Some(crate::names::Names::new("demo", "team-a").selector(component))
+            );
+            assert_ne!(spec.publish_not_ready_addresses, Some(true));
+        }
+    }
+
+    #[test]
+    fn tls_mounts_only_the_named_secret_as_pem_and_key() {
         let mut spec = ingress_spec();
         spec.ingress.tls = Some(IngressTlsSpec {
             secret_name: "meetups-tls".into(),
-        });
-        spec.ingress.rate_limit = Some(RateLimitSpec {
-            requests: 100,
-            period: "10s".into(),
-            status_code: 429,
-            size: Some("100k".into()),
-            whitelist: vec!["10.0.0.0/8".into(), "192.168.1.1".into()],
         });
         assert_eq!(
             url(&spec.ingress).as_deref(),
             Some("https://meetups.example.org/")
         );
         let c = children(spec);
-        let ing = pick(&c, |c| match c {
-            Child::Ingress(i) => Some(i),
+        let pod = deployment_of(&c)
+            .spec
+            .and_then(|s| s.template.spec)
+            .expect("pod");
+        let secrets: Vec<_> = pod
+            .volumes
+            .expect("volumes")
+            .into_iter()
+            .filter_map(|v| v.secret)
+            .collect();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].secret_name.as_deref(), Some("meetups-tls"));
+        let items: Vec<(String, String)> = secrets[0]
+            .items
+            .clone()
+            .expect("items")
+            .into_iter()
+            .map(|i| (i.key, i.path))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("tls.crt".to_owned(), "tls.pem".to_owned()),
+                ("tls.key".to_owned(), "tls.pem.key".to_owned())
+            ]
+        );
+        let cfg = config_of(&c);
+        assert!(cfg.contains("bind :8443 ssl crt /etc/haproxy/tls/tls.pem"));
+        let svc = pick(&c, |c| match c {
+            Child::Service(s) if s.metadata.name.as_deref() == Some("demo-haproxy") => Some(s),
             _ => None,
         });
-        let tls = ing.spec.and_then(|s| s.tls).expect("tls");
-        assert_eq!(tls[0].secret_name.as_deref(), Some("meetups-tls"));
-        assert_eq!(tls[0].hosts, Some(vec!["meetups.example.org".to_owned()]));
-        let a = ing.metadata.annotations.expect("annotations");
-        assert_eq!(a["haproxy.org/rate-limit-requests"], "100");
-        assert_eq!(a["haproxy.org/rate-limit-period"], "10s");
-        assert_eq!(a["haproxy.org/rate-limit-status-code"], "429");
-        assert_eq!(a["haproxy.org/rate-limit-size"], "100k");
-        assert_eq!(
-            a["haproxy.org/rate-limit-whitelist"],
-            "10.0.0.0/8,192.168.1.1"
+        let ports: Vec<i32> = svc
+            .spec
+            .and_then(|s| s.ports)
+            .expect("ports")
+            .iter()
+            .map(|p| p.port)
+            .collect();
+        assert_eq!(ports, [80, 443]);
+    }
+
+    #[test]
+    fn a_renewed_certificate_rolls_the_pods() {
+        let mut spec = ingress_spec();
+        spec.ingress.tls = Some(IngressTlsSpec {
+            secret_name: "meetups-tls".into(),
+        });
+        let names = crate::names::Names::new("demo", "team-a");
+        let annotation = |hash: Option<&str>| {
+            let ctx = BuildContext {
+                spec: &spec,
+                names: &names,
+                owner: None,
+            };
+            build(&ctx, hash)
+                .into_iter()
+                .find_map(|c| match c {
+                    Child::Deployment(d) => d.spec.and_then(|s| s.template.metadata),
+                    _ => None,
+                })
+                .and_then(|m| m.annotations)
+                .and_then(|a| a.get(TLS_HASH_ANNOTATION).cloned())
+        };
+        assert_eq!(annotation(None), None);
+        assert_eq!(annotation(Some("abc")).as_deref(), Some("abc"));
+        let secret = |crt: &str| k8s_openapi::api::core::v1::Secret {
+            data: Some(BTreeMap::from([(
+                "tls.crt".to_owned(),
+                k8s_openapi::ByteString(crt.as_bytes().to_vec()),
+            )])),
+            ..Default::default()
+        };
+        assert_ne!(
+            certificate_hash(&secret("old")),
+            certificate_hash(&secret("new"))
         );
+        assert_eq!(
+            certificate_hash(&k8s_openapi::api::core::v1::Secret::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn rate_limit_lands_in_the_configuration() {
+        let mut spec = ingress_spec();
+        spec.ingress.rate_limit = Some(RateLimitSpec {
+            requests: 100,
+            period: "10s".into(),
+            status_code: 429,
+            size: Some("100k".into()),
+            whitelist: vec!["10.0.0.0/8".into()],
+        });
+        let cfg = config_of(&children(spec));
+        assert!(cfg.contains("store http_req_rate(10s)"));
+        assert!(cfg.contains("acl rate_limit_exempt src 10.0.0.0/8"));
+        assert!(cfg.contains("deny_status 429"));
     }
 
     #[test]
@@ -561,203 +689,58 @@ mod tests {
     }
 
     #[test]
-    fn controller_is_namespace_scoped_with_websocket_timeouts() {
-        let c = children(ingress_spec());
-        let d = pick(&c, |c| match c {
-            Child::Deployment(d) => Some(d),
-            _ => None,
-        });
-        assert_eq!(d.metadata.name.as_deref(), Some("demo-haproxy"));
-        let pod = d.spec.and_then(|s| s.template.spec).expect("pod");
-        assert_eq!(pod.service_account_name.as_deref(), Some("demo-haproxy"));
-        let container = &pod.containers[0];
-        assert_eq!(
-            container.image.as_deref(),
-            Some(crate::images::HAPROXY_INGRESS_IMAGE)
-        );
-        let args = container.args.clone().expect("args");
-        for expected in [
-            "--namespace-whitelist=team-a",
-            "--ingress.class=haproxy",
-            "--configmap=team-a/demo-haproxy",
-        ] {
-            assert!(args.iter().any(|a| a == expected), "{expected} in {args:?}");
-        }
-        let security = container.security_context.clone().expect("security");
-        let caps = security.capabilities.expect("caps");
-        assert_eq!(caps.drop, Some(vec!["ALL".to_owned()]));
-        assert_eq!(caps.add, Some(vec!["NET_BIND_SERVICE".to_owned()]));
-        let pod_security = pod.security_context.expect("pod security");
-        assert_eq!(pod_security.run_as_non_root, Some(true));
-        assert_eq!(
-            pod_security.seccomp_profile.map(|s| s.type_).as_deref(),
-            Some("RuntimeDefault")
-        );
-        assert!(
-            container
-                .resources
-                .as_ref()
-                .and_then(|r| r.requests.as_ref())
-                .is_some()
-        );
-        let cm = pick(&c, |c| match c {
-            Child::ConfigMap(m) => Some(m),
-            _ => None,
-        });
-        let data = cm.data.expect("data");
-        assert_eq!(data["timeout-tunnel"], "1h");
-        assert_eq!(data["timeout-client"], "1m");
-    }
-
-    #[test]
-    fn rbac_is_a_role_plus_cluster_reads_and_no_ingress_class_by_default() {
-        let c = children(ingress_spec());
-        let kinds: Vec<&str> = c.iter().map(Child::kind).collect();
-        for kind in [
-            "ServiceAccount",
-            "Role",
-            "RoleBinding",
-            "Service",
-            "PodDisruptionBudget",
-            // The upstream controller's caches never sync without these (found on a real node).
-            "ClusterRole",
-            "ClusterRoleBinding",
-        ] {
-            assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
-        }
-        assert!(
-            !kinds.contains(&"IngressClass"),
-            "an IngressClass must not be created unless asked"
-        );
-        let cluster_role = pick(&c, |c| match c {
-            Child::ClusterRole(r) => Some(r),
-            _ => None,
-        });
-        let cluster_rules = cluster_role.rules.expect("rules");
-        assert!(cluster_rules.iter().all(|r| {
-            r.verbs.iter().all(|v| READ.contains(&v.as_str()))
-                && r.resources.as_ref().is_some_and(|res| {
-                    res.iter().all(|r| {
-                        ["ingressclasses", "namespaces", "customresourcedefinitions"]
-                            .contains(&r.as_str())
-                    })
-                })
-        }));
-        let role = pick(&c, |c| match c {
-            Child::Role(r) => Some(r),
-            _ => None,
-        });
-        let rules = role.rules.expect("rules");
-        assert!(rules.iter().all(|r| !r.verbs.iter().any(|v| v == "*")));
-        assert!(rules.iter().any(|r| {
-            r.resources
-                .as_ref()
-                .is_some_and(|res| res.contains(&"ingresses/status".to_owned()))
-        }));
-        let binding = pick(&c, |c| match c {
-            Child::RoleBinding(b) => Some(b),
-            _ => None,
-        });
-        assert_eq!(binding.role_ref.kind, "Role");
-        assert_eq!(binding.subjects.expect("subjects")[0].name, "demo-haproxy");
-    }
-
-    fn secret_rules(spec: BeerMeetupPlatformSpec) -> Vec<PolicyRule> {
-        let role = pick(&children(spec), |c| match c {
-            Child::Role(r) => Some(r),
-            _ => None,
-        });
-        role.rules
-            .expect("rules")
-            .into_iter()
-            .filter(|r| {
-                let core = r
-                    .api_groups
-                    .as_ref()
-                    .is_some_and(|groups| groups.iter().any(|g| g.is_empty() || g == "*"));
-                core && r
-                    .resources
-                    .as_ref()
-                    .is_some_and(|res| res.iter().any(|r| r == "secrets" || r == "*"))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn controller_only_reads_secrets() {
-        // Read access only (the upstream controller's Secret informer needs list/watch of the
-        // namespace); never a write.
-        let rules = secret_rules(ingress_spec());
-        assert_eq!(rules.len(), 1);
-        assert!(
-            rules[0]
-                .verbs
-                .iter()
-                .all(|v| ["get", "list", "watch"].contains(&v.as_str()))
-        );
-    }
-
-    #[test]
-    fn controller_cannot_escalate_privileges() {
-        let c = children(ingress_spec());
-        let deployment = pick(&c, |c| match c {
-            Child::Deployment(d) => Some(d),
-            _ => None,
-        });
-        let pod = deployment.spec.and_then(|s| s.template.spec).expect("pod");
-        let security = pod.containers[0]
-            .security_context
-            .clone()
-            .expect("security");
-        assert_eq!(security.allow_privilege_escalation, Some(false));
-        assert_eq!(security.run_as_non_root, Some(true));
-    }
-
-    #[test]
-    fn ingress_class_only_when_asked() {
-        let mut spec = ingress_spec();
-        spec.ingress.class_name = "meetups".into();
-        spec.ingress.controller.create_ingress_class = true;
-        let c = children(spec);
-        let class = pick(&c, |c| match c {
-            Child::IngressClass(i) => Some(i),
-            _ => None,
-        });
-        assert_eq!(class.metadata.name.as_deref(), Some("meetups"));
-        assert_eq!(
-            class.spec.and_then(|s| s.controller).as_deref(),
-            Some("haproxy.org/ingress-controller/meetups")
-        );
-        assert!(class.metadata.owner_references.is_none());
-        assert_eq!(
-            class.metadata.labels.expect("labels")[LABEL_PLATFORM_NAMESPACE],
-            "team-a"
-        );
-        let cluster_role = pick(&c, |c| match c {
-            Child::ClusterRole(r) => Some(r),
-            _ => None,
-        });
-        assert_eq!(
-            cluster_role.metadata.name.as_deref(),
-            Some("beermeetup-team-a-demo-haproxy")
-        );
-        let rules = cluster_role.rules.expect("rules");
-        assert!(
-            rules
-                .iter()
-                .all(|r| r.verbs.iter().all(|v| READ.contains(&v.as_str())))
-        );
-        assert!(c.iter().any(|c| matches!(c, Child::ClusterRoleBinding(_))));
-    }
-
-    #[test]
-    fn existing_controller_means_just_the_ingress() {
+    fn existing_controller_means_just_the_ingress_with_its_class() {
         let mut spec = ingress_spec();
         spec.ingress.controller.deploy = false;
+        spec.ingress.controller.create_ingress_class = true;
         spec.ingress.class_name = "nginx".into();
+        spec.ingress.tls = Some(IngressTlsSpec {
+            secret_name: "meetups-tls".into(),
+        });
+        spec.ingress.rate_limit = Some(RateLimitSpec {
+            requests: 100,
+            period: "10s".into(),
+            status_code: 429,
+            size: Some("100k".into()),
+            whitelist: vec!["10.0.0.0/8".into(), "192.168.1.1".into()],
+        });
         let c = children(spec);
-        assert_eq!(c.len(), 1);
-        assert!(matches!(c[0], Child::Ingress(_)));
+        assert_eq!(
+            c.len(),
+            1,
+            "no IngressClass, whatever createIngressClass says"
+        );
+        let Child::Ingress(ing) = &c[0] else {
+            panic!("an Ingress, not {}", c[0].kind())
+        };
+        assert_eq!(ing.metadata.name.as_deref(), Some("demo"));
+        let a = ing.metadata.annotations.clone().expect("annotations");
+        assert_eq!(a["haproxy.org/rate-limit-requests"], "100");
+        assert_eq!(a["haproxy.org/rate-limit-period"], "10s");
+        assert_eq!(a["haproxy.org/rate-limit-status-code"], "429");
+        assert_eq!(a["haproxy.org/rate-limit-size"], "100k");
+        assert_eq!(
+            a["haproxy.org/rate-limit-whitelist"],
+            "10.0.0.0/8,192.168.1.1"
+        );
+        let spec = ing.spec.clone().expect("spec");
+        assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
+        let rule = &spec.rules.expect("rules")[0];
+        assert_eq!(rule.host.as_deref(), Some("meetups.example.org"));
+        let paths = &rule.http.as_ref().expect("http").paths;
+        let route = |p: &str| {
+            paths
+                .iter()
+                .find(|x| x.path.as_deref() == Some(p))
+                .and_then(|x| x.backend.service.clone())
+                .map(|s| s.name)
+        };
+        assert_eq!(route("/api").as_deref(), Some("demo-api"));
+        assert_eq!(route("/").as_deref(), Some("demo-web"));
+        assert!(paths.iter().all(|p| p.path_type == "Prefix"));
+        let tls = spec.tls.expect("tls");
+        assert_eq!(tls[0].secret_name.as_deref(), Some("meetups-tls"));
+        assert_eq!(tls[0].hosts, Some(vec!["meetups.example.org".to_owned()]));
     }
 
     #[test]
@@ -767,7 +750,7 @@ mod tests {
         spec.ingress.controller.replicas = 1;
         let c = children(spec);
         let svc = pick(&c, |c| match c {
-            Child::Service(s) => Some(s),
+            Child::Service(s) if s.metadata.name.as_deref() == Some("demo-haproxy") => Some(s),
             _ => None,
         });
         let spec = svc.spec.expect("spec");
@@ -775,10 +758,10 @@ mod tests {
         // The client address survives to HAProxy (X-Forwarded-For feeds the API's rate limit).
         assert_eq!(spec.external_traffic_policy.as_deref(), Some("Local"));
         let ports: Vec<i32> = spec.ports.expect("ports").iter().map(|p| p.port).collect();
-        assert_eq!(ports, [80, 443]);
+        assert_eq!(ports, [80], "HTTPS only with TLS; stats and health never");
         assert!(
             !c.iter().any(|c| matches!(c, Child::PodDisruptionBudget(_))),
-            "no budget for a single controller pod"
+            "no budget for a single proxy pod"
         );
     }
 }

@@ -6,6 +6,7 @@ pub mod api_server;
 pub mod common;
 pub mod credentials;
 pub mod elasticsearch;
+pub mod haproxy_config;
 pub mod ingress;
 pub mod mongodb;
 pub mod network_policy;
@@ -19,9 +20,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -45,6 +46,9 @@ pub struct BuildInputs {
     pub membership_job_succeeded: bool,
     /// Whether the cluster has the Prometheus Operator's ServiceMonitor CRD.
     pub service_monitors: bool,
+    /// Hash of the certificate in the platform's TLS Secret, when it exists: a renewed
+    /// certificate rolls the platform's HAProxy pods (HAProxy reads it at start only).
+    pub tls_certificate_hash: Option<String>,
 }
 
 impl BuildInputs {
@@ -57,6 +61,7 @@ impl BuildInputs {
             current_mongodb_replicas: None,
             membership_job_succeeded: false,
             service_monitors: false,
+            tls_certificate_hash: None,
         }
     }
 }
@@ -66,11 +71,8 @@ impl BuildInputs {
 #[serde(untagged)]
 pub enum Child {
     ServiceAccount(ServiceAccount),
-    ClusterRole(ClusterRole),
     Role(Role),
-    ClusterRoleBinding(ClusterRoleBinding),
     RoleBinding(RoleBinding),
-    IngressClass(IngressClass),
     Secret(Secret),
     ConfigMap(ConfigMap),
     Service(Service),
@@ -90,11 +92,8 @@ macro_rules! each {
     ($child:expr, $o:ident => $body:expr) => {
         match $child {
             Child::ServiceAccount($o) => $body,
-            Child::ClusterRole($o) => $body,
             Child::Role($o) => $body,
-            Child::ClusterRoleBinding($o) => $body,
             Child::RoleBinding($o) => $body,
-            Child::IngressClass($o) => $body,
             Child::Secret($o) => $body,
             Child::ConfigMap($o) => $body,
             Child::Service($o) => $body,
@@ -117,9 +116,8 @@ impl Child {
     pub fn apply_rank(&self) -> u8 {
         match self {
             Self::ServiceAccount(_) => 0,
-            Self::ClusterRole(_) | Self::Role(_) => 1,
-            Self::ClusterRoleBinding(_) | Self::RoleBinding(_) => 2,
-            Self::IngressClass(_) => 3,
+            Self::Role(_) => 1,
+            Self::RoleBinding(_) => 2,
             Self::Secret(_) => 4,
             Self::ConfigMap(_) => 5,
             Self::Service(_) => 6,
@@ -137,11 +135,8 @@ impl Child {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::ServiceAccount(_) => "ServiceAccount",
-            Self::ClusterRole(_) => "ClusterRole",
             Self::Role(_) => "Role",
-            Self::ClusterRoleBinding(_) => "ClusterRoleBinding",
             Self::RoleBinding(_) => "RoleBinding",
-            Self::IngressClass(_) => "IngressClass",
             Self::Secret(_) => "Secret",
             Self::ConfigMap(_) => "ConfigMap",
             Self::Service(_) => "Service",
@@ -154,14 +149,6 @@ impl Child {
             Self::Ingress(_) => "Ingress",
             Self::ServiceMonitor(_) => "ServiceMonitor",
         }
-    }
-
-    /// Whether the child is cluster-scoped (no namespace, no owner reference).
-    pub fn is_cluster_scoped(&self) -> bool {
-        matches!(
-            self,
-            Self::ClusterRole(_) | Self::ClusterRoleBinding(_) | Self::IngressClass(_)
-        )
     }
 
     pub fn name(&self) -> String {
@@ -182,11 +169,8 @@ impl Child {
                 .map(|t| t.api_version.clone())
                 .unwrap_or_default(),
             Self::ServiceAccount(_) => ServiceAccount::api_version(&()).into_owned(),
-            Self::ClusterRole(_) => ClusterRole::api_version(&()).into_owned(),
             Self::Role(_) => Role::api_version(&()).into_owned(),
-            Self::ClusterRoleBinding(_) => ClusterRoleBinding::api_version(&()).into_owned(),
             Self::RoleBinding(_) => RoleBinding::api_version(&()).into_owned(),
-            Self::IngressClass(_) => IngressClass::api_version(&()).into_owned(),
             Self::Secret(_) => Secret::api_version(&()).into_owned(),
             Self::ConfigMap(_) => ConfigMap::api_version(&()).into_owned(),
             Self::Service(_) => Service::api_version(&()).into_owned(),
@@ -247,7 +231,7 @@ pub fn build_children(platform: &ValidatedPlatform<'_>, inputs: &BuildInputs) ->
     ));
     children.extend(thanos::build(&ctx, inputs.service_monitors));
     children.extend(network_policy::build(&ctx));
-    children.extend(ingress::build(&ctx));
+    children.extend(ingress::build(&ctx, inputs.tls_certificate_hash.as_deref()));
     // Web before API: with `separateNodes` the web pods (usually fewer) claim their nodes first and
     // the API pods fill the rest, instead of API pods spreading over every node and leaving none.
     children.extend(web::build(&ctx));
@@ -433,7 +417,9 @@ mod tests {
         let mut spec = BeerMeetupPlatformSpec::default();
         spec.ingress.enabled = true;
         spec.ingress.host = Some("m.example.org".into());
-        spec.ingress.controller.create_ingress_class = true;
+        spec.ingress.tls = Some(crate::crd::IngressTlsSpec {
+            secret_name: "meetups-tls".into(),
+        });
         spec.elasticsearch.enabled = true;
         spec.thanos.enabled = true;
         spec.redis.mode = crate::crd::RedisMode::Replicated;
@@ -492,15 +478,12 @@ mod tests {
                     "{what}/{} has a memory limit",
                     c.name
                 );
-                // Only HAProxy's file capability needs escalation allowed.
-                if c.name != "haproxy-ingress" {
-                    assert_eq!(
-                        sc.allow_privilege_escalation,
-                        Some(false),
-                        "{what}/{}",
-                        c.name
-                    );
-                }
+                assert_eq!(
+                    sc.allow_privilege_escalation,
+                    Some(false),
+                    "{what}/{}",
+                    c.name
+                );
             }
         }
         assert_eq!(
@@ -510,26 +493,12 @@ mod tests {
     }
 
     #[test]
-    fn cluster_scoped_children_have_no_namespace_and_no_owner() {
+    fn every_child_is_namespaced_with_every_option_on() {
+        // Nothing cluster-scoped: no finalizer, no adoption, no fight between platforms.
         let set = build_valid(&platform(everything_on()), &inputs()).expect("builds");
-        let cluster: Vec<&Child> = set
-            .children
-            .iter()
-            .filter(|c| c.is_cluster_scoped())
-            .collect();
-        assert_eq!(cluster.len(), 3);
-        for child in cluster {
+        for child in &set.children {
             let value = serde_json::to_value(child).expect("json");
-            assert!(value["metadata"]["namespace"].is_null(), "{}", child.name());
-            assert!(
-                value["metadata"]["ownerReferences"].is_null(),
-                "{}",
-                child.name()
-            );
-            assert_eq!(
-                value["metadata"]["labels"][crate::names::LABEL_PLATFORM_NAMESPACE],
-                "team-a"
-            );
+            assert_eq!(value["metadata"]["namespace"], "team-a", "{}", child.name());
         }
     }
 

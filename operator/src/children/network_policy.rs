@@ -16,8 +16,11 @@
 //! - The API server: its data services' ports only — unless MongoDB or Redis is external (their
 //!   addresses are the user's, unknown here); then the API's egress stays open.
 //!
-//! The web and ingress pods are not isolated (the ingress controller and Prometheus reach them);
-//! Prometheus scrapes only annotated pods, none of them data pods.
+//! - The platform's own HAProxy: the API server and web pods (8080) only — it talks to nothing
+//!   else, not even the Kubernetes API.
+//!
+//! Who reaches the web, API and HAProxy pods is not limited (HAProxy and Prometheus reach them,
+//! people reach HAProxy); Prometheus scrapes only annotated pods, none of them data pods.
 
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -81,6 +84,14 @@ pub fn build(ctx: &BuildContext<'_>) -> Vec<Child> {
             targets.push(elasticsearch);
         }
         policies.push(egress_only(ctx, Component::ApiServer, &targets));
+    }
+    if spec.ingress.enabled && spec.ingress.controller.deploy {
+        let port = super::api_server::PORT;
+        policies.push(egress_only(
+            ctx,
+            Component::Ingress,
+            &[(Component::ApiServer, port), (Component::Web, port)],
+        ));
     }
     policies.into_iter().map(Child::NetworkPolicy).collect()
 }
@@ -348,6 +359,25 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_platforms_haproxy_reaches_only_api_and_web() {
+        let mut spec = BeerMeetupPlatformSpec::default();
+        spec.ingress.enabled = true;
+        spec.ingress.host = Some("m.example.org".into());
+        let e = egress(&policies(spec.clone()));
+        assert_eq!(
+            e.last(),
+            Some(&(
+                "ingress".into(),
+                vec![("api".into(), 8080), ("web".into(), 8080)]
+            ))
+        );
+        // The cluster's own ingress controller is not the platform's to confine.
+        spec.ingress.controller.deploy = false;
+        let e = egress(&policies(spec));
+        assert!(e.iter().all(|(source, _)| source != "ingress"), "{e:?}");
     }
 
     #[test]

@@ -132,7 +132,7 @@ fn role_binding(ctx: &BuildContext<'_>, name: &str) -> RoleBinding {
 }
 
 /// `prometheus.yml`: every pod of the namespace annotated `prometheus.io/scrape: "true"` (the API
-/// server, the HAProxy controller, the operator when it runs here), on the annotated port and path.
+/// server, the platform's HAProxy, the operator when it runs here), on the annotated port and path.
 pub fn prometheus_config(ctx: &BuildContext<'_>) -> String {
     let ns = &ctx.names.namespace;
     let platform = &ctx.names.platform;
@@ -602,7 +602,7 @@ mod tests {
                 .as_ref()
                 .is_some_and(|r| r.contains(&"endpoints".to_owned()))
         );
-        assert!(!c.iter().any(|c| matches!(c, Child::ClusterRole(_))));
+        // No ClusterRole: `Child` has no cluster-scoped variant at all.
     }
 
     #[test]

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Stream, StreamExt};
-use k8s_openapi::ClusterResourceScope;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
@@ -82,20 +81,6 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
-    #[error(
-        "{kind} {name} already exists and does not belong to this platform; the operator never \
-         adopts cluster-scoped objects: choose another spec.ingress.className, or set \
-         spec.ingress.controller.createIngressClass to false to use the existing class"
-    )]
-    ForeignObject { kind: String, name: String },
-    #[error(
-        "the operator may not manage the cluster-scoped {kind} {name}: a platform that runs its \
-         own HAProxy controller needs it (the upstream controller lists IngressClasses, Namespaces \
-         and CRDs cluster-wide before it serves). Install the operator's chart with \
-         rbac.ingressClasses=true, or set spec.ingress.controller.deploy to false and use the \
-         cluster's ingress controller"
-    )]
-    ClusterScopedForbidden { kind: String, name: String },
     #[error("updating status: {0}")]
     Status(#[source] kube::Error),
     #[error("the platform has no namespace (the API server always sets one)")]
@@ -111,8 +96,6 @@ impl ReconcileError {
             Self::Read { .. } => "read",
             Self::Apply { .. } => "apply",
             Self::DeleteOrphan { .. } => "delete_orphan",
-            Self::ForeignObject { .. } => "foreign_object",
-            Self::ClusterScopedForbidden { .. } => "cluster_scoped_forbidden",
             Self::Status(_) => "status",
             Self::NoNamespace => "no_namespace",
             Self::Serialize(_) => "serialize",
@@ -126,8 +109,6 @@ impl ReconcileError {
             Self::Read { .. } => "ReadFailed",
             Self::Apply { .. } => "ApplyFailed",
             Self::DeleteOrphan { .. } => "DeleteOrphanFailed",
-            Self::ForeignObject { .. } => "ForeignClusterObject",
-            Self::ClusterScopedForbidden { .. } => "ClusterScopedForbidden",
             Self::Status(_) => "StatusUpdateFailed",
             Self::NoNamespace => "NoNamespace",
             Self::Serialize(_) => "SerializeFailed",
@@ -721,8 +702,8 @@ async fn reconcile_inner(
         return Err(ReconcileError::NoNamespace);
     };
     if platform.metadata.deletion_timestamp.is_some() {
-        // Namespaced children go with the garbage collector (owner references); cluster-scoped
-        // ones (IngressClass, ClusterRole[Binding]) are the finalizer's job.
+        // Children go with the garbage collector (owner references). The finalizer is only on
+        // platforms of older operators, which made cluster-scoped objects: sweep what is left.
         if has_finalizer(platform) {
             let wanted = HashSet::new();
             let deleted = delete_cluster_scoped(ctx, platform, &namespace, &wanted).await?;
@@ -736,11 +717,6 @@ async fn reconcile_inner(
         }
         ctx.forget(&namespace, &platform.name_any());
         return Ok(Action::await_change());
-    }
-    // A finalizer only while the platform owns cluster-scoped objects (or may still own some).
-    let needs_finalizer = wants_cluster_scoped(platform);
-    if needs_finalizer && !has_finalizer(platform) && !platform.spec.paused {
-        set_finalizer(ctx, platform, &namespace, true).await?;
     }
     let previous = platform.status.as_ref();
     let generation = platform.metadata.generation;
@@ -808,7 +784,13 @@ async fn reconcile_inner(
     );
     // Independent reads, sent together. Credentials and workloads are read from the server, not
     // the watch caches: a cache that has not seen a Secret yet must never lead to new passwords.
-    let (current_sts, mongo, redis, elasticsearch, current_job, service_monitor_crd) = futures::try_join!(
+    let tls_secret = spec
+        .ingress
+        .tls
+        .as_ref()
+        .filter(|_| spec.ingress.enabled && spec.ingress.controller.deploy)
+        .map(|tls| tls.secret_name.clone());
+    let (current_sts, mongo, redis, elasticsearch, current_job, service_monitor_crd, tls) = futures::try_join!(
         get_opt(&statefulsets, &mongo_sts_name),
         read_credentials(&secrets, &mongo_credentials_name),
         read_credentials(&secrets, &redis_credentials_name),
@@ -822,6 +804,13 @@ async fn reconcile_inner(
         get_opt(&jobs, &init_job_name),
         // Looked up even with metrics off: ServiceMonitors of an earlier spec must be swept.
         async { Ok(ctx.service_monitors_available().await) },
+        // The certificate the platform's HAProxy serves: its hash rolls the pods on renewal.
+        async {
+            match &tls_secret {
+                Some(name) => get_opt(&secrets, name).await,
+                None => Ok(None),
+            }
+        },
     )?;
     // Credentials gone (original and backup) while the data service they open still runs: new
     // values would lock it out, so stop and say what to do.
@@ -902,6 +891,7 @@ async fn reconcile_inner(
         membership_job_succeeded: current_job
             .as_ref()
             .is_some_and(|j| status::job_state(j) == status::JobState::Succeeded),
+        tls_certificate_hash: tls.as_ref().and_then(children::ingress::certificate_hash),
     };
 
     // Build.
@@ -939,9 +929,24 @@ async fn reconcile_inner(
         sweep_orphans_once(ctx, platform, &namespace, &child_set, service_monitor_crd)
     );
     swept?;
-    if !needs_finalizer && has_finalizer(platform) {
-        // The sweep above removed the cluster-scoped objects the spec no longer wants.
+    if has_finalizer(platform) {
+        // The sweep above removed what an older operator left cluster-wide (as far as this
+        // operator may): nothing cluster-scoped is made any more.
         set_finalizer(ctx, platform, &namespace, false).await?;
+    }
+    if platform.spec.ingress.controller.create_ingress_class
+        && previous.and_then(|p| p.observed_generation) != generation
+    {
+        ctx.publish(
+            platform,
+            EventType::Warning,
+            "DeprecatedField",
+            "spec.ingress.controller.createIngressClass is deprecated and ignored: the operator \
+             creates no IngressClass (its own HAProxy needs none; with controller.deploy false, \
+             the class is the cluster admin's)"
+                .into(),
+        )
+        .await;
     }
 
     // Update status.
@@ -1007,7 +1012,7 @@ async fn report_invalid(
     Ok(Action::await_change())
 }
 
-/// Reason of the Ready condition when the ingress controller image is not allow-listed.
+/// Reason of the Ready condition when the HAProxy image is not allow-listed.
 pub const IMAGE_NOT_ALLOWED: &str = "ImageNotAllowed";
 
 /// Reason of the Ready condition when credentials of a running data service are gone.
@@ -1143,75 +1148,6 @@ where
     Ok(applied)
 }
 
-/// Apply a cluster-scoped child, which carries no owner reference: only when no object of that
-/// name exists or the existing one carries this platform's instance and namespace labels, and
-/// without `force`, so a field another manager owns is a conflict rather than taken over.
-async fn apply_cluster<K>(ctx: &Context, object: &K) -> Result<K, ReconcileError>
-where
-    K: Resource<Scope = ClusterResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
-{
-    let api: Api<K> = Api::all(ctx.client.clone());
-    let name = object.meta().name.clone().unwrap_or_default();
-    let kind = K::kind(&()).into_owned();
-    let forbidden = |kind: &str, name: &str| ReconcileError::ClusterScopedForbidden {
-        kind: kind.to_owned(),
-        name: name.to_owned(),
-    };
-    let existing = match get_opt(&api, &name).await {
-        Err(ReconcileError::Read { source, .. }) if is_forbidden(&source) => {
-            return Err(forbidden(&kind, &name));
-        }
-        other => other?,
-    };
-    if let Some(existing) = existing
-        && !same_platform(existing.meta(), object.meta())
-    {
-        return Err(ReconcileError::ForeignObject { kind, name });
-    }
-    ctx.metrics.apply_sent();
-    match api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(object),
-        )
-        .await
-    {
-        Ok(applied) => {
-            ctx.record_applied(&kind, &applied);
-            Ok(applied)
-        }
-        Err(source) if is_forbidden(&source) => Err(forbidden(&kind, &name)),
-        Err(source) => Err(ReconcileError::Apply { kind, name, source }),
-    }
-}
-
-fn is_forbidden(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(response) if response.code == 403)
-}
-
-/// Whether an existing cluster-scoped object is the one this platform made (same instance and
-/// platform-namespace labels).
-fn same_platform(existing: &kube::api::ObjectMeta, wanted: &kube::api::ObjectMeta) -> bool {
-    let label = |meta: &kube::api::ObjectMeta, key: &str| {
-        meta.labels
-            .as_ref()
-            .and_then(|labels| labels.get(key))
-            .cloned()
-    };
-    [
-        names::LABEL_INSTANCE,
-        names::LABEL_PLATFORM_NAMESPACE,
-        names::LABEL_MANAGED_BY,
-    ]
-    .iter()
-    .all(|key| label(existing, key).is_some() && label(existing, key) == label(wanted, key))
-}
-
 async fn patch_apply<K>(ctx: &Context, api: &Api<K>, object: &K) -> Result<K, ReconcileError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
@@ -1283,9 +1219,6 @@ async fn apply_child(
         Child::ServiceAccount(o) => apply_one(ctx, namespace, o).await.map(|_| None),
         Child::Role(o) => apply_one(ctx, namespace, o).await.map(|_| None),
         Child::RoleBinding(o) => apply_one(ctx, namespace, o).await.map(|_| None),
-        Child::ClusterRole(o) => apply_cluster(ctx, o).await.map(|_| None),
-        Child::ClusterRoleBinding(o) => apply_cluster(ctx, o).await.map(|_| None),
-        Child::IngressClass(o) => apply_cluster(ctx, o).await.map(|_| None),
         Child::Secret(o) => apply_one(ctx, namespace, o).await.map(|_| None),
         Child::ConfigMap(o) => apply_one(ctx, namespace, o).await.map(|_| None),
         Child::Service(o) => apply_one(ctx, namespace, o).await.map(|_| None),
@@ -1443,19 +1376,13 @@ async fn write_status(
     Ok(())
 }
 
-/// Finalizer that deletes a platform's cluster-scoped children, which carry no owner reference.
+/// Finalizer older operators put on platforms with cluster-scoped children (an IngressClass, the
+/// ingress controller's ClusterRole and binding). This operator makes none: it only sweeps what
+/// is left of them and removes the finalizer.
 pub const FINALIZER: &str = "beermeetup.io/cluster-scoped-children";
 
 fn has_finalizer(platform: &BeerMeetupPlatform) -> bool {
     platform.finalizers().iter().any(|f| f == FINALIZER)
-}
-
-/// Whether the spec asks for cluster-scoped children.
-/// As the builders: a platform's own HAProxy controller always gets its ClusterRole and binding,
-/// and its IngressClass when `createIngressClass` is on.
-fn wants_cluster_scoped(platform: &BeerMeetupPlatform) -> bool {
-    let ingress = &platform.spec.ingress;
-    ingress.enabled && ingress.controller.deploy
 }
 
 /// Add or remove the finalizer. The merge patch carries the resourceVersion it was computed from,
@@ -1570,9 +1497,9 @@ async fn delete_orphans(
             Err(other) => return Err(other),
         }
     }
-    // Cluster-scoped children exist only while the platform carries the finalizer (it is added
-    // before the first of them is applied and removed after they are swept).
-    if has_finalizer(platform) || wants_cluster_scoped(platform) {
+    // Cluster-scoped objects of an older operator exist only while the platform carries its
+    // finalizer.
+    if has_finalizer(platform) {
         deleted.extend(delete_cluster_scoped(ctx, platform, namespace, &wanted).await?);
     }
     for (kind, name) in deleted {
@@ -1626,9 +1553,10 @@ where
     }
 }
 
-/// Delete the platform's cluster-scoped children that are not wanted. They carry no owner
-/// reference and are matched by instance and namespace labels. An operator without cluster rights
-/// (namespaced install, no `rbac.ingressClasses`) cannot have created any and skips them.
+/// Delete what an older operator made cluster-wide for the platform (IngressClass, ClusterRole,
+/// ClusterRoleBinding; no owner reference, matched by instance and namespace labels). Without the
+/// right to list or delete them (the chart grants none), they are skipped and logged: the operator
+/// README tells the admin how to remove them.
 async fn delete_cluster_scoped(
     ctx: &Context,
     platform: &BeerMeetupPlatform,
@@ -1748,35 +1676,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finalizer_only_while_cluster_scoped_children_are_wanted() {
-        let mut spec = crate::crd::BeerMeetupPlatformSpec::default();
-        let platform = |spec: &crate::crd::BeerMeetupPlatformSpec| {
-            crate::children::test_support::platform(spec.clone())
-        };
-        // Exactly when the builders make a cluster-scoped child.
-        let builds_cluster_scoped = |spec: &crate::crd::BeerMeetupPlatformSpec| {
-            crate::children::test_support::build_valid(
-                &platform(spec),
-                &crate::children::BuildInputs::placeholders(),
-            )
-            .expect("valid")
-            .children
-            .iter()
-            .any(Child::is_cluster_scoped)
-        };
-        let check = |spec: &crate::crd::BeerMeetupPlatformSpec, wanted: bool| {
-            assert_eq!(wants_cluster_scoped(&platform(spec)), wanted);
-            assert_eq!(builds_cluster_scoped(spec), wanted);
-        };
-        check(&spec, false);
-        spec.ingress.enabled = true;
-        spec.ingress.host = Some("m.example.org".into());
-        check(&spec, true);
-        spec.ingress.controller.create_ingress_class = true;
-        check(&spec, true);
-        spec.ingress.controller.deploy = false;
-        check(&spec, false);
-        let mut p = platform(&spec);
+    fn finalizer_is_recognised_only_by_its_name() {
+        let mut p = crate::children::test_support::platform(Default::default());
+        assert!(!has_finalizer(&p));
+        p.metadata.finalizers = Some(vec!["other.example/keep".to_owned()]);
         assert!(!has_finalizer(&p));
         p.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
         assert!(has_finalizer(&p));
@@ -1883,33 +1786,6 @@ mod tests {
     }
 
     #[test]
-    fn cluster_scoped_objects_of_others_are_never_ours() {
-        let labels = |pairs: &[(&str, &str)]| kube::api::ObjectMeta {
-            labels: Some(
-                pairs
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        let ours = labels(&[
-            (names::LABEL_INSTANCE, "demo"),
-            (names::LABEL_PLATFORM_NAMESPACE, "team-a"),
-            (names::LABEL_MANAGED_BY, names::MANAGED_BY),
-        ]);
-        assert!(same_platform(&ours, &ours));
-        let other_namespace = labels(&[
-            (names::LABEL_INSTANCE, "demo"),
-            (names::LABEL_PLATFORM_NAMESPACE, "team-b"),
-            (names::LABEL_MANAGED_BY, names::MANAGED_BY),
-        ]);
-        assert!(!same_platform(&other_namespace, &ours));
-        // The shared class of another installation (no labels of ours).
-        assert!(!same_platform(&kube::api::ObjectMeta::default(), &ours));
-    }
-
-    #[test]
     fn every_namespaced_child_kind_is_watched_and_swept() {
         use crate::children::BuildInputs;
         use crate::children::test_support::{self, build_valid};
@@ -1918,7 +1794,6 @@ mod tests {
         let mut spec = BeerMeetupPlatformSpec::default();
         spec.ingress.enabled = true;
         spec.ingress.host = Some("m.example.org".into());
-        spec.ingress.controller.create_ingress_class = true;
         spec.elasticsearch.enabled = true;
         spec.thanos.enabled = true;
         spec.redis.mode = RedisMode::Replicated;
@@ -1928,8 +1803,7 @@ mod tests {
         let set = build_valid(&test_support::platform(spec), &inputs).expect("builds");
         for child in &set.children {
             let kind = child.kind();
-            let handled_apart = child.is_cluster_scoped()
-                || matches!(child, Child::Secret(_) | Child::ServiceMonitor(_));
+            let handled_apart = matches!(child, Child::Secret(_) | Child::ServiceMonitor(_));
             assert!(
                 handled_apart || OWNED_KINDS.contains(&kind),
                 "{kind} is built but not in owned_kinds!, so it would be neither watched nor swept"
