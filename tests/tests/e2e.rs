@@ -326,7 +326,10 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     kube.apply(DATA_NAMESPACE, &ferretdb_manifests(&refs["ferretdb"]))
         .context("step 2: FerretDB")?;
 
-    // 3. helm install: the operator runs as a pod from its image, under the chart's RBAC.
+    // 3. helm install: the operator runs as a pod from its image, under the chart's RBAC —
+    // namespaced, as the README recommends: a Role in each platform namespace, which must exist.
+    kube.kubectl(&["create", "namespace", FRIENDS_NAMESPACE])?;
+    kube.kubectl(&["create", "namespace", "plain"])?;
     let chart = repo_root().join("charts/beer-meetup-operator");
     let mut helm = Command::new(tool("helm"));
     helm.env("KUBECONFIG", kube.cluster.kubeconfig_path())
@@ -354,12 +357,15 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
             ),
         ])
         .args(["--set", "logFormat=json"])
+        .args([
+            "--set",
+            &format!("watchNamespaces={{{FRIENDS_NAMESPACE},plain}}"),
+        ])
         .args(["--wait", "--timeout", "180s"]);
     run(&mut helm, None).context("step 3: helm install of the operator chart")?;
     step("operator installed and Available");
 
     // 4. The platform, adapted from examples/production.yaml.
-    kube.kubectl(&["create", "namespace", FRIENDS_NAMESPACE])?;
     kube.apply(FRIENDS_NAMESPACE, &mongo_secret("mongodb", "friends"))?;
     kube.apply(FRIENDS_NAMESPACE, &friends_platform("mongodb"))
         .context("step 4: applying the platform")?;
@@ -536,7 +542,6 @@ async fn scenario(kube: &Kube<'_>, images: &Path) -> Result<()> {
     step("Redis answers the API pod and refuses a stray pod");
 
     // 8. A platform without an ingress serves a working app at its web Service.
-    kube.kubectl(&["create", "namespace", "plain"])?;
     kube.apply("plain", &mongo_secret("mongodb", "plain"))?;
     kube.apply("plain", &plain_platform("mongodb"))?;
     wait_for("the plain platform Ready", Duration::from_secs(240), || {

@@ -166,6 +166,7 @@ fn chart_crds_are_a_copy_of_the_committed_crds() {
 fn helm_lint_is_clean() {
     let variants: &[&[&str]] = &[
         &[],
+        &["clusterWide=true"],
         &[
             "watchNamespaces={team-a,team-b}",
             "rbac.ingressClasses=true",
@@ -193,6 +194,7 @@ fn values_schema_rejects_wrong_values() {
         "replicaCount=-1",
         "logFormat=xml",
         "watchNamespaces={Not_A_Namespace}",
+        "clusterWide=sometimes",
         "image.pullPolicy=Sometimes",
         "unknownKey=1",
     ] {
@@ -316,8 +318,44 @@ fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn rbac_is_least_privilege_in_both_modes() {
-    // Cluster-wide mode: one ClusterRole for the operator, the Lease Role in its own namespace.
+    // The default is namespaced: the operator watches its own namespace, nothing cluster-wide.
     let objects = rendered(&[]);
+    assert!(of_kind(&objects, "ClusterRole").is_empty());
+    assert!(of_kind(&objects, "ClusterRoleBinding").is_empty());
+    let roles = of_kind(&objects, "Role");
+    assert_eq!(
+        roles.len(),
+        2,
+        "the operator's Role and the leader-election Role"
+    );
+    assert!(
+        roles
+            .iter()
+            .all(|r| r["metadata"]["namespace"] == "beer-meetup-system")
+    );
+    let args =
+        &of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&Value::from("--namespace=beer-meetup-system")),
+        "{args}"
+    );
+    // Cluster-wide only together with a namespace list is refused, not silently one of them.
+    let both = helm_template(
+        "rel",
+        "beer-meetup-system",
+        &["clusterWide=true", "watchNamespaces={team-a}"],
+    )
+    .expect_err("clusterWide with watchNamespaces is ambiguous");
+    assert!(
+        format!("{both:#}").contains("leave watchNamespaces empty"),
+        "{both:#}"
+    );
+
+    // Cluster-wide mode (opt-in): one ClusterRole for the operator, the Lease Role in its own
+    // namespace.
+    let objects = rendered(&["clusterWide=true"]);
     let cluster_roles = of_kind(&objects, "ClusterRole");
     assert_eq!(cluster_roles.len(), 1, "{cluster_roles:#?}");
     let g = grants(&cluster_roles[0]["rules"]);
@@ -406,9 +444,10 @@ fn rbac_is_least_privilege_in_both_modes() {
     for sets in [
         &["rbac.ingressClasses=true", "watchNamespaces={team-a}"][..],
         &["rbac.ingressClasses=true"][..],
+        &["rbac.ingressClasses=true", "clusterWide=true"][..],
     ] {
         let objects = rendered(sets);
-        let expected_cluster_roles = usize::from(sets.len() == 1);
+        let expected_cluster_roles = usize::from(sets.contains(&"clusterWide=true"));
         assert_eq!(
             of_kind(&objects, "ClusterRole").len(),
             expected_cluster_roles,
@@ -970,8 +1009,14 @@ async fn helm_install_runs_the_operator_with_chart_rbac_and_examples_become_read
         .unwrap()
         .unwrap_or_else(|e| panic!("building the operator: {e:#}"));
 
-    // Cluster-wide mode (the default): every example, each in a namespace of its own.
-    let mut installed = install_and_start(cluster, &binary, "beer-meetup-operator", &[]).await;
+    // Cluster-wide mode (opt-in): every example, each in a namespace of its own.
+    let mut installed = install_and_start(
+        cluster,
+        &binary,
+        "beer-meetup-operator",
+        &["clusterWide=true".to_owned()],
+    )
+    .await;
     let mut timings = Vec::new();
     let mut platforms = Vec::new();
     for file in examples() {

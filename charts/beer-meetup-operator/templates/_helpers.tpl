@@ -52,3 +52,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "bmo.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
+
+{{/*
+The namespaces the operator watches in namespaced mode, one per line: `watchNamespaces`, or the
+release namespace when it is empty. Cluster-wide mode (`clusterWide`) watches every namespace.
+*/}}
+{{- define "bmo.watchedNamespaces" -}}
+{{- if and .Values.clusterWide .Values.watchNamespaces }}
+{{- fail "clusterWide=true watches every namespace: leave watchNamespaces empty (or set clusterWide=false to watch only those)" }}
+{{- end }}
+{{- if not .Values.clusterWide }}
+{{- range (.Values.watchNamespaces | default (list .Release.Namespace)) }}
+{{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
