@@ -16,7 +16,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 run: web-build ## Build the web app and serve it with the API on :8080 (embedded store)
-	$(CARGO) run --release -p api-server --no-default-features -- --bind $(BIND) --data-dir $(DATA_DIR) --web-dir $(CURDIR)/web/dist
+	$(CARGO) run --profile local -p api-server --no-default-features -- --bind $(BIND) --data-dir $(DATA_DIR) --web-dir $(CURDIR)/web/dist
 
 test: test-deps lint test-rust test-contract test-web test-browser ## Install what the tests need, then run every test
 	@echo "make test: all suites passed"
