@@ -26,8 +26,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-mod support;
-use support::{ServerProcess, percentile, rss_mib};
+#[path = "../tests/common/process.rs"]
+mod process;
+use process::{ServerProcess, percentile, rss_mib};
 
 const SOCKETS: usize = 200;
 const FLOOD_TASKS: usize = 8;
@@ -43,7 +44,7 @@ const RAISED_LIMIT: &str = "ABUSE_MEMORY_FD_LIMIT_RAISED";
 
 fn main() {
     // 200 sockets here and as many in the server.
-    support::raise_fd_limit(RAISED_LIMIT, 4 * SOCKETS as u64);
+    process::raise_fd_limit(RAISED_LIMIT, 4 * SOCKETS as u64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -24,8 +24,9 @@ use axum::routing::get;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-mod support;
-use support::{ServerProcess, load_average, rss_mib};
+#[path = "../tests/common/process.rs"]
+mod process;
+use process::{ServerProcess, load_average, rss_mib};
 
 const PARTICIPANTS: usize = 30;
 
@@ -42,7 +43,7 @@ async fn start_server(data_dir: &std::path::Path) -> ServerProcess {
 
 /// Seconds of CPU time a process has used.
 fn cpu_seconds(pid: u32) -> f64 {
-    support::cpu_time(&pid.to_string()).as_secs_f64()
+    process::cpu_time(&pid.to_string()).as_secs_f64()
 }
 
 /// Milliseconds one 4 KiB write + fsync takes in `dir` (median and 90th percentile of `n`).

@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-mod support;
-use support::{ServerProcess, cpu_time, percentile, rss_kib};
+#[path = "../tests/common/process.rs"]
+mod process;
+use process::{ServerProcess, cpu_time, percentile, rss_kib};
 
 const CLIENTS: usize = 1000;
 const VOTES: usize = 20;
@@ -30,7 +31,7 @@ const RAISED_LIMIT: &str = "LIVE_FANOUT_FD_LIMIT_RAISED";
 
 fn main() {
     // 1,000 clients need ~1,000 descriptors here and as many in the server.
-    support::raise_fd_limit(RAISED_LIMIT, 4 * CLIENTS as u64);
+    process::raise_fd_limit(RAISED_LIMIT, 4 * CLIENTS as u64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,50 +2,18 @@
 //! takes concurrent joins and votes; it is SIGKILLed mid-stream and started again on the same
 //! data folder. Every write that was acknowledged before the kill must be there afterwards.
 
+mod common;
+
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::process::ServerProcess;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(data_dir: &std::path::Path) -> Server {
-    let port = test_fixtures::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_api-server"))
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("DATA_DIR", data_dir)
-        .env("WRITE_RATE_PER_MINUTE", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("api-server starts");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if reqwest::get(format!("{}/readyz", server.base))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("api-server did not become ready");
+async fn start(data_dir: &std::path::Path) -> ServerProcess {
+    ServerProcess::start(&[("DATA_DIR", data_dir.display().to_string())]).await
 }
 
 /// What the writers had acknowledged when the server died.
@@ -132,8 +100,7 @@ async fn acknowledged_writes_survive_a_sigkill_under_concurrent_load() {
     }
     // Let the load run, then kill -9 (`Child::kill` sends SIGKILL) while requests are in flight.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reaped");
+    server.kill();
     for task in tasks {
         task.await.expect("writer task");
     }

@@ -65,8 +65,9 @@ fn ids(list: &Value) -> Vec<String> {
 }
 
 async fn create(replica: &Replica) -> Meetup {
+    let http = reqwest::Client::new();
     let (status, body) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::POST,
         format!("{}/api/v1/meetups", replica.base),
         None,
@@ -87,8 +88,9 @@ async fn create(replica: &Replica) -> Meetup {
 
 /// Joins and returns (participant id, token).
 async fn join(replica: &Replica, meetup: &str, name: &str) -> (String, String) {
+    let http = reqwest::Client::new();
     let (status, body) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::POST,
         format!("{}/api/v1/meetups/{meetup}/participants", replica.base),
         None,
@@ -104,8 +106,9 @@ async fn join(replica: &Replica, meetup: &str, name: &str) -> (String, String) {
 
 /// A vote; returns nothing but asserts success.
 async fn vote(replica: &Replica, m: &Meetup, participant: &(String, String), slot: usize) {
+    let http = reqwest::Client::new();
     let (status, body) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::PATCH,
         format!(
             "{}/api/v1/meetups/{}/participants/{}",
@@ -222,6 +225,7 @@ async fn cached_revision(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_write_invalidates_the_cached_view() {
+    let http = reqwest::Client::new();
     let redis = RedisServer::start().await.expect("redis starts");
     let mut inspect = redis::Client::open(redis.url())
         .expect("url")
@@ -241,14 +245,7 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
     let mut cleo = (String::new(), String::new());
     for step in 0..11 {
         // Fill: read, then wait until the background fill landed.
-        let (status, view) = call(
-            &reqwest::Client::new(),
-            Method::GET,
-            meetup_url.clone(),
-            None,
-            None,
-        )
-        .await;
+        let (status, view) = call(&http, Method::GET, meetup_url.clone(), None, None).await;
         assert_eq!(status, 200);
         let revision = view["revision"].as_i64().expect("revision");
         until("the view is cached", Duration::from_secs(5), || {
@@ -258,28 +255,28 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
         })
         .await;
         let (name, status) = match step {
-            0 => ("patch meetup", call(&reqwest::Client::new(), Method::PATCH, meetup_url.clone(), Some(&m.admin), Some(json!({"title": "Beer!"}))).await.0),
+            0 => ("patch meetup", call(&http, Method::PATCH, meetup_url.clone(), Some(&m.admin), Some(json!({"title": "Beer!"}))).await.0),
             1 => {
-                let (status, body) = call(&reqwest::Client::new(), Method::POST, format!("{meetup_url}/places"), Some(&m.admin), Some(json!({"name": "Kneipe"}))).await;
+                let (status, body) = call(&http, Method::POST, format!("{meetup_url}/places"), Some(&m.admin), Some(json!({"name": "Kneipe"}))).await;
                 place_id = body["id"].as_str().unwrap_or_default().to_string();
                 ("add place", status)
             }
-            2 => ("patch place", call(&reqwest::Client::new(), Method::PATCH, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), Some(json!({"note": "cosy"}))).await.0),
-            3 => ("delete place", call(&reqwest::Client::new(), Method::DELETE, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), None).await.0),
+            2 => ("patch place", call(&http, Method::PATCH, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), Some(json!({"note": "cosy"}))).await.0),
+            3 => ("delete place", call(&http, Method::DELETE, format!("{meetup_url}/places/{place_id}"), Some(&m.admin), None).await.0),
             4 => {
                 cleo = join(&api, &m.id, "Cleo").await;
                 ("join", 201)
             }
-            5 => ("vote", call(&reqwest::Client::new(), Method::PATCH, format!("{meetup_url}/participants/{}", ben.0), Some(&ben.1), Some(json!({"availability": {m.slots[0].clone(): "maybe"}, "placeVotes": [m.places[0].clone()]}))).await.0),
-            6 => ("leave", call(&reqwest::Client::new(), Method::DELETE, format!("{meetup_url}/participants/{}", cleo.0), Some(&cleo.1), None).await.0),
+            5 => ("vote", call(&http, Method::PATCH, format!("{meetup_url}/participants/{}", ben.0), Some(&ben.1), Some(json!({"availability": {m.slots[0].clone(): "maybe"}, "placeVotes": [m.places[0].clone()]}))).await.0),
+            6 => ("leave", call(&http, Method::DELETE, format!("{meetup_url}/participants/{}", cleo.0), Some(&cleo.1), None).await.0),
             7 => {
-                let (status, body) = call(&reqwest::Client::new(), Method::POST, format!("{meetup_url}/comments"), Some(&ben.1), Some(json!({"text": "Prost"}))).await;
+                let (status, body) = call(&http, Method::POST, format!("{meetup_url}/comments"), Some(&ben.1), Some(json!({"text": "Prost"}))).await;
                 comment_id = body["id"].as_str().unwrap_or_default().to_string();
                 ("comment", status)
             }
-            8 => ("delete comment", call(&reqwest::Client::new(), Method::DELETE, format!("{meetup_url}/comments/{comment_id}"), Some(&ben.1), None).await.0),
-            9 => ("finalize", call(&reqwest::Client::new(), Method::POST, format!("{meetup_url}/finalize"), Some(&m.admin), Some(json!({"startSlotId": m.slots[0], "placeId": m.places[0]}))).await.0),
-            _ => ("delete meetup", call(&reqwest::Client::new(), Method::DELETE, meetup_url.clone(), Some(&m.admin), None).await.0),
+            8 => ("delete comment", call(&http, Method::DELETE, format!("{meetup_url}/comments/{comment_id}"), Some(&ben.1), None).await.0),
+            9 => ("finalize", call(&http, Method::POST, format!("{meetup_url}/finalize"), Some(&m.admin), Some(json!({"startSlotId": m.slots[0], "placeId": m.places[0]}))).await.0),
+            _ => ("delete meetup", call(&http, Method::DELETE, meetup_url.clone(), Some(&m.admin), None).await.0),
         };
         assert!((200..300).contains(&status), "{name} failed with {status}");
         // The write's response came after the invalidation.
@@ -288,14 +285,7 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
             None,
             "{name} left the cached view"
         );
-        let (status, after) = call(
-            &reqwest::Client::new(),
-            Method::GET,
-            meetup_url.clone(),
-            None,
-            None,
-        )
-        .await;
+        let (status, after) = call(&http, Method::GET, meetup_url.clone(), None, None).await;
         if name == "delete meetup" {
             assert_eq!(status, 404);
         } else {
@@ -308,7 +298,7 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
 
     // Reads now hit the cache, which /metrics reports.
     let (_, view) = call(
-        &reqwest::Client::new(),
+        &http,
         Method::POST,
         format!("{}/api/v1/meetups", api.base),
         None,
@@ -318,7 +308,7 @@ async fn every_kind_of_write_invalidates_the_cached_view() {
     let id = view["meetup"]["id"].as_str().expect("id").to_string();
     for _ in 0..3 {
         call(
-            &reqwest::Client::new(),
+            &http,
             Method::GET,
             format!("{}/api/v1/meetups/{id}", api.base),
             None,
@@ -377,6 +367,7 @@ async fn a_fill_older_than_an_invalidation_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_dying_keeps_the_api_working_and_its_return_resumes_fan_out() {
+    let http = reqwest::Client::new();
     let redis = RedisServer::start().await.expect("redis starts");
     let (store, _dir) = shared_store();
     let a = replica(&store, standalone(&redis)).await;
@@ -397,7 +388,7 @@ async fn redis_dying_keeps_the_api_working_and_its_return_resumes_fan_out() {
         let started = Instant::now();
         vote(&a, &m, &ben, slot).await;
         let (status, _) = call(
-            &reqwest::Client::new(),
+            &http,
             reqwest::Method::GET,
             format!("{}/api/v1/meetups/{}", b.base, m.id),
             None,
@@ -426,7 +417,7 @@ async fn redis_dying_keeps_the_api_working_and_its_return_resumes_fan_out() {
         vote(&a, &m, &ben, slot % 5).await;
         slot += 1;
         let (_, view) = call(
-            &reqwest::Client::new(),
+            &http,
             reqwest::Method::GET,
             format!("{}/api/v1/meetups/{}", a.base, m.id),
             None,
@@ -447,6 +438,7 @@ async fn redis_dying_keeps_the_api_working_and_its_return_resumes_fan_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
+    let http = reqwest::Client::new();
     let (store, _dir) = shared_store();
     let api = replica(&store, None).await;
     let m = create(&api).await;
@@ -479,7 +471,7 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
     for round in 0..2000 {
         let started = Instant::now();
         let (status, _) = call(
-            &reqwest::Client::new(),
+            &http,
             reqwest::Method::PATCH,
             format!("{}/api/v1/meetups/{}", api.base, m.id),
             Some(&m.admin),
@@ -530,7 +522,7 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
     }
     // The fast client is unaffected.
     call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{}", api.base, m.id),
         Some(&m.admin),
@@ -601,6 +593,7 @@ async fn reconnecting_with_since_replays_the_missed_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_follows_a_sentinel_failover() {
+    let http = reqwest::Client::new();
     // With a password, as every deployment sets one (the replica and Sentinel get it too).
     let primary = RedisServer::start_with_password(Some("failover-secret"))
         .await
@@ -692,7 +685,7 @@ async fn the_api_follows_a_sentinel_failover() {
         vote(&a, &m, &ben, slot % 5).await;
         slot += 1;
         let (status, view) = call(
-            &reqwest::Client::new(),
+            &http,
             reqwest::Method::GET,
             format!("{}/api/v1/meetups/{}", a.base, m.id),
             None,

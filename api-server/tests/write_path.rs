@@ -21,8 +21,9 @@ fn standalone(redis: &RedisServer) -> Option<RedisTarget> {
 }
 
 async fn get_view(replica: &Replica, id: &str) -> Value {
+    let http = reqwest::Client::new();
     let (status, view) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::GET,
         format!("{}/api/v1/meetups/{id}", replica.base),
         None,
@@ -34,8 +35,9 @@ async fn get_view(replica: &Replica, id: &str) -> Value {
 }
 
 async fn create(replica: &Replica) -> (String, String) {
+    let http = reqwest::Client::new();
     let (status, body) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::POST,
         format!("{}/api/v1/meetups", replica.base),
         None,
@@ -78,6 +80,7 @@ async fn fill_cache(replica: &Replica, redis: &RedisServer, id: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_invalidation_never_reached_redis_is_still_seen() {
+    let http = reqwest::Client::new();
     let redis = RedisServer::start().await.expect("redis starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
@@ -88,7 +91,7 @@ async fn a_write_whose_invalidation_never_reached_redis_is_still_seen() {
     let cached = fill_cache(&with_cache, &redis, &id).await;
 
     let (status, body) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{id}", cut_off.base),
         Some(&admin),
@@ -112,6 +115,7 @@ async fn a_write_whose_invalidation_never_reached_redis_is_still_seen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clients() {
+    let http = reqwest::Client::new();
     let redis = RedisServer::start().await.expect("redis starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let faulty = Arc::new(FaultyStore::new(
@@ -121,7 +125,7 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     let api = replica(&store, standalone(&redis)).await;
     let (id, admin) = create(&api).await;
     let (status, place) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::POST,
         format!("{}/api/v1/meetups/{id}/places", api.base),
         Some(&admin),
@@ -144,7 +148,7 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     // The place is stored, then building its event (the voters) fails.
     faulty.fail_next_participants_read();
     let (status, body) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{id}/places/{place}", api.base),
         Some(&admin),
@@ -185,7 +189,7 @@ async fn a_store_error_after_the_commit_still_invalidates_and_resyncs_live_clien
     // fails to build here): live clients see the write at once.
     faulty.fail_next_participants_read();
     let (status, body) = call(
-        &reqwest::Client::new(),
+        &http,
         reqwest::Method::PATCH,
         format!("{}/api/v1/meetups/{id}", api.base),
         Some(&admin),

@@ -1,6 +1,6 @@
-//! What the process-level benchmarks share: the real `api-server` binary as its own process on
-//! loopback, and what /proc says about it.
-// Each bench binary includes this module and uses part of it.
+//! The real `api-server` binary as its own process on loopback, and what /proc says about it:
+//! shared by the tests that kill the process and the process-level benchmarks.
+// Each test and bench binary includes this module and uses part of it.
 #![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
@@ -76,6 +76,12 @@ impl ServerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL, and reaped: nothing of the process runs after this.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
     }
 }
 
