@@ -787,6 +787,66 @@ async fn ferretdb_postgres_writer_paused_past_the_claim_window_cannot_revert_a_l
     .await
 }
 
+/// On FerretDB the newest revision is found from a hint by `_id` lookups; a hint that lags
+/// (a lost non-isolated update) or is missing (a meetup from before hints) still gives the
+/// newest revision, and the next write takes the number after it.
+#[tokio::test]
+async fn ferretdb_revision_hint_may_lag_or_be_missing() {
+    use api_server::store::MongoStore;
+    use mongodb::bson::{Document, doc};
+
+    let ferret = common::start_ferretdb().await;
+    let store = MongoStore::connect(&ferret.uri(), "hints")
+        .await
+        .expect("connects");
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let mut latest = meetup.revision;
+    for name in ["Ben", "Cleo", "Dan"] {
+        latest = store
+            .add_participant(&participant(&meetup, name), 100)
+            .await
+            .expect("join");
+    }
+    let claims = mongodb::Client::with_uri_str(ferret.uri())
+        .await
+        .expect("client")
+        .database("hints")
+        .collection::<Document>("claims");
+    let hint = format!("{}:h", meetup.id);
+    claims
+        .update_one(doc! {"_id": &hint}, doc! {"$set": {"n": meetup.revision}})
+        .await
+        .expect("lagging hint");
+    let read = store
+        .meetup(&meetup.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read.revision, latest, "a lagging hint hid revisions");
+    claims
+        .delete_one(doc! {"_id": &hint})
+        .await
+        .expect("no hint");
+    let read = store
+        .meetup(&meetup.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        read.revision, latest,
+        "without a hint the newest claim is still found"
+    );
+    let next = store
+        .add_participant(&participant(&meetup, "Eve"), 100)
+        .await
+        .expect("join");
+    assert_eq!(next, latest + 1, "a revision was skipped or reused");
+}
+
 /// A read of the whole meetup never returns data older than the revision it carries, even
 /// while writes of the meetup document land: each title written is acknowledged with its
 /// revision, and a state at revision R shows the title of the newest write at or below R, or a

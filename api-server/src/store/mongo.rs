@@ -160,6 +160,11 @@ fn revision_key(meetup_id: &str, n: i64) -> String {
     format!("{meetup_id}:r:{n:012}")
 }
 
+/// Where the newest revision claim of a meetup was last seen (a hint: it may lag, never lead).
+fn revision_hint_key(meetup_id: &str) -> String {
+    format!("{meetup_id}:h")
+}
+
 fn version_key(meetup_id: &str, version: i64) -> String {
     format!("{meetup_id}:d:{version:012}")
 }
@@ -574,7 +579,52 @@ impl MongoStore {
         }
     }
 
+    /// The newest revision claim. FerretDB v1 pushes neither range filters nor sorts down to its
+    /// backend (its `explain` says so), so a "newest claim" query reads every claim there is;
+    /// lookups by `_id` are cheap. So: start at the hint and probe upwards by `_id`. Claims are
+    /// contiguous (each number is taken right after one that exists, and none is deleted while
+    /// the meetup lives), so the first missing number ends the newest run.
     async fn latest_revision(&self, meetup_id: &str) -> StoreResult<Option<Revision>> {
+        let hint = self
+            .claims
+            .find_one(doc! {"_id": revision_hint_key(meetup_id)})
+            .await
+            .map_err(backend)?
+            .and_then(|hint| hint.get_i64("n").ok());
+        let Some(mut latest) = hint else {
+            // A meetup from before hints existed.
+            return self.latest_revision_by_scan(meetup_id).await;
+        };
+        while self
+            .claims
+            .find_one(doc! {"_id": revision_key(meetup_id, latest + 1)})
+            .projection(doc! {"_id": 1})
+            .await
+            .map_err(backend)?
+            .is_some()
+        {
+            latest += 1;
+        }
+        Ok(Some(latest))
+    }
+
+    /// Moves the hint up to `n` (a claimed number). Not isolated on FerretDB: a concurrent
+    /// update may set it lower again, which only makes the next probe walk a step further.
+    async fn raise_revision_hint(&self, meetup_id: &str, n: Revision) {
+        let raised = self
+            .claims
+            .update_one(
+                doc! {"_id": revision_hint_key(meetup_id)},
+                doc! {"$max": {"n": n}, "$set": {"meetupId": meetup_id}},
+            )
+            .upsert(true)
+            .await;
+        if let Err(error) = raised {
+            tracing::warn!(%error, meetup = meetup_id, "could not move the revision hint; lookups probe further");
+        }
+    }
+
+    async fn latest_revision_by_scan(&self, meetup_id: &str) -> StoreResult<Option<Revision>> {
         let from = revision_key(meetup_id, 0);
         let to = format!("{meetup_id}:r;");
         let latest = self
@@ -591,6 +641,7 @@ impl MongoStore {
         let mut n = self.latest_revision(meetup_id).await?.unwrap_or(0) + 1;
         for attempt in 1..=1_000 {
             if self.claim(revision_key(meetup_id, n), meetup_id, n).await? {
+                self.raise_revision_hint(meetup_id, n).await;
                 return Ok(n);
             }
             n += 1;
@@ -857,6 +908,7 @@ impl Store for MongoStore {
                 meetup.revision,
             )
             .await?;
+            self.raise_revision_hint(&meetup.id, meetup.revision).await;
         }
         Ok(())
     }
