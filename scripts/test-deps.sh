@@ -24,6 +24,8 @@ fail() { printf '[test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---- Debian packages --------------------------------------------------------------------------
 apt_packages=(redis-server redis-sentinel haproxy chromium fonts-noto-color-emoji fonts-dejavu-core openssl nginx-light
+  # FerretDB's second backend (the store conformance suite and the API mix benchmark run on both).
+  postgresql
   # The real node: container runtime, CNI plugins, kube-proxy's and the fixture's network tools.
   containerd runc containernetworking-plugins iptables conntrack iproute2 socat nftables
   # Container images without a daemon (scripts/images.sh).
@@ -40,7 +42,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || fail "apt-get install ${missing[*]} failed"
   # The packages start their services; the tests start their own on free ports.
-  for svc in redis-server redis-sentinel haproxy nginx containerd; do service "$svc" stop >/dev/null 2>&1 || true; done
+  for svc in redis-server redis-sentinel haproxy nginx containerd postgresql; do service "$svc" stop >/dev/null 2>&1 || true; done
   log "Debian packages installed in $((SECONDS - start))s"
 fi
 

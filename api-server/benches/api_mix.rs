@@ -1,6 +1,8 @@
 //! API mix benchmark (not a test): concurrent clients drive a create/join/vote/read mix over
-//! real HTTP against the embedded store and the MongoDB adaptor on FerretDB, then write the
-//! results table to docs/benchmarks.md, section "API mix".
+//! real HTTP against the embedded store and the MongoDB adaptor on FerretDB (both of its
+//! backends: SQLite and PostgreSQL), then write the results table to docs/benchmarks.md,
+//! section "API mix". On the MongoDB adaptor it also counts round trips (commands sent): the
+//! average per request of the mix, and per operation in a short sequential phase afterwards.
 //!
 //! `cargo bench -p api-server --bench api_mix` (release build). Bounded by request count.
 
@@ -13,13 +15,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api_server::http::Settings;
+use api_server::store::{InstrumentedStore, MongoStore, Store};
 use api_server::{AppState, app};
-use common::{StoreKind, make_store};
+use common::{FerretBackend, StoreKind, make_store};
 use rand::Rng;
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
 const REQUESTS_PER_CLIENT: usize = 250;
+/// FerretDB answers about 10 requests/s: fewer requests keep its rows within minutes.
+const REQUESTS_PER_CLIENT_ON_FERRETDB: usize = 40;
+/// Operations of each kind in the sequential round-trip count.
+const SEQUENTIAL_SAMPLES: u64 = 10;
 const SEED_MEETUPS: usize = 20;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -50,10 +57,20 @@ struct Seeded {
 
 struct Run {
     store: &'static str,
+    /// Average commands per request in the mix, and per operation when sent one at a time.
+    round_trips: Option<RoundTrips>,
     total: usize,
     errors: usize,
     elapsed: Duration,
     latencies: Vec<(Op, Duration)>,
+}
+
+struct RoundTrips {
+    per_request_in_mix: f64,
+    join: f64,
+    vote: f64,
+    read_after_write: f64,
+    read_cached: f64,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -95,7 +112,30 @@ async fn create(http: &reqwest::Client, base: &str) -> Option<Seeded> {
 }
 
 async fn run(kind: StoreKind, label: &'static str) -> Run {
-    let (store, _guard) = make_store(kind).await;
+    let (store, _guard, mongo, requests_per_client) = match kind {
+        StoreKind::Embedded => {
+            let (store, guard) = make_store(kind).await;
+            (store, Some(guard), None, REQUESTS_PER_CLIENT)
+        }
+        StoreKind::Mongo | StoreKind::MongoOnPostgres => {
+            let backend = if kind == StoreKind::Mongo {
+                FerretBackend::Sqlite
+            } else {
+                FerretBackend::Postgres
+            };
+            let ferret = common::start_ferretdb_on(backend).await;
+            let mongo = MongoStore::connect(&ferret.uri(), "api_mix")
+                .await
+                .expect("mongo store connects to ferretdb");
+            let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(mongo.clone()));
+            (
+                store,
+                Some(common::StoreGuard::Ferret(Box::new(ferret))),
+                Some(mongo),
+                REQUESTS_PER_CLIENT_ON_FERRETDB,
+            )
+        }
+    };
     let settings = Settings {
         write_rate_limit: None,
         read_rate_limit: None,
@@ -118,6 +158,7 @@ async fn run(kind: StoreKind, label: &'static str) -> Run {
     }
     let seeded = Arc::new(seeded);
 
+    let sent_before = mongo.as_ref().map(MongoStore::commands_sent);
     let started = Instant::now();
     let workers: Vec<_> = (0..CLIENTS)
         .map(|worker| {
@@ -126,9 +167,9 @@ async fn run(kind: StoreKind, label: &'static str) -> Run {
             let seeded = Arc::clone(&seeded);
             tokio::spawn(async move {
                 let mut mine: Vec<Seeded> = Vec::new();
-                let mut latencies = Vec::with_capacity(REQUESTS_PER_CLIENT);
+                let mut latencies = Vec::with_capacity(requests_per_client);
                 let mut errors = 0;
-                for i in 0..REQUESTS_PER_CLIENT {
+                for i in 0..requests_per_client {
                     let (op, meetup_index, slot_roll) = {
                         let mut rng = rand::rng();
                         (
@@ -202,14 +243,108 @@ async fn run(kind: StoreKind, label: &'static str) -> Run {
         errors += e;
     }
     let elapsed = started.elapsed();
+    let round_trips = match (&mongo, sent_before) {
+        (Some(mongo), Some(before)) => {
+            let per_request_in_mix =
+                (mongo.commands_sent() - before) as f64 / latencies.len().max(1) as f64;
+            Some(sequential_round_trips(&http, &base, mongo, per_request_in_mix).await)
+        }
+        _ => None,
+    };
     server.abort();
     Run {
         store: label,
+        round_trips,
         total: latencies.len(),
         errors,
         elapsed,
         latencies,
     }
+}
+
+/// Round trips per operation, one request at a time on a fresh meetup (no contention, so no
+/// retries): the adaptor's own cost.
+async fn sequential_round_trips(
+    http: &reqwest::Client,
+    base: &str,
+    mongo: &MongoStore,
+    per_request_in_mix: f64,
+) -> RoundTrips {
+    let meetup = create(http, base)
+        .await
+        .expect("meetup for the sequential count");
+    let (pid, token) = meetup.voters[0].clone();
+    let average = |before: u64| (mongo.commands_sent() - before) as f64 / SEQUENTIAL_SAMPLES as f64;
+    let before = mongo.commands_sent();
+    for i in 0..SEQUENTIAL_SAMPLES {
+        let status = http
+            .post(format!("{base}/api/v1/meetups/{}/participants", meetup.id))
+            .json(&json!({"name": format!("sequential-{i}")}))
+            .send()
+            .await
+            .expect("join")
+            .status();
+        assert_eq!(status, 201, "sequential join");
+    }
+    let join = average(before);
+    let (mut vote_commands, mut fresh_commands, mut cached_commands) = (0, 0, 0);
+    for i in 0..SEQUENTIAL_SAMPLES {
+        let slot = &meetup.slots[i as usize % meetup.slots.len()];
+        let before = mongo.commands_sent();
+        let status = http
+            .patch(format!(
+                "{base}/api/v1/meetups/{}/participants/{pid}",
+                meetup.id
+            ))
+            .bearer_auth(&token)
+            .json(&json!({"availability": {slot.clone(): "yes"}}))
+            .send()
+            .await
+            .expect("vote")
+            .status();
+        assert_eq!(status, 200, "sequential vote");
+        vote_commands += mongo.commands_sent() - before;
+        for cached in [false, true] {
+            let before = mongo.commands_sent();
+            let status = http
+                .get(format!("{base}/api/v1/meetups/{}", meetup.id))
+                .send()
+                .await
+                .expect("read")
+                .status();
+            assert_eq!(status, 200, "sequential read");
+            let used = mongo.commands_sent() - before;
+            if cached {
+                cached_commands += used;
+            } else {
+                fresh_commands += used;
+            }
+        }
+    }
+    let per = |commands: u64| commands as f64 / SEQUENTIAL_SAMPLES as f64;
+    RoundTrips {
+        per_request_in_mix,
+        join,
+        vote: per(vote_commands),
+        read_after_write: per(fresh_commands),
+        read_cached: per(cached_commands),
+    }
+}
+
+/// Round trips of the MongoDB adaptor rows.
+fn round_trip_table(runs: &[Run]) -> String {
+    let mut out = String::from(
+        "| store | round trips per request (mix, with retries) | join | vote | read, first after a write | read, unchanged |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for run in runs {
+        if let Some(r) = &run.round_trips {
+            out.push_str(&format!(
+                "| {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                run.store, r.per_request_in_mix, r.join, r.vote, r.read_after_write, r.read_cached
+            ));
+        }
+    }
+    out
 }
 
 fn table(runs: &[Run]) -> String {
@@ -254,12 +389,14 @@ fn write_section(table: &str) {
     });
     let section = format!(
         "## API mix\n\n`cargo bench -p api-server --bench api_mix`: {CLIENTS} concurrent HTTP clients on \
-         loopback, {REQUESTS_PER_CLIENT} requests each, mix 5% create / 15% join / 40% vote / 40% read \
+         loopback, {REQUESTS_PER_CLIENT} requests each ({REQUESTS_PER_CLIENT_ON_FERRETDB} on FerretDB), \
+         mix 5% create / 15% join / 40% vote / 40% read \
          (full meetup view with tallies) over {SEED_MEETUPS} seeded meetups plus those the run creates. \
          Release build, server and clients in one process, write rate limit off. \
-         The MongoDB adaptor runs against FerretDB v1 (SQLite backend), not a real MongoDB; \
-         FerretDB sat at 100% of a core throughout, so that row measures the test stand-in more \
-         than the adaptor.\n\n{table}\n"
+         The MongoDB adaptor runs against FerretDB v1 on each of its backends (SQLite; PostgreSQL \
+         from Debian, fsync on), not a real MongoDB. Round trips are the commands the adaptor sent: \
+         per request over the whole mix (retries under contention included), and per operation \
+         sent one at a time afterwards ({SEQUENTIAL_SAMPLES} each).\n\n{table}\n"
     );
     let updated = match existing.find("## API mix") {
         Some(start) => {
@@ -285,10 +422,15 @@ fn main() {
     let runs = runtime.block_on(async {
         vec![
             run(StoreKind::Embedded, "embedded (redb)").await,
-            run(StoreKind::Mongo, "mongodb adaptor on FerretDB").await,
+            run(StoreKind::Mongo, "mongodb adaptor on FerretDB (SQLite)").await,
+            run(
+                StoreKind::MongoOnPostgres,
+                "mongodb adaptor on FerretDB (PostgreSQL)",
+            )
+            .await,
         ]
     });
-    let table = table(&runs);
+    let table = format!("{}\n{}", table(&runs), round_trip_table(&runs));
     println!("{table}");
     write_section(&table);
 }

@@ -1,5 +1,6 @@
 //! One conformance suite for every `Store` adaptor: the same cases run against the embedded
-//! store and the MongoDB adaptor on a real FerretDB.
+//! store and the MongoDB adaptor on a real FerretDB, on each of FerretDB v1's two backends
+//! (SQLite and PostgreSQL).
 
 mod common;
 
@@ -681,7 +682,224 @@ async fn a_participant_secret_is_stored_found_by_name_and_removed(kind: StoreKin
     assert_eq!(cleared.note.as_deref(), Some("late"));
 }
 
+/// A writer of the meetup document on FerretDB's claim path, stalled after taking its claim
+/// for longer than the claim-release window (a GC or VM pause, a failover), must not revert
+/// the writes that others made meanwhile. The stall is injected with the adaptor's pause hook
+/// (a real pause at exactly that point cannot be caused from outside), and the windows are
+/// shortened so the test waits about a second instead of 30 s. Run on both FerretDB backends.
+async fn a_writer_paused_past_the_claim_window_cannot_revert_a_later_write(
+    backend: common::FerretBackend,
+) {
+    use api_server::store::{Isolation, MongoStore};
+    use std::time::Duration;
+
+    let ferret = common::start_ferretdb_on(backend).await;
+    let store = MongoStore::connect(&ferret.uri(), "stalled_writer")
+        .await
+        .expect("connects")
+        .with_claim_timing(Duration::from_millis(300), Duration::from_millis(900))
+        .expect("release window longer than the lease");
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.isolation(),
+        Isolation::ReadModifyWrite,
+        "FerretDB v1 must get the claim path"
+    );
+    let basis = stored(&(Arc::new(store.clone()) as Arc<dyn Store>), &meetup.id).await;
+
+    // Writer A claims the next document version, then stalls.
+    let pause = store.pause_next_meetup_write_after_claim();
+    let stalled = tokio::spawn({
+        let store = store.clone();
+        let mut edit = basis.clone();
+        edit.title = "A, written late".into();
+        async move { store.replace_meetup(&edit).await }
+    });
+    pause.reached.notified().await;
+
+    // While A's claim is young, nobody takes it over.
+    let mut b = basis.clone();
+    b.title = "B".into();
+    assert_eq!(
+        store.replace_meetup(&b).await.expect("b while A holds"),
+        None,
+        "a live claim was taken over"
+    );
+
+    // Past the release window (and so past A's lease) with no progress: B takes it over.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let revision_b = store
+        .replace_meetup(&b)
+        .await
+        .expect("b")
+        .expect("B frees the abandoned claim and writes");
+    let after_b = store
+        .meetup(&meetup.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(after_b.title, "B");
+    assert_eq!(after_b.doc_version, basis.doc_version + 1);
+    // And C writes on top of B (think: the organizer finalizes).
+    let mut c = after_b.clone();
+    c.title = "C".into();
+    let revision_c = store
+        .replace_meetup(&c)
+        .await
+        .expect("c")
+        .expect("C writes on B");
+    assert!(revision_c > revision_b);
+
+    // A wakes up: it must learn that it lost (not report success), and write nothing.
+    pause.release.notify_one();
+    let outcome = stalled.await.expect("writer task").expect("no store error");
+    assert_eq!(
+        outcome, None,
+        "the stalled writer reported a write it must not make"
+    );
+    let last = store
+        .meetup(&meetup.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(last.title, "C", "the stalled writer reverted a later write");
+    assert_eq!(last.doc_version, basis.doc_version + 2);
+    assert_eq!(
+        last.revision, revision_c,
+        "a revision was reused or skipped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferretdb_sqlite_writer_paused_past_the_claim_window_cannot_revert_a_later_write() {
+    a_writer_paused_past_the_claim_window_cannot_revert_a_later_write(common::FerretBackend::Sqlite)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferretdb_postgres_writer_paused_past_the_claim_window_cannot_revert_a_later_write() {
+    a_writer_paused_past_the_claim_window_cannot_revert_a_later_write(
+        common::FerretBackend::Postgres,
+    )
+    .await
+}
+
+/// On FerretDB the newest revision is found from a hint by `_id` lookups; a hint that lags
+/// (a lost non-isolated update) or is missing (a meetup from before hints) still gives the
+/// newest revision, and the next write takes the number after it.
+#[tokio::test]
+async fn ferretdb_revision_hint_may_lag_or_be_missing() {
+    use api_server::store::MongoStore;
+    use mongodb::bson::{Document, doc};
+
+    let ferret = common::start_ferretdb().await;
+    let store = MongoStore::connect(&ferret.uri(), "hints")
+        .await
+        .expect("connects");
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let mut latest = meetup.revision;
+    for name in ["Ben", "Cleo", "Dan"] {
+        latest = store
+            .add_participant(&participant(&meetup, name), 100)
+            .await
+            .expect("join");
+    }
+    let claims = mongodb::Client::with_uri_str(ferret.uri())
+        .await
+        .expect("client")
+        .database("hints")
+        .collection::<Document>("claims");
+    let hint = format!("{}:h", meetup.id);
+    claims
+        .update_one(doc! {"_id": &hint}, doc! {"$set": {"n": meetup.revision}})
+        .await
+        .expect("lagging hint");
+    let read = store
+        .meetup(&meetup.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read.revision, latest, "a lagging hint hid revisions");
+    claims
+        .delete_one(doc! {"_id": &hint})
+        .await
+        .expect("no hint");
+    let read = store
+        .meetup(&meetup.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        read.revision, latest,
+        "without a hint the newest claim is still found"
+    );
+    let next = store
+        .add_participant(&participant(&meetup, "Eve"), 100)
+        .await
+        .expect("join");
+    assert_eq!(next, latest + 1, "a revision was skipped or reused");
+}
+
+/// A read of the whole meetup never returns data older than the revision it carries, even
+/// while writes of the meetup document land: each title written is acknowledged with its
+/// revision, and a state at revision R shows the title of the newest write at or below R, or a
+/// newer one.
+async fn meetup_state_is_never_older_than_its_revision(kind: StoreKind) {
+    let (store, _guard) = make_store(kind).await;
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let writer = tokio::spawn({
+        let store = Arc::clone(&store);
+        let id = meetup.id.clone();
+        async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..15 {
+                let mut edit = stored(&store, &id).await;
+                edit.title = format!("title {i:02}");
+                let revision = store
+                    .replace_meetup(&edit)
+                    .await
+                    .expect("write")
+                    .expect("the only writer never conflicts");
+                acknowledged.push((revision, edit.title));
+            }
+            acknowledged
+        }
+    });
+    let mut states = Vec::new();
+    while !writer.is_finished() {
+        let state = store
+            .meetup_state(&meetup.id)
+            .await
+            .expect("read")
+            .expect("exists");
+        states.push((state.meetup.revision, state.meetup.title));
+    }
+    let acknowledged = writer.await.expect("writer");
+    assert!(!states.is_empty());
+    for (revision, title) in states {
+        if let Some((_, due)) = acknowledged.iter().rev().find(|(r, _)| *r <= revision) {
+            assert!(
+                title >= *due,
+                "state at revision {revision} shows {title:?}, older than {due:?} written at or below it"
+            );
+        }
+    }
+}
+
 for_each_store!(
+    all_backends;
     a_participant_secret_is_stored_found_by_name_and_removed,
     meetups_past_their_last_slot_are_listed_for_retention,
     create_and_read_back,
@@ -697,6 +915,7 @@ for_each_store!(
     deleting_a_meetup_removes_everything,
     place_suggestions_match_by_prefix,
     fifty_concurrent_voters_lose_no_vote,
+    meetup_state_is_never_older_than_its_revision,
 );
 
 #[tokio::test]

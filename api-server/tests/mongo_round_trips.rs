@@ -1,6 +1,6 @@
-//! Round trips per API operation against FerretDB (the MongoDB wire protocol, SQLite backend):
-//! the adaptor counts every command it sends. Prints the table docs/benchmarks.md quotes and
-//! keeps the counts from growing unnoticed.
+//! Round trips per API operation against FerretDB (the MongoDB wire protocol) on each of its
+//! backends: the adaptor counts every command it sends. Prints the table docs/benchmarks.md
+//! quotes and keeps the counts from growing unnoticed.
 
 mod common;
 
@@ -12,8 +12,17 @@ use api_server::{AppState, app};
 use serde_json::{Value, json};
 
 #[tokio::test]
-async fn round_trips_per_operation_on_ferretdb() {
-    let ferret = common::start_ferretdb().await;
+async fn round_trips_per_operation_on_ferretdb_sqlite() {
+    round_trips_per_operation(common::FerretBackend::Sqlite).await
+}
+
+#[tokio::test]
+async fn round_trips_per_operation_on_ferretdb_postgres() {
+    round_trips_per_operation(common::FerretBackend::Postgres).await
+}
+
+async fn round_trips_per_operation(backend: common::FerretBackend) {
+    let ferret = common::start_ferretdb_on(backend).await;
     let store = MongoStore::connect(&ferret.uri(), "round_trips")
         .await
         .expect("connects");
@@ -107,15 +116,18 @@ async fn round_trips_per_operation_on_ferretdb() {
     assert_eq!(first, again);
     server.abort();
 
+    println!("{backend:?}");
     println!("| operation | round trips |");
     println!("|---|---:|");
     for (name, used) in &rows {
         println!("| {name} | {used} |");
     }
     // Bounds from the code paths (see docs/benchmarks.md); a change that adds round trips
-    // must say so here.
-    assert!(hit <= 2, "cached read took {hit} round trips");
-    assert!(miss <= 6, "uncached read took {miss} round trips");
-    assert!(vote <= 9, "vote took {vote} round trips");
-    assert!(join <= 7, "join took {join} round trips");
+    // must say so here. On FerretDB the newest revision is found by `_id` lookups from a hint
+    // (2 cheap commands instead of one that reads every claim), a claimed revision moves the
+    // hint (1), and an uncached read reads the revision before and after the data (issue 13).
+    assert!(hit <= 3, "cached read took {hit} round trips");
+    assert!(miss <= 10, "uncached read took {miss} round trips");
+    assert!(vote <= 12, "vote took {vote} round trips");
+    assert!(join <= 10, "join took {join} round trips");
 }

@@ -1,7 +1,7 @@
 //! Persistence behind one trait, with two adaptors: MongoDB (store of record) and an embedded
-//! redb database (for `make run` and single-node use). Every method touches what the common
-//! subset of MongoDB and FerretDB can do atomically: one document per update, unique indexes,
-//! `$inc` for the meetup revision. No transactions.
+//! redb database (for `make run` and single-node use). The MongoDB adaptor picks its write path
+//! by what the server does atomically: single-document updates and transactions on MongoDB,
+//! unique-key inserts (claim documents) on FerretDB v1 (see `mongo`).
 
 pub mod embedded;
 pub mod instrumented;

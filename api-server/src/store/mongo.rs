@@ -1,18 +1,28 @@
-//! MongoDB adaptor (official driver), written to the subset FerretDB v1 also speaks.
+//! MongoDB adaptor (official driver). Which write path it takes depends on what the server does
+//! atomically, asked once when it first answers ([`isolation_of`]):
 //!
-//! FerretDB v1 applies update operators as read-modify-write without isolation: 50 concurrent
-//! `$inc`s on one document end up as a handful (see the conformance suite), and a conditional
-//! `$set` is no compare-and-swap either. What both servers do atomically is an insert against a
-//! unique key. So everything that must not race is an insert:
-//! - each participant, comment and vote lives in its own document (no shared read-modify-write);
-//! - the meetup revision is claimed by inserting `claims/{meetupId}:r:{n}`: exactly one writer
-//!   gets each number, so no increment is lost and no two events share a revision;
-//! - edits of the meetup document itself first claim `{meetupId}:d:{version}`; only the winner
-//!   writes, losers re-read and retry (optimistic concurrency without transactions).
+//! - **MongoDB** (atomic single-document updates): the meetup revision is a field of the meetup
+//!   document, bumped with `$inc` by `findOneAndUpdate`; an edit of the meetup document is one
+//!   `findOneAndUpdate` filtered on its `docVersion` that also bumps the revision. On a replica
+//!   set (transactions) a write to a participant or comment and its revision bump commit together
+//!   in one transaction; on a standalone server the data is written first, then the revision.
+//! - **FerretDB v1** applies update operators as read-modify-write without isolation: 50
+//!   concurrent `$inc`s on one document end up as a handful (see the conformance suite), and a
+//!   conditional `$set` is no compare-and-swap either. What it does atomically is an insert
+//!   against a unique key, so everything that must not race is an insert (a claim document):
+//!   - each participant, comment and vote lives in its own document;
+//!   - the meetup revision is claimed by inserting `claims/{meetupId}:r:{n}`: exactly one writer
+//!     gets each number, and revision claims are kept for the meetup's life so no number is
+//!     ever handed out twice (a writer stalled for many revisions gets a fresh one);
+//!   - edits of the meetup document first claim `{meetupId}:d:{version}` with a lease: the owner
+//!     writes only while its lease runs, and only on the condition that the document is still at
+//!     the version it read; others free the claim only when it is far older than any lease and
+//!     the document shows no progress. So a writer stalled past the lease never reverts a later
+//!     write: it finds its lease gone and starts over.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -22,28 +32,75 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+use tokio::sync::Notify;
 
-use super::{Revision, Store, StoreError, StoreResult, suggestion_key};
+use super::{MeetupState, Revision, Store, StoreError, StoreResult, suggestion_key};
 use crate::domain::{
     CommentRecord, MeetupRecord, ParticipantChanges, ParticipantRecord, PlaceSuggestion,
 };
 
 const DUPLICATE_KEY: i32 = 11000;
-/// A document-version claim older than this whose owner never wrote is considered abandoned.
-const ABANDONED_CLAIM: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
-/// Revision claims older than this many revisions are pruned.
-const KEEP_REVISION_CLAIMS: i64 = 64;
+/// How long the owner of a claim may still write, counted on its own monotonic clock from just
+/// before it sent the claim. Past it, the owner gives up and starts over.
+const CLAIM_LEASE: Duration = Duration::from_secs(10);
+/// How old (by the claim's wall-clock stamp) a claim must be before others may free it: well
+/// past any lease, with room for clock differences between replicas.
+const ABANDON_CLAIM_AFTER: Duration = Duration::from_secs(30);
+/// Reads of a meetup's state that saw the revision move while reading before settling for
+/// data at least as new as the revision it carries.
+const CONSISTENT_READ_ATTEMPTS: u32 = 3;
 
 /// What the server does atomically, learned once when connecting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
-    /// MongoDB: an update of one document is atomic, so a `$set` of some fields never loses a
-    /// concurrent `$set` of others.
+    /// MongoDB replica set: atomic single-document updates and multi-document transactions.
+    Transactions,
+    /// MongoDB without a replica set: an update of one document is atomic (a `$set` of some
+    /// fields never loses a concurrent `$set` of others, `$inc` never loses a count), but a
+    /// write spanning documents is not.
     AtomicDocument,
     /// FerretDB v1: updates are read-modify-write without isolation; only an insert against a
     /// unique key is atomic, so writers of one document take a claim first.
     ReadModifyWrite,
+}
+
+/// The write path for a server, from its `buildInfo` and `hello` answers: FerretDB (it names
+/// its version in `buildInfo`) gets the claim path whatever it claims to support; MongoDB gets
+/// transactions when it is a replica set member with sessions (`setName` and
+/// `logicalSessionTimeoutMinutes` in `hello`), atomic single-document updates otherwise.
+pub fn isolation_of(build_info: &Document, hello: &Document) -> Isolation {
+    if build_info.contains_key("ferretdbVersion") {
+        return Isolation::ReadModifyWrite;
+    }
+    let replica_set = matches!(hello.get("setName"), Some(Bson::String(name)) if !name.is_empty());
+    let sessions = hello
+        .get("logicalSessionTimeoutMinutes")
+        .is_some_and(|minutes| !matches!(minutes, Bson::Null));
+    if replica_set && sessions {
+        Isolation::Transactions
+    } else {
+        Isolation::AtomicDocument
+    }
+}
+
+/// A point where a test holds a writer (fault injection: a writer stalled by a pause or a
+/// failover at exactly this point cannot be caused for real). The writer signals `reached`,
+/// then waits for `release`.
+#[derive(Clone, Debug, Default)]
+pub struct PausePoint {
+    pub reached: Arc<Notify>,
+    pub release: Arc<Notify>,
+}
+
+/// Runs a driver action inside the session's transaction when there is one.
+macro_rules! in_session {
+    ($action:expr, $session:expr) => {
+        match $session.as_mut() {
+            Some(session) => $action.session(session).await,
+            None => $action.await,
+        }
+    };
 }
 
 /// Tries of one participant PATCH against concurrent PATCHes of the same participant.
@@ -53,6 +110,12 @@ const PARTICIPANT_WRITE_ATTEMPTS: u32 = 64;
 pub struct MongoStore {
     /// Commands sent to the server so far (each one a round trip).
     sent: Arc<AtomicU64>,
+    client: Client,
+    /// See [`CLAIM_LEASE`] and [`ABANDON_CLAIM_AFTER`]; shorter in tests.
+    claim_lease: Duration,
+    abandon_claim_after: chrono::TimeDelta,
+    /// Test hook: the next meetup-document writer on the claim path stops after its claim.
+    pause_after_meetup_claim: Arc<std::sync::Mutex<Option<PausePoint>>>,
     /// Set once the server has answered and the indexes exist ([`MongoStore::prepared`]).
     prepared: Arc<tokio::sync::OnceCell<Isolation>>,
     db: Database,
@@ -97,6 +160,11 @@ fn revision_key(meetup_id: &str, n: i64) -> String {
     format!("{meetup_id}:r:{n:012}")
 }
 
+/// Where the newest revision claim of a meetup was last seen (a hint: it may lag, never lead).
+fn revision_hint_key(meetup_id: &str) -> String {
+    format!("{meetup_id}:h")
+}
+
 fn version_key(meetup_id: &str, version: i64) -> String {
     format!("{meetup_id}:d:{version:012}")
 }
@@ -106,16 +174,24 @@ fn meetup_keys(meetup_id: &str) -> Document {
     doc! {"$gte": format!("{meetup_id}:"), "$lt": format!("{meetup_id};")}
 }
 
-/// FerretDB answers `buildInfo` with a `ferretdbVersion`; anything else is taken for MongoDB.
-/// If the question fails, assume the weaker server (the claim path is correct on both).
-async fn detect_isolation(db: &Database) -> Isolation {
-    match db.run_command(doc! {"buildInfo": 1}).await {
-        Ok(info) if !info.contains_key("ferretdbVersion") => Isolation::AtomicDocument,
-        Ok(_) => Isolation::ReadModifyWrite,
-        Err(error) => {
-            tracing::warn!(%error, "buildInfo failed; assuming updates are not isolated");
-            Isolation::ReadModifyWrite
-        }
+/// Asks the server what it isolates. A failed question fails the preparation (retried by the
+/// next operation) rather than guessing: two replicas on different write paths would hand out
+/// revisions two different ways.
+async fn detect_isolation(db: &Database) -> StoreResult<Isolation> {
+    let build_info = db
+        .run_command(doc! {"buildInfo": 1})
+        .await
+        .map_err(backend)?;
+    let hello = db.run_command(doc! {"hello": 1}).await.map_err(backend)?;
+    Ok(isolation_of(&build_info, &hello))
+}
+
+/// Matches a meetup document at `docVersion` (absent on documents written before it: 0).
+fn doc_version_filter(version: i64) -> Document {
+    if version == 0 {
+        doc! {"$or": [{"docVersion": {"$exists": false}}, {"docVersion": 0_i64}]}
+    } else {
+        doc! {"docVersion": version}
     }
 }
 
@@ -184,13 +260,80 @@ impl MongoStore {
         }
     }
 
+    /// Shorter claim timings than the defaults, for tests that stall a writer past them.
+    /// `abandon_after` must exceed `lease` (with room for clock differences between replicas).
+    pub fn with_claim_timing(
+        mut self,
+        lease: Duration,
+        abandon_after: Duration,
+    ) -> StoreResult<Self> {
+        if abandon_after <= lease {
+            return Err(StoreError::Backend(
+                "a claim must outlive its owner's lease before others may free it".into(),
+            ));
+        }
+        self.claim_lease = lease;
+        self.abandon_claim_after = chrono::TimeDelta::from_std(abandon_after).map_err(backend)?;
+        Ok(self)
+    }
+
+    /// Test hook (fault injection): the next writer of a meetup document on the claim path
+    /// stops right after taking its claim until `release` is notified.
+    pub fn pause_next_meetup_write_after_claim(&self) -> PausePoint {
+        let point = PausePoint::default();
+        *self
+            .pause_after_meetup_claim
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(point.clone());
+        point
+    }
+
+    async fn pause_point_after_meetup_claim(&self) {
+        let point = self
+            .pause_after_meetup_claim
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(point) = point {
+            point.reached.notify_one();
+            point.release.notified().await;
+        }
+    }
+
+    /// Earlier versions kept revisions as claim documents on MongoDB too. Before the first
+    /// `$inc`, each meetup's `revision` field is raised to its newest claim (an atomic `$max`)
+    /// and the claims are dropped, so no revision number goes back or is handed out twice.
+    /// Idempotent; replicas of an older version must be gone first (a rollout, not a mix).
+    async fn adopt_revision_claims(&self) -> StoreResult<()> {
+        let mut cursor = self
+            .claims
+            .find(doc! {"_id": {"$regex": ":r:"}})
+            .projection(doc! {"meetupId": 1, "n": 1})
+            .await
+            .map_err(backend)?;
+        let raw = self.db.collection::<Document>("meetups");
+        while let Some(claim) = cursor.try_next().await.map_err(backend)? {
+            let (Ok(meetup_id), Ok(n)) = (claim.get_str("meetupId"), claim.get_i64("n")) else {
+                continue;
+            };
+            raw.update_one(doc! {"_id": meetup_id}, doc! {"$max": {"revision": n}})
+                .await
+                .map_err(backend)?;
+            self.claims
+                .delete_one(doc! {"_id": claim.get("_id").cloned().unwrap_or(Bson::Null)})
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
     /// Commands (round trips) this store has sent so far.
     pub fn commands_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// What this server does atomically (decides the write path for participant PATCHes);
-    /// the weaker assumption until the server has answered.
+    /// What this server does atomically (decides the write path); the weaker assumption until
+    /// the server has answered.
     pub fn isolation(&self) -> Isolation {
         self.prepared
             .get()
@@ -209,8 +352,11 @@ impl MongoStore {
                     .run_command(doc! {"ping": 1})
                     .await
                     .map_err(backend)?;
-                let isolation = detect_isolation(&self.db).await;
+                let isolation = detect_isolation(&self.db).await?;
                 self.create_indexes().await?;
+                if isolation != Isolation::ReadModifyWrite {
+                    self.adopt_revision_claims().await?;
+                }
                 self.sweep_tombstones().await;
                 tracing::info!(?isolation, "connected to the document store");
                 Ok(isolation)
@@ -222,10 +368,10 @@ impl MongoStore {
     /// Participant PATCH where updates are not isolated (FerretDB v1). Each participant
     /// document carries a `writeVersion`. A writer reads it (v), inserts the claim `v+1` (only
     /// one writer wins it), applies the changes to what it read and replaces the document on
-    /// the condition that it is still at `v`. Losers re-read after the winner wrote. The
-    /// condition, not the claim, is what keeps a stalled writer from reverting a later one: a
-    /// claim older than [`ABANDONED_CLAIM`] may be taken over, and the stalled owner's write
-    /// then matches nothing and starts over.
+    /// the condition that it is still at `v`. Losers re-read after the winner wrote. A stalled
+    /// writer cannot revert a later one: it writes only within its lease ([`CLAIM_LEASE`]),
+    /// others take a claim over only when it is older than [`ABANDON_CLAIM_AFTER`], and the
+    /// write is conditional on `v` besides.
     async fn update_participant_claimed(
         &self,
         meetup_id: &str,
@@ -247,6 +393,7 @@ impl MongoStore {
             let mut record: ParticipantRecord =
                 mongodb::bson::from_document(stored).map_err(backend)?;
             let key = participant_claim_key(meetup_id, participant_id, version + 1);
+            let claimed_at = Instant::now();
             if !self
                 .claim_owned(&key, meetup_id, version + 1, owner)
                 .await?
@@ -257,13 +404,18 @@ impl MongoStore {
                 }
                 continue;
             }
+            let release_own = doc! {"_id": &key, "owner": owner};
+            if claimed_at.elapsed() >= self.claim_lease {
+                // Stalled past the lease: the claim may be someone else's by now. Start over.
+                self.claims.delete_one(release_own).await.map_err(backend)?;
+                continue;
+            }
             changes.apply_to(&mut record);
             let mut next = to_document(&record).map_err(backend)?;
             next.insert("writeVersion", version + 1);
             let mut filter = doc! {"_id": participant_id, "meetupId": meetup_id};
             filter.extend(write_version_filter(version));
             let written = raw.replace_one(filter, next).await;
-            let release_own = doc! {"_id": &key, "owner": owner};
             match written {
                 Ok(result) if result.matched_count == 1 => {
                     // The claim before this one is no longer needed by anybody.
@@ -309,9 +461,10 @@ impl MongoStore {
         }
     }
 
-    /// Deletes a participant claim older than [`ABANDONED_CLAIM`] so a new writer can take it.
+    /// Deletes a participant claim older than [`ABANDON_CLAIM_AFTER`] so a new writer can take
+    /// it (its owner's lease ran out long before).
     async fn take_over_stale_claim(&self, key: &str) -> StoreResult<bool> {
-        let cutoff = to_bson(&(Utc::now() - ABANDONED_CLAIM)).map_err(backend)?;
+        let cutoff = to_bson(&(Utc::now() - self.abandon_claim_after)).map_err(backend)?;
         let released = self
             .claims
             .delete_one(doc! {"_id": key, "at": {"$lt": cutoff}})
@@ -343,6 +496,11 @@ impl MongoStore {
         let db = client.database(database);
         let store = Self {
             sent,
+            client,
+            claim_lease: CLAIM_LEASE,
+            abandon_claim_after: chrono::TimeDelta::from_std(ABANDON_CLAIM_AFTER)
+                .map_err(backend)?,
+            pause_after_meetup_claim: Arc::default(),
             prepared: Arc::default(),
             meetups: db.collection("meetups"),
             participants: db.collection("participants"),
@@ -365,14 +523,19 @@ impl MongoStore {
         meetup_id: &str,
         id: &str,
     ) -> StoreResult<Option<Revision>> {
-        let deleted = collection
-            .delete_one(doc! {"_id": id, "meetupId": meetup_id})
-            .await
-            .map_err(backend)?;
+        let isolation = self.prepared().await?;
+        let mut session = self.begin(isolation).await?;
+        let deleted = in_session!(
+            collection.delete_one(doc! {"_id": id, "meetupId": meetup_id}),
+            session
+        )
+        .map_err(backend)?;
         if deleted.deleted_count == 0 {
             return Ok(None);
         }
-        self.next_revision(meetup_id).await.map(Some)
+        self.bump_and_commit(meetup_id, isolation, session)
+            .await
+            .map(Some)
     }
 
     async fn create_indexes(&self) -> StoreResult<()> {
@@ -416,7 +579,52 @@ impl MongoStore {
         }
     }
 
+    /// The newest revision claim. FerretDB v1 pushes neither range filters nor sorts down to its
+    /// backend (its `explain` says so), so a "newest claim" query reads every claim there is;
+    /// lookups by `_id` are cheap. So: start at the hint and probe upwards by `_id`. Claims are
+    /// contiguous (each number is taken right after one that exists, and none is deleted while
+    /// the meetup lives), so the first missing number ends the newest run.
     async fn latest_revision(&self, meetup_id: &str) -> StoreResult<Option<Revision>> {
+        let hint = self
+            .claims
+            .find_one(doc! {"_id": revision_hint_key(meetup_id)})
+            .await
+            .map_err(backend)?
+            .and_then(|hint| hint.get_i64("n").ok());
+        let Some(mut latest) = hint else {
+            // A meetup from before hints existed.
+            return self.latest_revision_by_scan(meetup_id).await;
+        };
+        while self
+            .claims
+            .find_one(doc! {"_id": revision_key(meetup_id, latest + 1)})
+            .projection(doc! {"_id": 1})
+            .await
+            .map_err(backend)?
+            .is_some()
+        {
+            latest += 1;
+        }
+        Ok(Some(latest))
+    }
+
+    /// Moves the hint up to `n` (a claimed number). Not isolated on FerretDB: a concurrent
+    /// update may set it lower again, which only makes the next probe walk a step further.
+    async fn raise_revision_hint(&self, meetup_id: &str, n: Revision) {
+        let raised = self
+            .claims
+            .update_one(
+                doc! {"_id": revision_hint_key(meetup_id)},
+                doc! {"$max": {"n": n}, "$set": {"meetupId": meetup_id}},
+            )
+            .upsert(true)
+            .await;
+        if let Err(error) = raised {
+            tracing::warn!(%error, meetup = meetup_id, "could not move the revision hint; lookups probe further");
+        }
+    }
+
+    async fn latest_revision_by_scan(&self, meetup_id: &str) -> StoreResult<Option<Revision>> {
         let from = revision_key(meetup_id, 0);
         let to = format!("{meetup_id}:r;");
         let latest = self
@@ -431,28 +639,21 @@ impl MongoStore {
     /// Claims the next free revision number of a meetup: the atomic counter.
     async fn next_revision(&self, meetup_id: &str) -> StoreResult<Revision> {
         let mut n = self.latest_revision(meetup_id).await?.unwrap_or(0) + 1;
-        for _ in 0..10_000 {
+        for attempt in 1..=1_000 {
             if self.claim(revision_key(meetup_id, n), meetup_id, n).await? {
-                if n % KEEP_REVISION_CLAIMS == 0 {
-                    self.prune_revision_claims(meetup_id, n).await?;
-                }
+                self.raise_revision_hint(meetup_id, n).await;
                 return Ok(n);
             }
             n += 1;
+            // Usually the next number is free; a writer that stalled while many others wrote
+            // looks up the newest claim again instead of walking up one number at a time.
+            if attempt % 4 == 0 {
+                n = n.max(self.latest_revision(meetup_id).await?.unwrap_or(0) + 1);
+            }
         }
         Err(StoreError::Backend(
             "could not claim a revision number".into(),
         ))
-    }
-
-    async fn prune_revision_claims(&self, meetup_id: &str, latest: Revision) -> StoreResult<()> {
-        let from = revision_key(meetup_id, 0);
-        let to = revision_key(meetup_id, latest - KEEP_REVISION_CLAIMS);
-        self.claims
-            .delete_many(doc! {"_id": {"$gte": from, "$lt": to}})
-            .await
-            .map_err(backend)?;
-        Ok(())
     }
 
     async fn meetup_exists(&self, meetup_id: &str) -> StoreResult<bool> {
@@ -464,23 +665,204 @@ impl MongoStore {
         Ok(count > 0)
     }
 
-    /// Frees a document-version claim whose owner vanished before writing. Returns whether
-    /// the caller may try to claim again.
+    /// Frees a document-version claim whose owner vanished before writing: only when the
+    /// claim is older than [`ABANDON_CLAIM_AFTER`] (its owner's lease ran out long before, so
+    /// it no longer writes) and the document shows no progress (still at `basis`). Returns
+    /// whether the caller may try to claim again.
     async fn release_abandoned_claim(&self, meetup_id: &str, basis: i64) -> StoreResult<bool> {
-        let stored = self.meetup(meetup_id).await?;
+        let stored = self.meetup_document(meetup_id).await?;
         let Some(stored) = stored else {
             return Err(StoreError::MeetupNotFound);
         };
         if stored.doc_version != basis {
             return Ok(false);
         }
-        let cutoff = to_bson(&(Utc::now() - ABANDONED_CLAIM)).map_err(backend)?;
+        let cutoff = to_bson(&(Utc::now() - self.abandon_claim_after)).map_err(backend)?;
         let released = self
             .claims
             .delete_one(doc! {"_id": version_key(meetup_id, basis + 1), "at": {"$lt": cutoff}})
             .await
             .map_err(backend)?;
         Ok(released.deleted_count > 0)
+    }
+
+    /// The meetup document as stored (its `revision` field is current only off the claim path).
+    async fn meetup_document(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
+        self.meetups
+            .find_one(doc! {"_id": id, "deleted": {"$ne": true}})
+            .await
+            .map_err(backend)
+    }
+
+    /// The meetup's current revision as the write path keeps it: the newest revision claim on
+    /// FerretDB, the document's `revision` field on MongoDB. `None`: no claim / no meetup.
+    async fn current_revision(
+        &self,
+        id: &str,
+        isolation: Isolation,
+    ) -> StoreResult<Option<Revision>> {
+        if isolation == Isolation::ReadModifyWrite {
+            return self.latest_revision(id).await;
+        }
+        let found = self
+            .db
+            .collection::<Document>("meetups")
+            .find_one(doc! {"_id": id, "deleted": {"$ne": true}})
+            .projection(doc! {"revision": 1})
+            .await
+            .map_err(backend)?;
+        Ok(found.and_then(|meetup| meetup.get_i64("revision").ok()))
+    }
+
+    /// A session with a transaction started, where the server has transactions: the data
+    /// write and its revision bump then commit together.
+    async fn begin(&self, isolation: Isolation) -> StoreResult<Option<ClientSession>> {
+        if isolation != Isolation::Transactions {
+            return Ok(None);
+        }
+        let mut session = self.client.start_session().await.map_err(backend)?;
+        session.start_transaction().await.map_err(backend)?;
+        Ok(Some(session))
+    }
+
+    /// Commits what [`Self::begin`] started (nothing to do without a transaction). A session
+    /// dropped without this aborts its transaction.
+    async fn commit(session: Option<ClientSession>) -> StoreResult<()> {
+        if let Some(mut session) = session {
+            session.commit_transaction().await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// `$inc` of the revision in the meetup document (atomic on MongoDB), inside the session's
+    /// transaction if there is one. The bumped revision, or `MeetupNotFound`.
+    async fn inc_revision(
+        &self,
+        meetup_id: &str,
+        session: &mut Option<ClientSession>,
+    ) -> StoreResult<Revision> {
+        let raw = self.db.collection::<Document>("meetups");
+        let updated = in_session!(
+            raw.find_one_and_update(
+                doc! {"_id": meetup_id, "deleted": {"$ne": true}},
+                doc! {"$inc": {"revision": 1_i64}},
+            )
+            .projection(doc! {"revision": 1})
+            .return_document(ReturnDocument::After),
+            session
+        )
+        .map_err(backend)?;
+        updated
+            .ok_or(StoreError::MeetupNotFound)?
+            .get_i64("revision")
+            .map_err(backend)
+    }
+
+    /// Bumps the revision after a data write: a claim on FerretDB, `$inc` on MongoDB (in the
+    /// write's transaction, which this commits).
+    async fn bump_and_commit(
+        &self,
+        meetup_id: &str,
+        isolation: Isolation,
+        mut session: Option<ClientSession>,
+    ) -> StoreResult<Revision> {
+        if isolation == Isolation::ReadModifyWrite {
+            return self.next_revision(meetup_id).await;
+        }
+        let revision = self.inc_revision(meetup_id, &mut session).await?;
+        Self::commit(session).await?;
+        Ok(revision)
+    }
+
+    /// The meetup document's own fields as a `$set` for `replace_meetup` (never the counters,
+    /// the revision or the admin token), moved to `docVersion` `basis + 1`.
+    fn meetup_fields(meetup: &MeetupRecord, basis: i64) -> StoreResult<Document> {
+        let mut fields = to_document(meetup).map_err(backend)?;
+        for owned_elsewhere in [
+            "_id",
+            "revision",
+            "participantCount",
+            "commentCount",
+            "adminTokenHash",
+        ] {
+            fields.remove(owned_elsewhere);
+        }
+        fields.insert("docVersion", basis + 1);
+        fields.insert("updatedAt", now_bson()?);
+        Ok(fields)
+    }
+
+    /// `replace_meetup` on MongoDB: one `findOneAndUpdate` on the version read, bumping the
+    /// revision in the same atomic document update.
+    async fn replace_meetup_atomic(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
+        let basis = meetup.doc_version;
+        let mut filter = doc! {"_id": &meetup.id, "deleted": {"$ne": true}};
+        filter.extend(doc_version_filter(basis));
+        let updated = self
+            .db
+            .collection::<Document>("meetups")
+            .find_one_and_update(
+                filter,
+                doc! {"$set": Self::meetup_fields(meetup, basis)?, "$inc": {"revision": 1_i64}},
+            )
+            .projection(doc! {"revision": 1})
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(backend)?;
+        match updated {
+            Some(written) => written.get_i64("revision").map(Some).map_err(backend),
+            None if self.meetup_exists(&meetup.id).await? => Ok(None),
+            None => Err(StoreError::MeetupNotFound),
+        }
+    }
+
+    /// `replace_meetup` on FerretDB: claim `basis + 1` (with a lease), write only while the
+    /// lease runs and only if the document is still at `basis`, then claim the revision.
+    async fn replace_meetup_claimed(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
+        let basis = meetup.doc_version;
+        let key = version_key(&meetup.id, basis + 1);
+        let owner: i64 = rand::random();
+        let mut claimed_at = None;
+        for _ in 0..2 {
+            let started = Instant::now();
+            if self.claim_owned(&key, &meetup.id, basis + 1, owner).await? {
+                claimed_at = Some(started);
+                break;
+            }
+            if !self.release_abandoned_claim(&meetup.id, basis).await? {
+                return Ok(None);
+            }
+        }
+        let Some(claimed_at) = claimed_at else {
+            return Ok(None);
+        };
+        self.pause_point_after_meetup_claim().await;
+        if claimed_at.elapsed() >= self.claim_lease {
+            // Stalled past the lease: someone may have freed the claim and written since, and
+            // writing now could revert them. Give the claim back if it is still ours; the
+            // caller re-reads and tries again.
+            self.claims
+                .delete_one(doc! {"_id": &key, "owner": owner})
+                .await
+                .map_err(backend)?;
+            return Ok(None);
+        }
+        let mut filter = doc! {"_id": &meetup.id, "deleted": {"$ne": true}};
+        filter.extend(doc_version_filter(basis));
+        let written = self
+            .meetups
+            .update_one(filter, doc! {"$set": Self::meetup_fields(meetup, basis)?})
+            .await
+            .map_err(backend)?;
+        if written.matched_count == 0 {
+            // Deleted, or moved on without us (our claim was taken over): nothing written.
+            return if self.meetup_exists(&meetup.id).await? {
+                Ok(None)
+            } else {
+                Err(StoreError::MeetupNotFound)
+            };
+        }
+        self.next_revision(&meetup.id).await.map(Some)
     }
 
     async fn count(&self, collection: &str, meetup_id: &str) -> StoreResult<u64> {
@@ -512,78 +894,83 @@ impl Store for MongoStore {
         meetup: &MeetupRecord,
         organizer: &ParticipantRecord,
     ) -> StoreResult<()> {
-        self.prepared().await?;
+        let isolation = self.prepared().await?;
         // Organizer first: a meetup never exists without the person who owns it.
         self.participants
             .insert_one(organizer)
             .await
             .map_err(name_conflict)?;
         self.meetups.insert_one(meetup).await.map_err(backend)?;
-        self.claim(
-            revision_key(&meetup.id, meetup.revision),
-            &meetup.id,
-            meetup.revision,
-        )
-        .await?;
+        if isolation == Isolation::ReadModifyWrite {
+            self.claim(
+                revision_key(&meetup.id, meetup.revision),
+                &meetup.id,
+                meetup.revision,
+            )
+            .await?;
+            self.raise_revision_hint(&meetup.id, meetup.revision).await;
+        }
         Ok(())
     }
 
     async fn meetup(&self, id: &str) -> StoreResult<Option<MeetupRecord>> {
-        self.prepared().await?;
-        let Some(mut meetup) = self
-            .meetups
-            .find_one(doc! {"_id": id, "deleted": {"$ne": true}})
-            .await
-            .map_err(backend)?
-        else {
+        let isolation = self.prepared().await?;
+        let Some(mut meetup) = self.meetup_document(id).await? else {
             return Ok(None);
         };
-        if let Some(revision) = self.latest_revision(id).await? {
+        if isolation == Isolation::ReadModifyWrite
+            && let Some(revision) = self.latest_revision(id).await?
+        {
             meetup.revision = meetup.revision.max(revision);
         }
         Ok(Some(meetup))
     }
 
-    async fn replace_meetup(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
-        self.prepared().await?;
-        let basis = meetup.doc_version;
-        let mut claimed = false;
-        for _ in 0..2 {
-            if self
-                .claim(version_key(&meetup.id, basis + 1), &meetup.id, basis + 1)
-                .await?
-            {
-                claimed = true;
-                break;
-            }
-            if !self.release_abandoned_claim(&meetup.id, basis).await? {
+    /// Revision, then everything, then the revision again: equal means no write completed in
+    /// between, so the data is exactly that revision's (writers bump the revision after their
+    /// data write, or in the same transaction). If writes keep landing, the data is returned
+    /// under the revision read first: never older than it, and the next read sees a newer
+    /// revision and rebuilds. Every read goes to the primary, so reads are monotonic whichever
+    /// replica asks.
+    async fn meetup_state(&self, id: &str) -> StoreResult<Option<MeetupState>> {
+        let isolation = self.prepared().await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let before = self.current_revision(id, isolation).await?;
+            let (meetup, participants, comments) = futures::try_join!(
+                self.meetup_document(id),
+                self.participants(id),
+                self.comments(id)
+            )?;
+            let Some(mut meetup) = meetup else {
                 return Ok(None);
+            };
+            let after = self.current_revision(id, isolation).await?;
+            if before == after || attempt >= CONSISTENT_READ_ATTEMPTS {
+                meetup.revision = match before {
+                    Some(revision) if isolation == Isolation::ReadModifyWrite => {
+                        meetup.revision.max(revision)
+                    }
+                    Some(revision) => revision,
+                    None => meetup.revision,
+                };
+                return Ok(Some(MeetupState {
+                    meetup,
+                    participants,
+                    comments,
+                }));
             }
         }
-        if !claimed {
-            return Ok(None);
+    }
+
+    async fn replace_meetup(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
+        match self.prepared().await? {
+            Isolation::ReadModifyWrite => self.replace_meetup_claimed(meetup).await,
+            Isolation::AtomicDocument | Isolation::Transactions => {
+                self.replace_meetup_atomic(meetup).await
+            }
         }
-        let mut fields = to_document(meetup).map_err(backend)?;
-        for owned_elsewhere in [
-            "_id",
-            "revision",
-            "participantCount",
-            "commentCount",
-            "adminTokenHash",
-        ] {
-            fields.remove(owned_elsewhere);
-        }
-        fields.insert("docVersion", basis + 1);
-        fields.insert("updatedAt", now_bson()?);
-        let written = self
-            .meetups
-            .update_one(doc! {"_id": &meetup.id}, doc! {"$set": fields})
-            .await
-            .map_err(backend)?;
-        if written.matched_count == 0 {
-            return Err(StoreError::MeetupNotFound);
-        }
-        self.next_revision(&meetup.id).await.map(Some)
     }
 
     /// Tombstone first, then sweep: once the meetup is marked deleted every read and write
@@ -656,18 +1043,17 @@ impl Store for MongoStore {
         participant: &ParticipantRecord,
         max: usize,
     ) -> StoreResult<Revision> {
-        self.prepared().await?;
+        let isolation = self.prepared().await?;
         if !self.meetup_exists(&participant.meetup_id).await? {
             return Err(StoreError::MeetupNotFound);
         }
         if self.count("participants", &participant.meetup_id).await? >= max as u64 {
             return Err(StoreError::Full("participants"));
         }
-        self.participants
-            .insert_one(participant)
+        let mut session = self.begin(isolation).await?;
+        in_session!(self.participants.insert_one(participant), session).map_err(name_conflict)?;
+        self.bump_and_commit(&participant.meetup_id, isolation, session)
             .await
-            .map_err(name_conflict)?;
-        self.next_revision(&participant.meetup_id).await
     }
 
     async fn update_participant(
@@ -676,7 +1062,8 @@ impl Store for MongoStore {
         participant_id: &str,
         changes: &ParticipantChanges,
     ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
-        if self.prepared().await? == Isolation::ReadModifyWrite {
+        let isolation = self.prepared().await?;
+        if isolation == Isolation::ReadModifyWrite {
             return self
                 .update_participant_claimed(meetup_id, participant_id, changes)
                 .await;
@@ -703,19 +1090,22 @@ impl Store for MongoStore {
             set.insert("secret", to_bson(secret).map_err(backend)?);
         }
         let filter = doc! {"_id": participant_id, "meetupId": meetup_id};
+        let mut session = self.begin(isolation).await?;
         let updated = if set.is_empty() {
-            self.participants.find_one(filter).await.map_err(backend)?
+            in_session!(self.participants.find_one(filter), session).map_err(backend)?
         } else {
-            self.participants
-                .find_one_and_update(filter, doc! {"$set": set})
-                .return_document(ReturnDocument::After)
-                .await
-                .map_err(name_conflict)?
+            in_session!(
+                self.participants
+                    .find_one_and_update(filter, doc! {"$set": set})
+                    .return_document(ReturnDocument::After),
+                session
+            )
+            .map_err(name_conflict)?
         };
         let Some(updated) = updated else {
             return Ok(None);
         };
-        let revision = self.next_revision(meetup_id).await?;
+        let revision = self.bump_and_commit(meetup_id, isolation, session).await?;
         Ok(Some((revision, updated)))
     }
 
@@ -765,15 +1155,17 @@ impl Store for MongoStore {
     }
 
     async fn add_comment(&self, comment: &CommentRecord, max: usize) -> StoreResult<Revision> {
-        self.prepared().await?;
+        let isolation = self.prepared().await?;
         if !self.meetup_exists(&comment.meetup_id).await? {
             return Err(StoreError::MeetupNotFound);
         }
         if self.count("comments", &comment.meetup_id).await? >= max as u64 {
             return Err(StoreError::Full("comments"));
         }
-        self.comments.insert_one(comment).await.map_err(backend)?;
-        self.next_revision(&comment.meetup_id).await
+        let mut session = self.begin(isolation).await?;
+        in_session!(self.comments.insert_one(comment), session).map_err(backend)?;
+        self.bump_and_commit(&comment.meetup_id, isolation, session)
+            .await
     }
 
     async fn remove_comment(
@@ -880,5 +1272,63 @@ impl Store for MongoStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ferretdb() -> Document {
+        doc! {"version": "7.0.77", "ferretdbVersion": "v1.24.2", "ok": 1.0}
+    }
+
+    fn mongodb() -> Document {
+        doc! {"version": "7.0.14", "ok": 1.0}
+    }
+
+    #[test]
+    fn ferretdb_takes_the_claim_path_even_if_it_says_replica_set() {
+        let hello =
+            doc! {"isWritablePrimary": true, "setName": "rs0", "logicalSessionTimeoutMinutes": 30};
+        assert_eq!(
+            isolation_of(&ferretdb(), &hello),
+            Isolation::ReadModifyWrite
+        );
+        assert_eq!(
+            isolation_of(&ferretdb(), &doc! {"isWritablePrimary": true}),
+            Isolation::ReadModifyWrite
+        );
+    }
+
+    #[test]
+    fn a_mongodb_replica_set_with_sessions_gets_transactions() {
+        let hello = doc! {"isWritablePrimary": true, "setName": "rs0", "logicalSessionTimeoutMinutes": 30_i32};
+        assert_eq!(isolation_of(&mongodb(), &hello), Isolation::Transactions);
+    }
+
+    #[test]
+    fn a_standalone_mongodb_gets_atomic_documents_without_transactions() {
+        let standalone = doc! {"isWritablePrimary": true, "logicalSessionTimeoutMinutes": 30};
+        assert_eq!(
+            isolation_of(&mongodb(), &standalone),
+            Isolation::AtomicDocument
+        );
+        // A replica set member without sessions (or with an empty name) cannot run them.
+        let no_sessions = doc! {"isWritablePrimary": true, "setName": "rs0"};
+        assert_eq!(
+            isolation_of(&mongodb(), &no_sessions),
+            Isolation::AtomicDocument
+        );
+        let null_sessions = doc! {"setName": "rs0", "logicalSessionTimeoutMinutes": Bson::Null};
+        assert_eq!(
+            isolation_of(&mongodb(), &null_sessions),
+            Isolation::AtomicDocument
+        );
+        let empty_name = doc! {"setName": "", "logicalSessionTimeoutMinutes": 30};
+        assert_eq!(
+            isolation_of(&mongodb(), &empty_name),
+            Isolation::AtomicDocument
+        );
     }
 }

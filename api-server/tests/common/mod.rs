@@ -21,22 +21,30 @@ use tempfile::TempDir;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     Embedded,
+    /// The MongoDB adaptor on FerretDB v1 with its SQLite backend.
     Mongo,
+    /// The MongoDB adaptor on FerretDB v1 with its PostgreSQL backend.
+    MongoOnPostgres,
 }
 
-/// FerretDB (MongoDB wire protocol, SQLite backend) from the shared fixtures, stopped on drop.
-pub use test_fixtures::FerretDb;
+/// FerretDB (MongoDB wire protocol) from the shared fixtures, stopped on drop.
+pub use test_fixtures::{FerretBackend, FerretDb};
 
+/// FerretDB on its SQLite backend.
 pub async fn start_ferretdb() -> FerretDb {
-    FerretDb::start()
-        .await
-        .expect("ferretdb starts (`make test-deps` builds .tools/bin/ferretdb)")
+    start_ferretdb_on(FerretBackend::Sqlite).await
+}
+
+pub async fn start_ferretdb_on(backend: FerretBackend) -> FerretDb {
+    FerretDb::start_with(backend).await.expect(
+        "ferretdb starts (`make test-deps` builds .tools/bin/ferretdb and installs postgresql)",
+    )
 }
 
 /// Keeps whatever backs a store alive for the test's duration.
 pub enum StoreGuard {
     Dir(TempDir),
-    Ferret(FerretDb),
+    Ferret(Box<FerretDb>),
 }
 
 pub async fn make_store(kind: StoreKind) -> (Arc<dyn Store>, StoreGuard) {
@@ -49,14 +57,19 @@ pub async fn make_store(kind: StoreKind) -> (Arc<dyn Store>, StoreGuard) {
                 StoreGuard::Dir(dir),
             )
         }
-        StoreKind::Mongo => {
-            let ferret = start_ferretdb().await;
+        StoreKind::Mongo | StoreKind::MongoOnPostgres => {
+            let backend = if kind == StoreKind::Mongo {
+                FerretBackend::Sqlite
+            } else {
+                FerretBackend::Postgres
+            };
+            let ferret = start_ferretdb_on(backend).await;
             let store = MongoStore::connect(&ferret.uri(), "beermeetup_test")
                 .await
                 .expect("mongo store connects to ferretdb");
             (
                 Arc::new(InstrumentedStore::new(store)),
-                StoreGuard::Ferret(ferret),
+                StoreGuard::Ferret(Box::new(ferret)),
             )
         }
     }
@@ -371,9 +384,22 @@ pub fn ids(list: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Runs each listed `async fn case(kind: StoreKind)` against both stores.
+/// Runs each listed `async fn case(kind: StoreKind)` against both stores; with `all_backends;`
+/// first, also against the MongoDB adaptor on FerretDB's PostgreSQL backend (the store
+/// conformance suite: one suite, every adaptor and backend).
 #[macro_export]
 macro_rules! for_each_store {
+    (all_backends; $($case:ident),* $(,)?) => {
+        $crate::for_each_store!($($case),*);
+        mod mongo_on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::common::StoreKind::MongoOnPostgres).await
+                }
+            )*
+        }
+    };
     ($($case:ident),* $(,)?) => {
         mod embedded {
             $(
