@@ -47,6 +47,33 @@ fn sample_meetup() -> (MeetupRecord, ParticipantRecord) {
     (created.meetup, created.organizer)
 }
 
+/// A MongoDB adaptor on a fresh FerretDB with one stored meetup, and a raw handle on the same
+/// database for the tests that reach under the adaptor.
+async fn ferretdb_with_a_meetup(
+    database: &str,
+) -> (
+    common::FerretDb,
+    api_server::store::MongoStore,
+    mongodb::Database,
+    MeetupRecord,
+    ParticipantRecord,
+) {
+    let ferret = common::start_ferretdb().await;
+    let store = api_server::store::MongoStore::connect(&ferret.uri(), database)
+        .await
+        .expect("connects");
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    let raw = mongodb::Client::with_uri_str(ferret.uri())
+        .await
+        .expect("client")
+        .database(database);
+    (ferret, store, raw, meetup, organizer)
+}
+
 fn participant(meetup: &MeetupRecord, name: &str) -> ParticipantRecord {
     let mut rng = StdRng::from_os_rng();
     ParticipantRecord {
@@ -793,18 +820,9 @@ async fn ferretdb_postgres_writer_paused_past_the_claim_window_cannot_revert_a_l
 /// newest revision, and the next write takes the number after it.
 #[tokio::test]
 async fn ferretdb_revision_hint_may_lag_or_be_missing() {
-    use api_server::store::MongoStore;
     use mongodb::bson::{Document, doc};
 
-    let ferret = common::start_ferretdb().await;
-    let store = MongoStore::connect(&ferret.uri(), "hints")
-        .await
-        .expect("connects");
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (_ferret, store, raw, meetup, _) = ferretdb_with_a_meetup("hints").await;
     let mut latest = meetup.revision;
     for name in ["Ben", "Cleo", "Dan"] {
         latest = store
@@ -812,11 +830,7 @@ async fn ferretdb_revision_hint_may_lag_or_be_missing() {
             .await
             .expect("join");
     }
-    let claims = mongodb::Client::with_uri_str(ferret.uri())
-        .await
-        .expect("client")
-        .database("hints")
-        .collection::<Document>("claims");
+    let claims = raw.collection::<Document>("claims");
     let hint = format!("{}:h", meetup.id);
     claims
         .update_one(doc! {"_id": &hint}, doc! {"$set": {"n": meetup.revision}})
@@ -940,24 +954,12 @@ async fn embedded_store_survives_a_restart() {
 /// that path must neither wait forever for a dead writer nor let a live one be overtaken.
 #[tokio::test]
 async fn ferretdb_participant_claims_are_taken_over_only_when_stale() {
-    use api_server::store::{Isolation, MongoStore};
+    use api_server::store::Isolation;
     use mongodb::bson::{Document, doc};
 
-    let ferret = common::start_ferretdb().await;
-    let store = MongoStore::connect(&ferret.uri(), "claims_test")
-        .await
-        .expect("connects");
+    let (_ferret, store, raw, meetup, organizer) = ferretdb_with_a_meetup("claims_test").await;
     assert_eq!(store.isolation(), Isolation::ReadModifyWrite);
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
-    let claims = mongodb::Client::with_uri_str(ferret.uri())
-        .await
-        .expect("client")
-        .database("claims_test")
-        .collection::<Document>("claims");
+    let claims = raw.collection::<Document>("claims");
     let key = format!("{}:p:{}:{:012}", meetup.id, organizer.id, 1);
     let note = |text: &str| ParticipantChanges {
         note: Some(Some(text.to_string())),
@@ -1006,24 +1008,12 @@ async fn mongo_deletion_cut_short_is_hidden_and_swept_at_start() {
     use api_server::store::MongoStore;
     use mongodb::bson::{Document, doc};
 
-    let ferret = common::start_ferretdb().await;
-    let store = MongoStore::connect(&ferret.uri(), "tombstones")
-        .await
-        .expect("connects");
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (ferret, store, db, meetup, _) = ferretdb_with_a_meetup("tombstones").await;
     store
         .add_comment(&comment(&meetup, "hello"), 10)
         .await
         .expect("comment");
     // A delete that died right after its first step: only the tombstone was written.
-    let db = mongodb::Client::with_uri_str(ferret.uri())
-        .await
-        .expect("client")
-        .database("tombstones");
     db.collection::<Document>("meetups")
         .update_one(doc! {"_id": &meetup.id}, doc! {"$set": {"deleted": true}})
         .await

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
-    HTTPGetAction, Lifecycle, LifecycleHandler, PodTemplateSpec, Probe, SecretKeySelector, Service,
-    ServicePort, ServiceSpec, SleepAction,
+    HTTPGetAction, PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
@@ -238,15 +237,7 @@ fn deployment(ctx: &BuildContext<'_>, name: &str, config: &ConfigMap) -> Deploym
         ),
         security_context: Some(common::container_security(true)),
         volume_mounts: Some(vec![common::mount("tmp", "/tmp")]),
-        lifecycle: Some(Lifecycle {
-            pre_stop: Some(LifecycleHandler {
-                sleep: Some(SleepAction {
-                    seconds: PRE_STOP_SLEEP_SECONDS,
-                }),
-                ..LifecycleHandler::default()
-            }),
-            ..Lifecycle::default()
-        }),
+        lifecycle: Some(common::pre_stop_sleep(PRE_STOP_SLEEP_SECONDS)),
         ..Container::default()
     };
     let mut pod = common::stateless_pod_spec(

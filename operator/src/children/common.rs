@@ -138,6 +138,19 @@ pub fn pod_security(uid: i64) -> PodSecurityContext {
 }
 
 /// Container security: no privilege escalation, no capabilities, optionally read-only root.
+/// A `preStop` pause of `seconds` (the kubelet sleeps, no shell needed): the pod's endpoint goes
+/// away and traffic moves elsewhere before the container gets SIGTERM.
+pub fn pre_stop_sleep(seconds: i64) -> k8s_openapi::api::core::v1::Lifecycle {
+    use k8s_openapi::api::core::v1::{Lifecycle, LifecycleHandler, SleepAction};
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction { seconds }),
+            ..LifecycleHandler::default()
+        }),
+        ..Lifecycle::default()
+    }
+}
+
 pub fn container_security(read_only_root: bool) -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, KeyToPath, Lifecycle, LifecycleHandler,
-    PodTemplateSpec, SecretVolumeSource, Service, ServiceSpec, SleepAction, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, KeyToPath, PodTemplateSpec, SecretVolumeSource,
+    Service, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -350,15 +350,7 @@ fn deployment(
         ),
         security_context: Some(security),
         volume_mounts: Some(mounts),
-        lifecycle: Some(Lifecycle {
-            pre_stop: Some(LifecycleHandler {
-                sleep: Some(SleepAction {
-                    seconds: PRE_STOP_SLEEP_SECONDS,
-                }),
-                ..LifecycleHandler::default()
-            }),
-            ..Lifecycle::default()
-        }),
+        lifecycle: Some(common::pre_stop_sleep(PRE_STOP_SLEEP_SECONDS)),
         ..Container::default()
     };
     let mut annotations = BTreeMap::from([
