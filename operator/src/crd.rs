@@ -171,7 +171,9 @@ pub struct PodOverrides {
 #[serde(rename_all = "camelCase")]
 pub struct PlacementSpec {
     /// Keep API and web pods on different nodes (required pod anti-affinity both ways), so a node
-    /// failure takes down at most one tier's pods on it.
+    /// failure takes down at most one tier's pods on it. Needs more schedulable nodes than the
+    /// larger of `apiServer.replicas` and `web.replicas` (either tier may spread over every node
+    /// before the other is placed); pods without a node show as `Unschedulable` in the status.
     #[serde(default = "default_true")]
     pub separate_nodes: bool,
 }

@@ -32,6 +32,11 @@ pub fn instance_selector(platform: &str) -> String {
     format!("{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_INSTANCE}={platform}")
 }
 
+/// Label selector for the pods of one platform (pod templates carry the selector labels).
+pub fn pod_selector(platform: &str) -> String {
+    format!("{LABEL_NAME}={APP_NAME},{LABEL_INSTANCE}={platform}")
+}
+
 /// Label selector for the cluster-scoped children of one platform.
 pub fn cluster_scoped_selector(platform: &str, namespace: &str) -> String {
     format!(
@@ -75,6 +80,19 @@ impl Component {
         Self::Elasticsearch,
         Self::Prometheus,
     ];
+
+    /// The components whose pods this component's condition reports on.
+    pub fn reported_parts(self) -> &'static [Component] {
+        match self {
+            Self::MongoDb | Self::MongoDbInit => &[Self::MongoDb, Self::MongoDbInit],
+            Self::Redis | Self::RedisSentinel => &[Self::Redis, Self::RedisSentinel],
+            Self::Prometheus | Self::ThanosQuery => &[Self::Prometheus, Self::ThanosQuery],
+            Self::ApiServer => &[Self::ApiServer],
+            Self::Web => &[Self::Web],
+            Self::Ingress => &[Self::Ingress],
+            Self::Elasticsearch => &[Self::Elasticsearch],
+        }
+    }
 
     /// Value of the `app.kubernetes.io/component` label and suffix of child names.
     pub fn label(self) -> &'static str {

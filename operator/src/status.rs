@@ -6,6 +6,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 
 use crate::crd::{BeerMeetupPlatformStatus, ComponentStatus, Condition, ConditionStatus, Phase};
 use crate::names::Component;
@@ -149,6 +150,53 @@ pub fn deployment_health(deployment: &Deployment) -> ComponentHealth {
         failed: stuck && !is_ready,
         reason: reason.to_owned(),
         message,
+    }
+}
+
+/// A component whose pods the scheduler cannot place says so, with the scheduler's own words, and
+/// `anti_affinity_hint` (what to change) when those words name pod anti-affinity: "0/2 pods
+/// ready" alone left people waiting on a rollout that could never finish. Ready or failed
+/// components are returned as they are.
+pub fn with_unschedulable_pods(
+    health: ComponentHealth,
+    pods: &[Pod],
+    anti_affinity_hint: Option<&str>,
+) -> ComponentHealth {
+    if health.ready || health.failed {
+        return health;
+    }
+    let reasons: Vec<&str> = pods
+        .iter()
+        .filter_map(|pod| {
+            pod.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some("Unschedulable")
+                })
+                .map(|c| c.message.as_deref().unwrap_or("no reason given").trim())
+        })
+        .collect();
+    let Some(first) = reasons.first() else {
+        return health;
+    };
+    let mut message = format!(
+        "{}; {} pod(s) cannot be placed: {first}",
+        health.message,
+        reasons.len()
+    );
+    if let Some(hint) = anti_affinity_hint.filter(|_| first.contains("anti-affinity")) {
+        message.push_str(" — ");
+        message.push_str(hint);
+    }
+    ComponentHealth {
+        reason: "Unschedulable".to_owned(),
+        message,
+        ..health
     }
 }
 
@@ -435,6 +483,7 @@ mod tests {
         DeploymentSpec, DeploymentStatus, StatefulSetSpec, StatefulSetStatus,
     };
     use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
 
     fn healthy(n: i32) -> ComponentHealth {
         ComponentHealth {
@@ -630,6 +679,59 @@ mod tests {
             deployment_health(&deployment(0, 0, 1, 1)).ready,
             "scaled to zero"
         );
+    }
+
+    fn pod(scheduled: Option<(&str, &str)>) -> Pod {
+        Pod {
+            status: Some(PodStatus {
+                conditions: scheduled.map(|(reason, message)| {
+                    vec![PodCondition {
+                        type_: "PodScheduled".into(),
+                        status: "False".into(),
+                        reason: Some(reason.into()),
+                        message: Some(message.into()),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unschedulable_pods_name_the_scheduler_reason_and_the_hint() {
+        let waiting = deployment_health(&deployment(2, 0, 1, 1));
+        let anti = "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.";
+        let pods = [
+            pod(Some(("Unschedulable", anti))),
+            pod(Some(("Unschedulable", anti))),
+            pod(None),
+        ];
+        let h = with_unschedulable_pods(waiting.clone(), &pods, Some("add nodes"));
+        assert_eq!(h.reason, "Unschedulable");
+        assert_eq!(
+            h.message,
+            format!("0/2 pods ready; 2 pod(s) cannot be placed: {anti} — add nodes")
+        );
+        assert!(!h.ready && !h.failed);
+        assert_eq!(h.counts, waiting.counts);
+
+        // Pods still being scheduled, or only starting: nothing to add.
+        let starting = [pod(None), pod(Some(("SchedulingGated", "gated")))];
+        assert_eq!(
+            with_unschedulable_pods(waiting.clone(), &starting, Some("x")),
+            waiting
+        );
+        // A ready component keeps its status even if a surplus pod waits for a node (a rollout).
+        let ready = deployment_health(&deployment(2, 2, 1, 1));
+        assert_eq!(with_unschedulable_pods(ready.clone(), &pods, None), ready);
+        // Without a hint only the scheduler's words; the hint only where anti-affinity is named.
+        let h = with_unschedulable_pods(waiting.clone(), &pods[..1], None);
+        assert!(h.message.ends_with(anti), "{}", h.message);
+        let cpu = "0/3 nodes are available: 3 Insufficient cpu.";
+        let h = with_unschedulable_pods(waiting, &[pod(Some(("Unschedulable", cpu)))], Some("x"));
+        assert!(h.message.ends_with(cpu), "{}", h.message);
     }
 
     fn job(condition: Option<&str>) -> Job {

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail, ensure};
 use beer_meetup_operator::crd::{BeerMeetupPlatform, Phase};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
@@ -303,6 +303,105 @@ async fn scaling_and_spec_changes_are_followed() -> Result<()> {
         },
     )
     .await?;
+    Ok(())
+}
+
+/// API and web pinned to one node with `separateNodes`: one tier can never be placed. The status
+/// says so with the scheduler's reason and what to change (it used to say "0/2 pods ready" for
+/// ever — seen with the production example on three nodes, where the API's three replicas may
+/// take every node first); with room for both tiers the platform turns Ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tier_without_a_node_is_reported_unschedulable_with_the_fix() -> Result<()> {
+    let cluster = TestCluster::shared().await;
+    let client = cluster.client();
+    install_crd(&client, CONVERGE).await?;
+    let ns = cluster.create_namespace("bmp-unschedulable").await;
+    let _operator = start_operator(client.clone(), &ns, Duration::from_secs(60));
+    let platforms: Api<BeerMeetupPlatform> = Api::namespaced(client.clone(), &ns);
+    let one_node = json!({ "kubernetes.io/hostname": "kwok-node-0" });
+    create_platform(
+        &platforms,
+        "crowded",
+        json!({
+            "mongodb": { "members": 1, "storage": { "size": "1Gi" } },
+            "apiServer": { "replicas": 1, "nodeSelector": one_node },
+            "web": { "replicas": 1, "nodeSelector": one_node },
+        }),
+    )
+    .await?;
+    let condition = eventually(
+        "API or web to be reported Unschedulable",
+        CONVERGE,
+        || async {
+            let status = platforms
+                .get("crowded")
+                .await?
+                .status
+                .context("no status")?;
+            status
+                .conditions
+                .iter()
+                .find(|c| {
+                    (c.type_ == "ApiServerReady" || c.type_ == "WebReady")
+                        && c.reason == "Unschedulable"
+                })
+                .cloned()
+                .with_context(|| format!("conditions: {:?}", status.conditions))
+        },
+    )
+    .await?;
+    for words in [
+        "anti-affinity",
+        "placement.separateNodes",
+        "at least 2 schedulable nodes",
+    ] {
+        ensure!(
+            condition.message.contains(words),
+            "{}: {:?} lacks {words:?}",
+            condition.type_,
+            condition.message
+        );
+    }
+
+    // Room for both tiers: unpinned, the new pods find nodes of their own. (Turning
+    // `separateNodes` off works too, but the scheduler retries the pending pod only after its
+    // five-minute sweep: it ignores the deletion of a pod whose anti-affinity kept it out,
+    // kubernetes/kubernetes#134393.)
+    platforms
+        .patch(
+            "crowded",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": {
+                "apiServer": { "nodeSelector": null },
+                "web": { "nodeSelector": null },
+            } })),
+        )
+        .await?;
+    if let Err(error) = wait_ready(&platforms, "crowded", CONVERGE).await {
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+            .list(&ListParams::default())
+            .await?;
+        let lines: Vec<String> = pods
+            .iter()
+            .map(|p| {
+                let status = p.status.clone().unwrap_or_default();
+                format!(
+                    "{} node={:?} phase={:?} deleting={} conditions={:?}",
+                    p.name_any(),
+                    p.spec.as_ref().and_then(|s| s.node_name.clone()),
+                    status.phase,
+                    p.metadata.deletion_timestamp.is_some(),
+                    status
+                        .conditions
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|c| format!("{}={} {:?}", c.type_, c.status, c.message))
+                        .collect::<Vec<_>>()
+                )
+            })
+            .collect();
+        bail!("{error:#}\npods:\n{}", lines.join("\n"));
+    }
     Ok(())
 }
 

@@ -29,7 +29,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -950,7 +950,8 @@ async fn reconcile_inner(
     }
 
     // Update status.
-    let observed = observe(platform, &names, &applied, &child_set);
+    let mut observed = observe(platform, &names, &applied, &child_set);
+    explain_unschedulable(ctx, platform, &namespace, &mut observed).await;
     let url = children::ingress::url(&platform.spec.ingress).unwrap_or_else(|| names.web_url());
     let new_status = status::compute(previous, generation, &observed, &url, &now());
     let old_phase = previous.and_then(|p| p.phase);
@@ -1351,6 +1352,70 @@ fn observe(
         })
         .collect();
     Observed { components }
+}
+
+/// Gives every component still waiting for pods the scheduler's reason when it cannot place them
+/// (one list of the platform's pods, only while something is not ready). Best effort: without
+/// the list the status keeps its pod counts.
+async fn explain_unschedulable(
+    ctx: &Context,
+    platform: &BeerMeetupPlatform,
+    namespace: &str,
+    observed: &mut Observed,
+) {
+    if observed.components.iter().all(|(_, h)| h.ready || h.failed) {
+        return;
+    }
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = names::pod_selector(&platform.name_any());
+    let pods = match api.list(&ListParams::default().labels(&selector)).await {
+        Ok(pods) => pods.items,
+        Err(error) => {
+            debug!(error = %error, "could not list the platform's pods to explain a wait");
+            return;
+        }
+    };
+    for (component, health) in &mut observed.components {
+        let labels: Vec<&str> = component
+            .reported_parts()
+            .iter()
+            .map(|part| part.label())
+            .collect();
+        let own: Vec<Pod> = pods
+            .iter()
+            .filter(|pod| {
+                pod.labels()
+                    .get(names::LABEL_COMPONENT)
+                    .is_some_and(|l| labels.contains(&l.as_str()))
+            })
+            .cloned()
+            .collect();
+        *health = status::with_unschedulable_pods(
+            health.clone(),
+            &own,
+            separate_nodes_hint(&platform.spec, *component).as_deref(),
+        );
+    }
+}
+
+/// What to change when `placement.separateNodes` leaves API or web pods without a node: each tier
+/// may take every node before the other is placed, so the cluster needs more nodes than the larger
+/// tier has replicas.
+fn separate_nodes_hint(
+    spec: &crate::crd::BeerMeetupPlatformSpec,
+    component: Component,
+) -> Option<String> {
+    (spec.placement.separate_nodes
+        && matches!(component, Component::ApiServer | Component::Web))
+    .then(|| {
+        format!(
+            "placement.separateNodes keeps API and web pods on different nodes, so they need at \
+             least {} schedulable nodes between them (one more than the larger of \
+             apiServer.replicas and web.replicas); add nodes, lower the replicas, or set \
+             placement.separateNodes: false",
+            spec.api_server.replicas.max(spec.web.replicas) + 1
+        )
+    })
 }
 
 async fn write_status(
