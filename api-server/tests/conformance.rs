@@ -147,12 +147,37 @@ async fn create_and_read_back(kind: StoreKind) {
         .await
         .expect("by token");
     assert_eq!(by_token, Some(organizer.clone()));
+    assert_eq!(
+        store
+            .participant_id_by_token(&meetup.id, &organizer.token_hash)
+            .await
+            .expect("id by token"),
+        Some(organizer.id.clone())
+    );
     // A token only works inside its own meetup.
     assert_eq!(
         store
             .participant_by_token("otherMeetup1", &organizer.token_hash)
             .await
             .expect("by token"),
+        None
+    );
+    // Not even in a meetup whose id starts like this one's.
+    for other in ["otherMeetup1", &meetup.id[..meetup.id.len() - 1]] {
+        assert_eq!(
+            store
+                .participant_id_by_token(other, &organizer.token_hash)
+                .await
+                .expect("id by token"),
+            None,
+            "{other}"
+        );
+    }
+    assert_eq!(
+        store
+            .participant_id_by_token(&meetup.id, "0".repeat(64).as_str())
+            .await
+            .expect("id by token"),
         None
     );
     assert_eq!(store.meetup("missing12345").await.expect("read"), None);
@@ -346,6 +371,14 @@ async fn leaving_frees_the_seat_and_the_name(kind: StoreKind) {
             .expect("token"),
         None
     );
+    assert_eq!(
+        store
+            .participant_id_by_token(&meetup.id, &ben.token_hash)
+            .await
+            .expect("token"),
+        None,
+        "a participant who left has no token"
+    );
     store
         .add_participant(&participant(&meetup, "ben"), 200)
         .await
@@ -462,6 +495,13 @@ async fn deleting_a_meetup_removes_everything(kind: StoreKind) {
     assert_eq!(
         store
             .participant_by_token(&meetup.id, &organizer.token_hash)
+            .await
+            .expect("token"),
+        None
+    );
+    assert_eq!(
+        store
+            .participant_id_by_token(&meetup.id, &organizer.token_hash)
             .await
             .expect("token"),
         None

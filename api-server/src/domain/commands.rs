@@ -707,11 +707,11 @@ pub fn join_meetup(
     })
 }
 
-fn may_act_for(principal: &Principal, participant: &ParticipantRecord) -> Result<(), DomainError> {
-    match principal {
-        Principal::Admin => Ok(()),
-        Principal::Participant(p) if p.id == participant.id => Ok(()),
-        Principal::Participant(_) => Err(DomainError::Forbidden(
+fn may_act_for(actor: Actor<'_>, participant_id: &str) -> Result<(), DomainError> {
+    match actor {
+        Actor::Admin => Ok(()),
+        Actor::Participant(id) if id == participant_id => Ok(()),
+        Actor::Participant(_) => Err(DomainError::Forbidden(
             "A participant link may only change its own answers.",
         )),
     }
@@ -785,12 +785,12 @@ impl ParticipantChanges {
 /// Validates a participant PATCH against the meetup and who is asking.
 pub fn participant_changes(
     meetup: &MeetupRecord,
-    principal: &Principal,
-    participant: &ParticipantRecord,
+    actor: Actor<'_>,
+    participant_id: &str,
     patch: ParticipantPatch,
     now: DateTime<Utc>,
 ) -> Result<ParticipantChanges, DomainError> {
-    may_act_for(principal, participant)?;
+    may_act_for(actor, participant_id)?;
     if patch.availability.is_some() || patch.place_votes.is_some() {
         require_open(meetup, now)?;
     }
@@ -850,7 +850,7 @@ pub fn update_participant(
     patch: ParticipantPatch,
     now: DateTime<Utc>,
 ) -> Result<ParticipantRecord, DomainError> {
-    let changes = participant_changes(meetup, principal, participant, patch, now)?;
+    let changes = participant_changes(meetup, principal.actor(), &participant.id, patch, now)?;
     let mut next = participant.clone();
     changes.apply_to(&mut next);
     Ok(next)
@@ -860,7 +860,7 @@ pub fn authorize_leave(
     principal: &Principal,
     participant: &ParticipantRecord,
 ) -> Result<(), DomainError> {
-    may_act_for(principal, participant)
+    may_act_for(principal.actor(), &participant.id)
 }
 
 pub fn add_comment(

@@ -568,8 +568,7 @@ fn participant_changes_carry_only_the_fields_sent() {
         note: Some(Some("late".into())),
         ..Default::default()
     };
-    let changes =
-        participant_changes(&meetup, &Principal::Admin, &ben, patch, now()).expect("valid");
+    let changes = participant_changes(&meetup, Actor::Admin, &ben.id, patch, now()).expect("valid");
     assert_eq!(
         changes,
         ParticipantChanges {

@@ -325,9 +325,42 @@ pub enum Principal {
     Participant(Box<ParticipantRecord>),
 }
 
+/// Who is acting, when the identity is all a rule needs: a vote is checked against it without
+/// reading the voter's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    /// Holder of the admin token (the organizer).
+    Admin,
+    /// The participant with this id.
+    Participant(&'a str),
+}
+
+/// Who a bearer token belongs to, without the participant's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Admin,
+    Participant(String),
+}
+
+impl Identity {
+    pub fn actor(&self) -> Actor<'_> {
+        match self {
+            Identity::Admin => Actor::Admin,
+            Identity::Participant(id) => Actor::Participant(id),
+        }
+    }
+}
+
 impl Principal {
     pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin)
+    }
+
+    pub fn actor(&self) -> Actor<'_> {
+        match self {
+            Principal::Admin => Actor::Admin,
+            Principal::Participant(p) => Actor::Participant(&p.id),
+        }
     }
 
     pub fn participant_id(&self) -> Option<&str> {

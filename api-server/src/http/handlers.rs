@@ -327,18 +327,18 @@ pub async fn patch_participant(
     bearer: Bearer,
     body: JsonBody,
 ) -> ApiResult<Json<ParticipantView>> {
-    let (meetup, principal) = app.authenticated(&id, &bearer).await?;
+    let meetup = app.load_meetup(&id).await?;
+    // Only who is asking: the store applies the changes to the record it holds when it writes,
+    // so the record is neither read nor decoded here (a missing participant is a 404 below).
+    let identity = app.identify(&meetup, &bearer).await?;
     let patch: ParticipantPatch = body.parse()?;
-    // A participant changing their own answers was just read by the token lookup.
-    let loaded;
-    let participant = match &principal {
-        Principal::Participant(own) if own.id == participant_id => own.as_ref(),
-        _ => {
-            loaded = app.load_participant(&meetup.id, &participant_id).await?;
-            &loaded
-        }
-    };
-    let changes = domain::participant_changes(&meetup, &principal, participant, patch, Utc::now())?;
+    let changes = domain::participant_changes(
+        &meetup,
+        identity.actor(),
+        &participant_id,
+        patch,
+        Utc::now(),
+    )?;
     let (revision, updated) = app
         .store
         .update_participant(&meetup.id, &participant_id, &changes)

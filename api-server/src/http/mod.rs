@@ -31,8 +31,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::domain::ids::{hash_matches, hash_token, is_valid_id};
 use crate::domain::{
-    self, DomainError, MeetupRecord, MeetupView, ParticipantRecord, PlaceRecord, Principal,
-    Resource,
+    self, DomainError, Identity, MeetupRecord, MeetupView, ParticipantRecord, PlaceRecord,
+    Principal, Resource,
 };
 use crate::events::{BroadcastHub, Event, EventSink};
 use crate::redis_layer::{CachedView, RedisLayer};
@@ -308,6 +308,25 @@ impl AppState {
             }
             _ => Err(Problem::unauthorized()),
         }
+    }
+
+    /// Like [`Self::authenticate`], but only who is asking: no participant record is read or
+    /// decoded (for writes whose rules need no more, like a vote).
+    pub async fn identify(
+        &self,
+        meetup: &MeetupRecord,
+        bearer: &Bearer,
+    ) -> Result<Identity, Problem> {
+        let token = bearer.0.as_deref().ok_or_else(Problem::unauthorized)?;
+        let hash = hash_token(token);
+        if hash_matches(&hash, &meetup.admin_token_hash) {
+            return Ok(Identity::Admin);
+        }
+        self.store
+            .participant_id_by_token(&meetup.id, &hash)
+            .await?
+            .map(Identity::Participant)
+            .ok_or_else(Problem::unauthorized)
     }
 
     /// The assembled view of a meetup as stored now.

@@ -18,7 +18,8 @@ use super::{PlaceSearch, SearchError, SearchResult, dedup_by_name};
 use crate::domain::{PlaceRecord, PlaceSuggestion};
 use crate::store::suggestion_key;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest an index or search request may take (a hung server costs no more).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Hits fetched per wanted suggestion, so duplicates of one name leave room for others
 /// (Elasticsearch collapses them itself; this covers servers that ignore `collapse`).

@@ -856,6 +856,25 @@ impl Store for EmbeddedStore {
         value.map(|v| decode(v.value())).transpose()
     }
 
+    async fn participant_id_by_token(
+        &self,
+        meetup_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        let txn = self.db().begin_read().map_err(backend)?;
+        let tokens = txn.open_table(TOKENS).map_err(backend)?;
+        let Some(key) = tokens.get(token_hash).map_err(backend)? else {
+            return Ok(None);
+        };
+        // The token entry goes in the same transaction as its participant, so the key names a
+        // stored participant.
+        Ok(key
+            .value()
+            .strip_prefix(meetup_id)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .map(str::to_owned))
+    }
+
     async fn participant_by_name_key(
         &self,
         meetup_id: &str,

@@ -114,6 +114,18 @@ impl<S: Store> Store for InstrumentedStore<S> {
         .await
     }
 
+    async fn participant_id_by_token(
+        &self,
+        meetup_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        self.timed(
+            "participant_id_by_token",
+            self.inner.participant_id_by_token(meetup_id, token_hash),
+        )
+        .await
+    }
+
     async fn participant_by_name_key(
         &self,
         meetup_id: &str,

@@ -128,6 +128,15 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
     ) -> StoreResult<Option<ParticipantRecord>>;
 
+    /// Only the id of the participant holding this token in this meetup: a write that needs no
+    /// more than who is asking skips reading and decoding the whole record (a vote's record
+    /// carries every answer).
+    async fn participant_id_by_token(
+        &self,
+        meetup_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>>;
+
     /// The participant whose name has this key (`validate::name_key`, the key "name taken"
     /// checks), if any: reclaiming a name finds its owner by it.
     async fn participant_by_name_key(

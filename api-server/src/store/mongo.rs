@@ -1025,6 +1025,22 @@ impl Store for MongoStore {
             .map_err(backend)
     }
 
+    async fn participant_id_by_token(
+        &self,
+        meetup_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        self.prepared().await?;
+        let found = self
+            .participants
+            .clone_with_type::<Document>()
+            .find_one(doc! {"tokenHash": token_hash, "meetupId": meetup_id})
+            .projection(doc! {"_id": 1})
+            .await
+            .map_err(backend)?;
+        Ok(found.and_then(|d| d.get_str("_id").ok().map(str::to_owned)))
+    }
+
     async fn participant_by_name_key(
         &self,
         meetup_id: &str,

@@ -75,6 +75,9 @@ impl Store for FaultyStore {
     ) -> StoreResult<Option<ParticipantRecord>> {
         self.inner.participant_by_token(m, t).await
     }
+    async fn participant_id_by_token(&self, m: &str, t: &str) -> StoreResult<Option<String>> {
+        self.inner.participant_id_by_token(m, t).await
+    }
     async fn add_participant(&self, p: &ParticipantRecord, max: usize) -> StoreResult<Revision> {
         self.inner.add_participant(p, max).await
     }
