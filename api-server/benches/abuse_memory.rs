@@ -44,12 +44,7 @@ const RAISED_LIMIT: &str = "ABUSE_MEMORY_FD_LIMIT_RAISED";
 
 fn main() {
     // 200 sockets here and as many in the server.
-    process::raise_fd_limit(RAISED_LIMIT, 4 * SOCKETS as u64);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    process::bench_main(RAISED_LIMIT, 4 * SOCKETS as u64, run());
 }
 
 /// The server of one scenario and its data directory (removed with it).

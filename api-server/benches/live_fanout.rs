@@ -31,12 +31,7 @@ const RAISED_LIMIT: &str = "LIVE_FANOUT_FD_LIMIT_RAISED";
 
 fn main() {
     // 1,000 clients need ~1,000 descriptors here and as many in the server.
-    process::raise_fd_limit(RAISED_LIMIT, 4 * CLIENTS as u64);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    process::bench_main(RAISED_LIMIT, 4 * CLIENTS as u64, run());
 }
 
 async fn start_server(env: &[(&str, String)]) -> ServerProcess {

@@ -49,6 +49,16 @@ fn sample_meetup() -> (MeetupRecord, ParticipantRecord) {
 
 /// A MongoDB adaptor on a fresh FerretDB with one stored meetup, and a raw handle on the same
 /// database for the tests that reach under the adaptor.
+/// A sample meetup, created in `store`.
+async fn stored_meetup(store: &dyn Store) -> (MeetupRecord, ParticipantRecord) {
+    let (meetup, organizer) = sample_meetup();
+    store
+        .create_meetup(&meetup, &organizer)
+        .await
+        .expect("create");
+    (meetup, organizer)
+}
+
 async fn ferretdb_with_a_meetup(
     database: &str,
 ) -> (
@@ -62,11 +72,7 @@ async fn ferretdb_with_a_meetup(
     let store = api_server::store::MongoStore::connect(&ferret.uri(), database)
         .await
         .expect("connects");
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, organizer) = stored_meetup(&store).await;
     let raw = mongodb::Client::with_uri_str(ferret.uri())
         .await
         .expect("client")
@@ -125,11 +131,7 @@ async fn stored(store: &Arc<dyn Store>, id: &str) -> MeetupRecord {
 async fn create_and_read_back(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
     store.ping().await.expect("ping");
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, organizer) = stored_meetup(&*store).await;
     assert_eq!(stored(&store, &meetup.id).await, meetup);
     assert_eq!(
         store.participants(&meetup.id).await.expect("list"),
@@ -185,11 +187,7 @@ async fn create_and_read_back(kind: StoreKind) {
 
 async fn names_are_unique_per_meetup_case_insensitively(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let ben = participant(&meetup, "Ben");
     let revision = store.add_participant(&ben, 200).await.expect("join");
     assert_eq!(revision, meetup.revision + 1);
@@ -199,11 +197,7 @@ async fn names_are_unique_per_meetup_case_insensitively(kind: StoreKind) {
         Err(StoreError::NameTaken)
     ));
     // The same name in another meetup is fine.
-    let (other, other_organizer) = sample_meetup();
-    store
-        .create_meetup(&other, &other_organizer)
-        .await
-        .expect("create other");
+    let (other, _) = stored_meetup(&*store).await;
     store
         .add_participant(&participant(&other, "Ben"), 200)
         .await
@@ -213,11 +207,7 @@ async fn names_are_unique_per_meetup_case_insensitively(kind: StoreKind) {
 
 async fn participant_cap_is_enforced(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     store
         .add_participant(&participant(&meetup, "Ben"), 2)
         .await
@@ -244,11 +234,7 @@ async fn joining_a_missing_meetup_fails(kind: StoreKind) {
 
 async fn participant_updates_persist_and_bump_the_revision(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let ben = participant(&meetup, "Ben");
     store.add_participant(&ben, 200).await.expect("join");
     let mut changed = ben.clone();
@@ -302,11 +288,7 @@ async fn participant_updates_persist_and_bump_the_revision(kind: StoreKind) {
 
 async fn meetup_replace_is_compare_and_swap(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     store
         .add_participant(&participant(&meetup, "Ben"), 200)
         .await
@@ -343,11 +325,7 @@ async fn meetup_replace_is_compare_and_swap(kind: StoreKind) {
 
 async fn leaving_frees_the_seat_and_the_name(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let ben = participant(&meetup, "Ben");
     store.add_participant(&ben, 200).await.expect("join");
     let revision = store
@@ -387,11 +365,7 @@ async fn leaving_frees_the_seat_and_the_name(kind: StoreKind) {
 
 async fn removing_a_place_drops_its_votes(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let (hops, barley) = (meetup.places[0].id.clone(), meetup.places[1].id.clone());
     let mut ben = participant(&meetup, "Ben");
     ben.place_votes = vec![hops.clone(), barley.clone()];
@@ -416,11 +390,7 @@ async fn removing_a_place_drops_its_votes(kind: StoreKind) {
 
 async fn comments_round_trip_with_a_cap(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let first = comment(&meetup, "first");
     let second = comment(&meetup, "second");
     store.add_comment(&first, 2).await.expect("first");
@@ -462,11 +432,7 @@ async fn comments_round_trip_with_a_cap(kind: StoreKind) {
 
 async fn deleting_a_meetup_removes_everything(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, organizer) = stored_meetup(&*store).await;
     store
         .add_participant(&participant(&meetup, "Ben"), 200)
         .await
@@ -475,11 +441,7 @@ async fn deleting_a_meetup_removes_everything(kind: StoreKind) {
         .add_comment(&comment(&meetup, "hi"), 500)
         .await
         .expect("comment");
-    let (kept, kept_organizer) = sample_meetup();
-    store
-        .create_meetup(&kept, &kept_organizer)
-        .await
-        .expect("create other");
+    let (kept, _) = stored_meetup(&*store).await;
 
     assert!(store.delete_meetup(&meetup.id).await.expect("delete"));
     assert!(!store.delete_meetup(&meetup.id).await.expect("delete twice"));
@@ -537,11 +499,7 @@ async fn place_suggestions_match_by_prefix(kind: StoreKind) {
 
 async fn fifty_concurrent_voters_lose_no_vote(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let mut voters = Vec::new();
     for i in 0..50 {
         let p = participant(&meetup, &format!("Voter {i}"));
@@ -585,11 +543,8 @@ async fn meetups_past_their_last_slot_are_listed_for_retention(kind: StoreKind) 
         .create_meetup(&old, &old_organizer)
         .await
         .expect("create");
-    let (coming, coming_organizer) = sample_meetup();
-    store
-        .create_meetup(&coming, &coming_organizer)
-        .await
-        .expect("create");
+    // A meetup still ahead: never listed.
+    stored_meetup(&*store).await;
     let listed = store
         .meetups_ended_before(Utc::now() - chrono::Duration::hours(1), 10)
         .await
@@ -604,11 +559,7 @@ async fn meetups_past_their_last_slot_are_listed_for_retention(kind: StoreKind) 
 
 async fn concurrent_patches_of_different_fields_both_survive(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let ben = participant(&meetup, "Ben");
     store.add_participant(&ben, 200).await.expect("join");
     let before = stored(&store, &meetup.id).await.revision;
@@ -653,11 +604,7 @@ async fn concurrent_patches_of_different_fields_both_survive(kind: StoreKind) {
 
 async fn a_participant_secret_is_stored_found_by_name_and_removed(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let ben = participant(&meetup, "Ben");
     store.add_participant(&ben, 200).await.expect("join");
     assert_eq!(
@@ -766,11 +713,7 @@ async fn a_writer_paused_past_the_claim_window_cannot_revert_a_later_write(
         .expect("connects")
         .with_claim_timing(Duration::from_millis(300), Duration::from_millis(900))
         .expect("release window longer than the lease");
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&store).await;
     assert_eq!(
         store.isolation(),
         Isolation::ReadModifyWrite,
@@ -908,11 +851,7 @@ async fn ferretdb_revision_hint_may_lag_or_be_missing() {
 /// newer one.
 async fn meetup_state_is_never_older_than_its_revision(kind: StoreKind) {
     let (store, _guard) = make_store(kind).await;
-    let (meetup, organizer) = sample_meetup();
-    store
-        .create_meetup(&meetup, &organizer)
-        .await
-        .expect("create");
+    let (meetup, _) = stored_meetup(&*store).await;
     let writer = tokio::spawn({
         let store = Arc::clone(&store);
         let id = meetup.id.clone();

@@ -6,6 +6,17 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Runs a benchmark's `main` future on a multi-threaded runtime after raising the descriptor
+/// limit to `fds` (see [`raise_fd_limit`]).
+pub fn bench_main<F: std::future::Future>(marker: &str, fds: u64, run: F) -> F::Output {
+    raise_fd_limit(marker, fds);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(run)
+}
+
 /// Re-runs the benchmark under `ulimit -n <hard limit>` when the soft open-files limit is below
 /// `needed` (the server, a child, inherits it). `marker` is set in the re-run's environment.
 pub fn raise_fd_limit(marker: &str, needed: u64) {
