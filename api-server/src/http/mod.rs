@@ -297,11 +297,9 @@ impl AppState {
         meetup: &MeetupRecord,
         bearer: &Bearer,
     ) -> Result<Principal, Problem> {
-        let token = bearer.0.as_deref().ok_or_else(Problem::unauthorized)?;
-        let hash = hash_token(token);
-        if hash_matches(&hash, &meetup.admin_token_hash) {
+        let Some(hash) = participant_token_hash(meetup, bearer)? else {
             return Ok(Principal::Admin);
-        }
+        };
         match self.store.participant_by_token(&meetup.id, &hash).await? {
             Some(p) if hash_matches(&hash, &p.token_hash) => {
                 Ok(Principal::Participant(Box::new(p)))
@@ -317,11 +315,9 @@ impl AppState {
         meetup: &MeetupRecord,
         bearer: &Bearer,
     ) -> Result<Identity, Problem> {
-        let token = bearer.0.as_deref().ok_or_else(Problem::unauthorized)?;
-        let hash = hash_token(token);
-        if hash_matches(&hash, &meetup.admin_token_hash) {
+        let Some(hash) = participant_token_hash(meetup, bearer)? else {
             return Ok(Identity::Admin);
-        }
+        };
         self.store
             .participant_id_by_token(&meetup.id, &hash)
             .await?
@@ -604,4 +600,15 @@ async fn metrics() -> Response {
         middleware::metrics_handle().render(),
     )
         .into_response()
+}
+
+/// The hash of the bearer token when it is not the meetup's admin token (`None` when it is); 401
+/// without a token.
+fn participant_token_hash(
+    meetup: &MeetupRecord,
+    bearer: &Bearer,
+) -> Result<Option<String>, Problem> {
+    let token = bearer.0.as_deref().ok_or_else(Problem::unauthorized)?;
+    let hash = hash_token(token);
+    Ok((!hash_matches(&hash, &meetup.admin_token_hash)).then_some(hash))
 }

@@ -635,6 +635,24 @@ fn drop_participant(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResul
     Ok(())
 }
 
+/// The id of the participant holding this token in this meetup. The token entry is written and
+/// removed in the same transaction as its participant, so the id names a stored participant.
+fn token_owner(
+    txn: &ReadTransaction,
+    meetup_id: &str,
+    token_hash: &str,
+) -> StoreResult<Option<String>> {
+    let tokens = txn.open_table(TOKENS).map_err(backend)?;
+    let Some(key) = tokens.get(token_hash).map_err(backend)? else {
+        return Ok(None);
+    };
+    Ok(key
+        .value()
+        .strip_prefix(meetup_id)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .map(str::to_owned))
+}
+
 fn load_participant(
     txn: &WriteTransaction,
     meetup_id: &str,
@@ -840,19 +858,13 @@ impl Store for EmbeddedStore {
         token_hash: &str,
     ) -> StoreResult<Option<ParticipantRecord>> {
         let txn = self.db().begin_read().map_err(backend)?;
-        let tokens = txn.open_table(TOKENS).map_err(backend)?;
-        let Some(key) = tokens.get(token_hash).map_err(backend)? else {
+        let Some(participant_id) = token_owner(&txn, meetup_id, token_hash)? else {
             return Ok(None);
         };
-        let key = key.value().to_string();
-        if key
-            .strip_prefix(meetup_id)
-            .is_none_or(|rest| !rest.starts_with('/'))
-        {
-            return Ok(None);
-        }
         let participants = txn.open_table(PARTICIPANTS).map_err(backend)?;
-        let value = participants.get(key.as_str()).map_err(backend)?;
+        let value = participants
+            .get(child_key(meetup_id, &participant_id).as_str())
+            .map_err(backend)?;
         value.map(|v| decode(v.value())).transpose()
     }
 
@@ -862,17 +874,7 @@ impl Store for EmbeddedStore {
         token_hash: &str,
     ) -> StoreResult<Option<String>> {
         let txn = self.db().begin_read().map_err(backend)?;
-        let tokens = txn.open_table(TOKENS).map_err(backend)?;
-        let Some(key) = tokens.get(token_hash).map_err(backend)? else {
-            return Ok(None);
-        };
-        // The token entry goes in the same transaction as its participant, so the key names a
-        // stored participant.
-        Ok(key
-            .value()
-            .strip_prefix(meetup_id)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .map(str::to_owned))
+        token_owner(&txn, meetup_id, token_hash)
     }
 
     async fn participant_by_name_key(

@@ -874,6 +874,11 @@ impl MongoStore {
     }
 }
 
+/// The participant holding this token in this meetup (a token works only inside its own meetup).
+fn token_filter(meetup_id: &str, token_hash: &str) -> Document {
+    doc! {"tokenHash": token_hash, "meetupId": meetup_id}
+}
+
 #[async_trait]
 impl Store for MongoStore {
     fn backend(&self) -> &'static str {
@@ -1020,7 +1025,7 @@ impl Store for MongoStore {
     ) -> StoreResult<Option<ParticipantRecord>> {
         self.prepared().await?;
         self.participants
-            .find_one(doc! {"tokenHash": token_hash, "meetupId": meetup_id})
+            .find_one(token_filter(meetup_id, token_hash))
             .await
             .map_err(backend)
     }
@@ -1034,7 +1039,7 @@ impl Store for MongoStore {
         let found = self
             .participants
             .clone_with_type::<Document>()
-            .find_one(doc! {"tokenHash": token_hash, "meetupId": meetup_id})
+            .find_one(token_filter(meetup_id, token_hash))
             .projection(doc! {"_id": 1})
             .await
             .map_err(backend)?;
