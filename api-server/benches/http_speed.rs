@@ -224,6 +224,10 @@ struct WrkResult {
     requests: u64,
     /// Server CPU seconds used during the workload (filled in by the caller).
     server_cpu_seconds: f64,
+    /// The server's own request durations during the workload (filled in by the caller).
+    server_latency: Histogram,
+    /// The store writer's commits during the workload (filled in by the caller).
+    commits: Histogram,
     requests_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -267,6 +271,99 @@ fn parse_wrk(output: &str) -> WrkResult {
         }
     }
     result
+}
+
+/// A Prometheus histogram's cumulative buckets: (upper bound in seconds, count), ascending.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: Vec<(f64, u64)>,
+    sum_seconds: f64,
+}
+
+impl Histogram {
+    /// The buckets of `metric` summed over every series whose line contains all of `labels`.
+    fn scrape(text: &str, metric: &str, labels: &[&str]) -> Self {
+        let mut out = Histogram::default();
+        for line in text
+            .lines()
+            .filter(|l| labels.iter().all(|label| l.contains(label)))
+        {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            if series.starts_with(&format!("{metric}_sum")) {
+                out.sum_seconds += value.parse::<f64>().unwrap_or(0.0);
+                continue;
+            }
+            if !series.starts_with(&format!("{metric}_bucket{{")) {
+                continue;
+            }
+            let le = series
+                .split("le=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map_or(f64::NAN, |le| le.parse().unwrap_or(f64::INFINITY));
+            let count: u64 = value.parse().unwrap_or(0);
+            match out.buckets.iter_mut().find(|(bound, _)| *bound == le) {
+                Some((_, total)) => *total += count,
+                None => out.buckets.push((le, count)),
+            }
+        }
+        out.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    }
+
+    /// What was recorded between `before` and `self`.
+    fn since(&self, before: &Histogram) -> Histogram {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|&(bound, count)| {
+                let earlier = before
+                    .buckets
+                    .iter()
+                    .find(|(b, _)| *b == bound)
+                    .map_or(0, |(_, c)| *c);
+                (bound, count.saturating_sub(earlier))
+            })
+            .collect();
+        Histogram {
+            buckets,
+            sum_seconds: self.sum_seconds - before.sum_seconds,
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.buckets.last().map_or(0, |(_, c)| *c)
+    }
+
+    /// The upper bound (ms) of the bucket holding the `q` quantile.
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let wanted = (self.count() as f64 * q).ceil() as u64;
+        self.buckets
+            .iter()
+            .find(|(_, c)| *c >= wanted)
+            .map_or(f64::NAN, |(bound, _)| bound * 1000.0)
+    }
+
+    /// How many took longer than `seconds` (a bucket bound).
+    fn over(&self, seconds: f64) -> u64 {
+        let within = self
+            .buckets
+            .iter()
+            .find(|(bound, _)| *bound >= seconds)
+            .map_or(0, |(_, c)| *c);
+        self.count().saturating_sub(within)
+    }
+}
+
+async fn server_metrics(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
 }
 
 fn wrk(url: &str, connections: usize, seconds: u64, script: Option<&std::path::Path>) -> WrkResult {
@@ -369,27 +466,46 @@ async fn run() {
     let bare_url = format!("http://127.0.0.1:{bare_port}/bare");
     let server_pid = server.pid();
     let load_before = load_average();
-    // wrk blocks; run it off the runtime so the bare server keeps serving.
-    let run_wrk = |url: String, connections: usize, script: Option<std::path::PathBuf>| {
-        tokio::task::spawn_blocking(move || {
-            let cpu_before = cpu_seconds(server_pid);
-            let mut result = wrk(&url, connections, seconds, script.as_deref());
-            result.server_cpu_seconds = cpu_seconds(server_pid) - cpu_before;
+    // wrk blocks; run it off the runtime so the bare server keeps serving. The server's own
+    // histograms (request durations, store commits) are read before and after each workload.
+    let base = server.base.clone();
+    let run_wrk = |url: String,
+                   connections: usize,
+                   script: Option<std::path::PathBuf>,
+                   request: [&'static str; 2]| {
+        let base = base.clone();
+        async move {
+            let before = server_metrics(&base).await;
+            let mut result = tokio::task::spawn_blocking(move || {
+                let cpu_before = cpu_seconds(server_pid);
+                let mut result = wrk(&url, connections, seconds, script.as_deref());
+                result.server_cpu_seconds = cpu_seconds(server_pid) - cpu_before;
+                result
+            })
+            .await
+            .expect("wrk");
+            let after = server_metrics(&base).await;
+            let requests = "http_request_duration_seconds";
+            result.server_latency = Histogram::scrape(&after, requests, &request)
+                .since(&Histogram::scrape(&before, requests, &request));
+            let commits = "store_commit_duration_seconds";
+            result.commits = Histogram::scrape(&after, commits, &[]).since(&Histogram::scrape(
+                &before,
+                commits,
+                &[],
+            ));
             result
-        })
+        }
     };
-    let bare_result = run_wrk(bare_url, 64, None).await.expect("bare");
-    let read = run_wrk(view_url.clone(), 64, None).await.expect("read");
+    const READ: [&str; 2] = ["method=\"GET\"", "route=\"/api/v1/meetups/{id}\""];
+    const REPLACE: [&str; 2] = ["method=\"PATCH\"", "participant_id}"];
+    const CREATE: [&str; 2] = ["method=\"POST\"", "route=\"/api/v1/meetups\""];
+    let bare_result = run_wrk(bare_url, 64, None, READ).await;
+    let read = run_wrk(view_url.clone(), 64, None, READ).await;
     let (sync_p50, sync_p90) = sync_latency_ms(data.path(), 100);
-    let write16 = run_wrk(server.base.clone(), 16, Some(patch_script.clone()))
-        .await
-        .expect("patch 16");
-    let write64 = run_wrk(server.base.clone(), 64, Some(patch_script))
-        .await
-        .expect("patch 64");
-    let create = run_wrk(server.base.clone(), 16, Some(create_script))
-        .await
-        .expect("create");
+    let write16 = run_wrk(server.base.clone(), 16, Some(patch_script.clone()), REPLACE).await;
+    let write64 = run_wrk(server.base.clone(), 64, Some(patch_script), REPLACE).await;
+    let create = run_wrk(server.base.clone(), 16, Some(create_script), CREATE).await;
     let rss = rss_mib(server.pid());
     let load_after = load_average();
 
@@ -405,11 +521,19 @@ async fn run() {
         16.0 * 1000.0 / sync_p50,
         64.0 * 1000.0 / sync_p50
     );
+    println!(
+        "p50/p99: wrk's, which corrects for coordinated omission: a request slower than the \
+         run's mean interval per connection counts again for every interval it held its \
+         connection, so one stall of 300 ms at 16 connections adds ~150 samples. Server p99: \
+         the server's own histogram (upper bound of the bucket), from the end of reading the \
+         request to the response."
+    );
     println!();
     println!(
-        "| work | connections | req/s | p50 ms | p99 ms | errors | server CPU µs/request | ratio to bare |"
+        "| work | connections | req/s | p50 ms | p99 ms | server p99 ms | server > 100 ms | \
+         errors | server CPU µs/request | store commits: mean / slowest ms | ratio to bare |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let bare_rps = bare_result.requests_per_second;
     for (name, connections, result) in [
         ("bare axum handler, same bytes", 64, &bare_result),
@@ -418,21 +542,35 @@ async fn run() {
         ("replace one participant's availability", 64, &write64),
         ("create a meetup", 16, &create),
     ] {
+        let bare = name.starts_with("bare");
         let ratio = if name.starts_with("create") || name.starts_with("replace") {
             "—".to_string()
         } else {
             format!("{:.2}×", result.requests_per_second / bare_rps)
         };
-        let cpu = if name.starts_with("bare") {
+        let (cpu, server_p99, slow) = if bare {
+            ("—".to_string(), "—".to_string(), "—".to_string())
+        } else {
+            (
+                format!(
+                    "{:.0}",
+                    result.server_cpu_seconds * 1e6 / result.requests.max(1) as f64
+                ),
+                format!("≤ {}", result.server_latency.quantile_ms(0.99)),
+                result.server_latency.over(0.1).to_string(),
+            )
+        };
+        let commits = if result.commits.count() == 0 {
             "—".to_string()
         } else {
             format!(
-                "{:.0}",
-                result.server_cpu_seconds * 1e6 / result.requests.max(1) as f64
+                "{:.2} / ≤ {}",
+                result.commits.sum_seconds * 1000.0 / result.commits.count() as f64,
+                result.commits.quantile_ms(1.0)
             )
         };
         println!(
-            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {} | {cpu} | {ratio} |",
+            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {server_p99} | {slow} | {} | {cpu} | {commits} | {ratio} |",
             result.requests_per_second, result.p50_ms, result.p99_ms, result.errors,
         );
     }

@@ -24,8 +24,9 @@ pub enum Event {
     ParticipantJoined {
         participant: ParticipantView,
     },
+    /// Shared with the PATCH's response, which is the same view.
     ParticipantUpdated {
-        participant: ParticipantView,
+        participant: Arc<ParticipantView>,
     },
     ParticipantLeft {
         participant_id: String,

@@ -115,7 +115,7 @@ async fn replace_participant(
     p: &ParticipantRecord,
 ) -> Result<Option<Revision>, StoreError> {
     store
-        .update_participant(&p.meetup_id, &p.id, &ParticipantChanges::all_of(p))
+        .update_participant(&p.meetup_id, &p.id, ParticipantChanges::all_of(p))
         .await
         .map(|written| written.map(|(revision, _)| revision))
 }
@@ -576,8 +576,8 @@ async fn concurrent_patches_of_different_fields_both_survive(kind: StoreKind) {
             ..Default::default()
         };
         let (a, b) = tokio::join!(
-            store.update_participant(&meetup.id, &ben.id, &note),
-            store.update_participant(&meetup.id, &ben.id, &paint)
+            store.update_participant(&meetup.id, &ben.id, note),
+            store.update_participant(&meetup.id, &ben.id, paint)
         );
         let (a, b) = (
             a.expect("note").expect("exists"),
@@ -633,7 +633,7 @@ async fn a_participant_secret_is_stored_found_by_name_and_removed(kind: StoreKin
         ..Default::default()
     };
     let (_, written) = store
-        .update_participant(&meetup.id, &ben.id, &set)
+        .update_participant(&meetup.id, &ben.id, set)
         .await
         .expect("set")
         .expect("exists");
@@ -645,7 +645,7 @@ async fn a_participant_secret_is_stored_found_by_name_and_removed(kind: StoreKin
         ..Default::default()
     };
     store
-        .update_participant(&meetup.id, &ben.id, &note)
+        .update_participant(&meetup.id, &ben.id, note)
         .await
         .expect("note")
         .expect("exists");
@@ -667,7 +667,7 @@ async fn a_participant_secret_is_stored_found_by_name_and_removed(kind: StoreKin
         ..Default::default()
     };
     store
-        .update_participant(&meetup.id, &ben.id, &rename)
+        .update_participant(&meetup.id, &ben.id, rename)
         .await
         .expect("rename")
         .expect("exists");
@@ -683,7 +683,7 @@ async fn a_participant_secret_is_stored_found_by_name_and_removed(kind: StoreKin
         ..Default::default()
     };
     store
-        .update_participant(&meetup.id, &ben.id, &clear)
+        .update_participant(&meetup.id, &ben.id, clear)
         .await
         .expect("clear")
         .expect("exists");
@@ -952,7 +952,7 @@ async fn ferretdb_participant_claims_are_taken_over_only_when_stale() {
         .expect("live claim");
     assert!(matches!(
         store
-            .update_participant(&meetup.id, &organizer.id, &note("overtaking"))
+            .update_participant(&meetup.id, &organizer.id, note("overtaking"))
             .await,
         Err(StoreError::Backend(_))
     ));
@@ -973,7 +973,7 @@ async fn ferretdb_participant_claims_are_taken_over_only_when_stale() {
         .await
         .expect("age the claim");
     let (_, written) = store
-        .update_participant(&meetup.id, &organizer.id, &note("after takeover"))
+        .update_participant(&meetup.id, &organizer.id, note("after takeover"))
         .await
         .expect("update")
         .expect("exists");

@@ -10,24 +10,27 @@ use serde::{Serialize, Serializer};
 
 /// For `#[serde(serialize_with = "rfc3339::serialize")]`.
 pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    let year = at.year();
-    if at.nanosecond() != 0 || !(0..=9999).contains(&year) {
+    // The fields of the naive UTC time: `DateTime::year()` and friends each convert to local
+    // time first (an offset addition per field, 3.5 % of a create's CPU for 560 bounds).
+    let utc = at.naive_utc();
+    let year = utc.year();
+    if utc.nanosecond() != 0 || !(0..=9999).contains(&year) {
         return at.serialize(serializer);
     }
     let mut text = *b"0000-00-00T00:00:00Z";
     let year = year.unsigned_abs();
     put_two(&mut text[0..2], year / 100);
     put_two(&mut text[2..4], year % 100);
-    put_two(&mut text[5..7], at.month());
-    put_two(&mut text[8..10], at.day());
-    put_two(&mut text[11..13], at.hour());
-    put_two(&mut text[14..16], at.minute());
-    put_two(&mut text[17..19], at.second());
+    put_two(&mut text[5..7], utc.month());
+    put_two(&mut text[8..10], utc.day());
+    put_two(&mut text[11..13], utc.hour());
+    put_two(&mut text[14..16], utc.minute());
+    put_two(&mut text[17..19], utc.second());
     serializer.serialize_str(std::str::from_utf8(&text).map_err(S::Error::custom)?)
 }
 
 /// Writes `value` (below 100) as two ASCII digits.
-fn put_two(out: &mut [u8], value: u32) {
+pub(super) fn put_two(out: &mut [u8], value: u32) {
     // Both digits are below 10, so the casts cannot truncate.
     out[0] = b'0' + (value / 10 % 10) as u8;
     out[1] = b'0' + (value % 10) as u8;

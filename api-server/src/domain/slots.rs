@@ -61,20 +61,23 @@ pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 
 /// Stable, readable, URL-safe slot id derived from the start instant.
 pub fn slot_id(start: DateTime<Utc>) -> String {
-    // The same text as `start.format("%Y%m%dT%H%MZ")`, without parsing that pattern for each
-    // of a new meetup's slots; years beyond four digits take chrono's path (a sign is added).
-    let year = start.year();
-    if (0..=9999).contains(&year) {
-        format!(
-            "{year:04}{:02}{:02}T{:02}{:02}Z",
-            start.month(),
-            start.day(),
-            start.hour(),
-            start.minute()
-        )
-    } else {
-        start.format("%Y%m%dT%H%MZ").to_string()
+    // The same text as `start.format("%Y%m%dT%H%MZ")`, without parsing that pattern (or going
+    // through `fmt`) for each of a new meetup's slots; years beyond four digits take chrono's
+    // path (a sign is added).
+    let utc = start.naive_utc();
+    let year = utc.year();
+    if !(0..=9999).contains(&year) {
+        return start.format("%Y%m%dT%H%MZ").to_string();
     }
+    let mut text = *b"00000000T0000Z";
+    let year = year.unsigned_abs();
+    super::rfc3339::put_two(&mut text[0..2], year / 100);
+    super::rfc3339::put_two(&mut text[2..4], year % 100);
+    super::rfc3339::put_two(&mut text[4..6], utc.month());
+    super::rfc3339::put_two(&mut text[6..8], utc.day());
+    super::rfc3339::put_two(&mut text[9..11], utc.hour());
+    super::rfc3339::put_two(&mut text[11..13], utc.minute());
+    text.iter().map(|&b| char::from(b)).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

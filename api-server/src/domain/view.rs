@@ -161,10 +161,7 @@ pub fn participant_view(meetup: &MeetupRecord, p: &ParticipantRecord) -> Partici
         time_zone: p.time_zone.clone(),
         // Answers for slots that are gone are not shown. Usually none are: then a clone of the
         // map is much cheaper than collecting it anew.
-        availability: if meetup
-            .first_unknown_slot(p.availability.keys().map(String::as_str))
-            .is_none()
-        {
+        availability: if all_slots_known(meetup, &p.availability) {
             p.availability.clone()
         } else {
             p.availability
@@ -183,6 +180,33 @@ pub fn participant_view(meetup: &MeetupRecord, p: &ParticipantRecord) -> Partici
         is_organizer: p.is_organizer,
         joined_at: p.joined_at,
     }
+}
+
+/// [`participant_view`] of a record that is not needed afterwards: its answers move into the
+/// view instead of being copied (a vote's ~70).
+pub fn into_participant_view(meetup: &MeetupRecord, p: ParticipantRecord) -> ParticipantView {
+    let mut availability = p.availability;
+    if !all_slots_known(meetup, &availability) {
+        availability.retain(|slot, _| meetup.slot(slot).is_some());
+    }
+    let mut place_votes = p.place_votes;
+    place_votes.retain(|id| meetup.place(id).is_some());
+    ParticipantView {
+        id: p.id,
+        name: p.name,
+        time_zone: p.time_zone,
+        availability,
+        place_votes,
+        note: p.note,
+        is_organizer: p.is_organizer,
+        joined_at: p.joined_at,
+    }
+}
+
+fn all_slots_known(meetup: &MeetupRecord, availability: &BTreeMap<String, Availability>) -> bool {
+    meetup
+        .first_unknown_slot(availability.keys().map(String::as_str))
+        .is_none()
 }
 
 pub fn comment_view(c: &CommentRecord) -> CommentView {
@@ -451,6 +475,27 @@ mod tests {
             .insert("19990101T0000Z".into(), Availability::Yes);
         let filtered = participant_view(&meetup, &person);
         assert_eq!(filtered.availability, all.availability);
+    }
+
+    #[test]
+    fn the_view_of_an_owned_record_is_the_view_of_a_borrowed_one() {
+        let (meetup, participants, _) = fullest_meetup();
+        let mut person = participants[1].clone();
+        person.place_votes = meetup.places.iter().map(|p| p.id.clone()).collect();
+        person.note = Some("first round on me".into());
+        assert_eq!(
+            into_participant_view(&meetup, person.clone()),
+            participant_view(&meetup, &person)
+        );
+        // A slot and a place that are gone are left out of both.
+        person
+            .availability
+            .insert("19990101T0000Z".into(), Availability::Yes);
+        person.place_votes.push("gone".into());
+        let borrowed = participant_view(&meetup, &person);
+        assert!(!borrowed.availability.contains_key("19990101T0000Z"));
+        assert!(!borrowed.place_votes.contains(&"gone".to_string()));
+        assert_eq!(into_participant_view(&meetup, person), borrowed);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Thin handlers: load, authenticate, call a domain rule, store, publish the event, respond.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -326,7 +328,7 @@ pub async fn patch_participant(
     ApiPath((id, participant_id)): ApiPath<(String, String)>,
     bearer: Bearer,
     body: JsonBody,
-) -> ApiResult<Json<ParticipantView>> {
+) -> ApiResult<Json<Arc<ParticipantView>>> {
     let meetup = app.load_meetup(&id).await?;
     // Only who is asking: the store applies the changes to the record it holds when it writes,
     // so the record is neither read nor decoded here (a missing participant is a 404 below).
@@ -339,28 +341,24 @@ pub async fn patch_participant(
         patch,
         Utc::now(),
     )?;
+    let new_name = changes.name.as_ref().map(|n| n.name.clone());
     let (revision, updated) = app
         .store
-        .update_participant(&meetup.id, &participant_id, &changes)
+        .update_participant(&meetup.id, &participant_id, changes)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NameTaken => domain::DomainError::NameTaken(
-                changes
-                    .name
-                    .as_ref()
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default(),
-            )
-            .into(),
+            crate::store::StoreError::NameTaken => {
+                domain::DomainError::NameTaken(new_name.unwrap_or_default()).into()
+            }
             other => Problem::from(other),
         })?
         .ok_or_else(|| domain::DomainError::not_found(Resource::Participant, &participant_id))?;
-    let view = domain::participant_view(&meetup, &updated);
+    let view = Arc::new(domain::into_participant_view(&meetup, updated));
     app.publish(
         &meetup.id,
         revision,
         Event::ParticipantUpdated {
-            participant: view.clone(),
+            participant: Arc::clone(&view),
         },
     )
     .await;

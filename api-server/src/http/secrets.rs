@@ -143,14 +143,14 @@ async fn write_secret(
     };
     let (revision, updated) = app
         .store
-        .update_participant(&meetup.id, participant_id, &changes)
+        .update_participant(&meetup.id, participant_id, changes)
         .await?
         .ok_or_else(|| domain::DomainError::not_found(Resource::Participant, participant_id))?;
     app.publish(
         &meetup.id,
         revision,
         Event::ParticipantUpdated {
-            participant: domain::participant_view(meetup, &updated),
+            participant: std::sync::Arc::new(domain::into_participant_view(meetup, updated)),
         },
     )
     .await;

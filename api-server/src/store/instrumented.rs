@@ -154,7 +154,7 @@ impl<S: Store> Store for InstrumentedStore<S> {
         &self,
         meetup_id: &str,
         participant_id: &str,
-        changes: &ParticipantChanges,
+        changes: ParticipantChanges,
     ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
         self.timed(
             "update_participant",

@@ -162,12 +162,13 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a PATCH to the participant as stored at the moment of writing: only the fields
     /// present in `changes` are written, so concurrent PATCHes of different fields both stay.
     /// Returns the new revision and the participant as written; `Ok(None)` when the participant
-    /// no longer exists; `NameTaken` when the new name belongs to someone else.
+    /// no longer exists; `NameTaken` when the new name belongs to someone else. By value: the
+    /// embedded store hands them to its writer thread (a vote's ~70 answers, not copied).
     async fn update_participant(
         &self,
         meetup_id: &str,
         participant_id: &str,
-        changes: &ParticipantChanges,
+        changes: ParticipantChanges,
     ) -> StoreResult<Option<(Revision, ParticipantRecord)>>;
 
     async fn remove_participant(

@@ -1081,8 +1081,9 @@ impl Store for MongoStore {
         &self,
         meetup_id: &str,
         participant_id: &str,
-        changes: &ParticipantChanges,
+        changes: ParticipantChanges,
     ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
+        let changes = &changes;
         let isolation = self.prepared().await?;
         if isolation == Isolation::ReadModifyWrite {
             return self

@@ -85,7 +85,7 @@ impl Store for FaultyStore {
         &self,
         m: &str,
         p: &str,
-        changes: &ParticipantChanges,
+        changes: ParticipantChanges,
     ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
         self.inner.update_participant(m, p, changes).await
     }
