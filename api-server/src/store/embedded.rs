@@ -27,7 +27,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    WriteTransaction,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -340,8 +341,82 @@ fn load_hot(txn: &ReadTransaction, id: &str) -> StoreResult<Option<HotMeetup>> {
 
 /// One write transaction shared by a batch of requests, and what they changed.
 struct Batch<'t> {
-    txn: &'t WriteTransaction,
+    tables: Tables<'t>,
     hot: Vec<HotChange>,
+}
+
+type Records<'t> = Table<'t, &'static str, &'static [u8]>;
+type Links<'t> = Table<'t, &'static str, &'static str>;
+
+/// The tables of a batch's transaction, each opened on first use and kept open until the
+/// commit. Opening a table looks it up in redb's table tree, checks its types and registers it
+/// as open; per write that was four to six openings, paid by the single writer every request
+/// waits for.
+struct Tables<'t> {
+    txn: &'t WriteTransaction,
+    meetups: Option<Records<'t>>,
+    counters: Option<Table<'t, &'static str, CountersTuple>>,
+    participants: Option<Records<'t>>,
+    names: Option<Links<'t>>,
+    tokens: Option<Links<'t>>,
+    comments: Option<Records<'t>>,
+    suggestions: Option<Records<'t>>,
+}
+
+/// The table in `slot`, opened in `txn` the first time.
+fn opened<'s, 't, K: redb::Key + 'static, V: redb::Value + 'static>(
+    slot: &'s mut Option<Table<'t, K, V>>,
+    txn: &'t WriteTransaction,
+    definition: TableDefinition<K, V>,
+) -> StoreResult<&'s mut Table<'t, K, V>> {
+    let table = match slot.take() {
+        Some(table) => table,
+        None => txn.open_table(definition).map_err(backend)?,
+    };
+    Ok(slot.insert(table))
+}
+
+impl<'t> Tables<'t> {
+    fn new(txn: &'t WriteTransaction) -> Self {
+        Self {
+            txn,
+            meetups: None,
+            counters: None,
+            participants: None,
+            names: None,
+            tokens: None,
+            comments: None,
+            suggestions: None,
+        }
+    }
+
+    fn meetups(&mut self) -> StoreResult<&mut Records<'t>> {
+        opened(&mut self.meetups, self.txn, MEETUPS)
+    }
+
+    fn counters(&mut self) -> StoreResult<&mut Table<'t, &'static str, CountersTuple>> {
+        opened(&mut self.counters, self.txn, COUNTERS)
+    }
+
+    fn participants(&mut self) -> StoreResult<&mut Records<'t>> {
+        opened(&mut self.participants, self.txn, PARTICIPANTS)
+    }
+
+    fn names(&mut self) -> StoreResult<&mut Links<'t>> {
+        opened(&mut self.names, self.txn, NAMES)
+    }
+
+    fn tokens(&mut self) -> StoreResult<&mut Links<'t>> {
+        opened(&mut self.tokens, self.txn, TOKENS)
+    }
+
+    fn comments(&mut self) -> StoreResult<&mut Records<'t>> {
+        opened(&mut self.comments, self.txn, COMMENTS)
+    }
+
+    fn suggestions(&mut self) -> StoreResult<&mut Records<'t>> {
+        opened(&mut self.suggestions, self.txn, SUGGESTIONS)
+    }
 }
 
 /// A queued write: runs inside the shared transaction, then learns whether it committed.
@@ -417,18 +492,22 @@ fn writer_loop(db: Arc<Database>, hot: Arc<HotMeetups>, queue: Receiver<Box<dyn 
                 continue;
             }
         };
-        let mut batch = Batch {
-            txn: &txn,
-            hot: Vec::new(),
+        // The batch's tables close at the end of this block, handing their new roots to the
+        // transaction before it commits.
+        let (finishes, poisoned, changes) = {
+            let mut batch = Batch {
+                tables: Tables::new(&txn),
+                hot: Vec::new(),
+            };
+            let mut finishes = Vec::with_capacity(jobs.len());
+            let mut poisoned = false;
+            for job in jobs {
+                let (poisons, finish) = job.run(&mut batch);
+                poisoned |= poisons;
+                finishes.push(finish);
+            }
+            (finishes, poisoned, batch.hot)
         };
-        let mut finishes = Vec::with_capacity(jobs.len());
-        let mut poisoned = false;
-        for job in jobs {
-            let (poisons, finish) = job.run(&mut batch);
-            poisoned |= poisons;
-            finishes.push(finish);
-        }
-        let changes = std::mem::take(&mut batch.hot);
         let committed = if poisoned {
             if let Err(error) = txn.abort() {
                 tracing::error!(%error, "could not abort a failed write batch");
@@ -598,19 +677,17 @@ fn children_in<T: DeserializeOwned>(
 
 /// The meetup's counters inside a write transaction (from the document for files written
 /// before counters were kept apart). `None` when the meetup does not exist.
-fn counters(txn: &WriteTransaction, meetup_id: &str) -> StoreResult<Option<Counters>> {
-    let stored = txn
-        .open_table(COUNTERS)
-        .map_err(backend)?
+fn counters(tables: &mut Tables<'_>, meetup_id: &str) -> StoreResult<Option<Counters>> {
+    let stored = tables
+        .counters()?
         .get(meetup_id)
         .map_err(backend)?
         .map(|c| Counters::from_tuple(c.value()));
     if stored.is_some() {
         return Ok(stored);
     }
-    let doc: Option<MeetupRecord> = txn
-        .open_table(MEETUPS)
-        .map_err(backend)?
+    let doc: Option<MeetupRecord> = tables
+        .meetups()?
         .get(meetup_id)
         .map_err(backend)?
         .map(|v| decode(v.value()))
@@ -620,9 +697,8 @@ fn counters(txn: &WriteTransaction, meetup_id: &str) -> StoreResult<Option<Count
 
 fn put_counters(batch: &mut Batch<'_>, meetup_id: &str, counters: Counters) -> StoreResult<()> {
     batch
-        .txn
-        .open_table(COUNTERS)
-        .map_err(backend)?
+        .tables
+        .counters()?
         .insert(meetup_id, counters.to_tuple())
         .map_err(backend)?;
     batch
@@ -638,44 +714,43 @@ fn bumped(mut counters: Counters) -> Counters {
     counters
 }
 
-fn put_participant(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResult<()> {
-    put_participant_bytes(txn, p, &encode(p)?)
+fn put_participant(tables: &mut Tables<'_>, p: &ParticipantRecord) -> StoreResult<()> {
+    put_participant_bytes(tables, p, &encode(p)?)
 }
 
 /// Stores `p` as `bytes`, its encoding made beforehand.
 fn put_participant_bytes(
-    txn: &WriteTransaction,
+    tables: &mut Tables<'_>,
     p: &ParticipantRecord,
     bytes: &[u8],
 ) -> StoreResult<()> {
-    let mut participants = txn.open_table(PARTICIPANTS).map_err(backend)?;
-    participants
+    tables
+        .participants()?
         .insert(child_key(&p.meetup_id, &p.id).as_str(), bytes)
         .map_err(backend)?;
     Ok(())
 }
 
 /// Refuses a name another participant of the meetup holds (checks only; writes nothing).
-fn check_name_free(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResult<()> {
-    let names = txn.open_table(NAMES).map_err(backend)?;
+fn check_name_free(tables: &mut Tables<'_>, p: &ParticipantRecord) -> StoreResult<()> {
     let key = child_key(&p.meetup_id, &p.name_key);
-    match names.get(key.as_str()).map_err(backend)? {
+    match tables.names()?.get(key.as_str()).map_err(backend)? {
         Some(owner) if owner.value() != p.id => Err(StoreError::NameTaken),
         _ => Ok(()),
     }
 }
 
-fn put_name(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResult<()> {
-    txn.open_table(NAMES)
-        .map_err(backend)?
+fn put_name(tables: &mut Tables<'_>, p: &ParticipantRecord) -> StoreResult<()> {
+    tables
+        .names()?
         .insert(child_key(&p.meetup_id, &p.name_key).as_str(), p.id.as_str())
         .map_err(backend)?;
     Ok(())
 }
 
-fn put_token(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResult<()> {
-    txn.open_table(TOKENS)
-        .map_err(backend)?
+fn put_token(tables: &mut Tables<'_>, p: &ParticipantRecord) -> StoreResult<()> {
+    tables
+        .tokens()?
         .insert(
             p.token_hash.as_str(),
             child_key(&p.meetup_id, &p.id).as_str(),
@@ -684,17 +759,17 @@ fn put_token(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResult<()> {
     Ok(())
 }
 
-fn drop_participant(txn: &WriteTransaction, p: &ParticipantRecord) -> StoreResult<()> {
-    txn.open_table(PARTICIPANTS)
-        .map_err(backend)?
+fn drop_participant(tables: &mut Tables<'_>, p: &ParticipantRecord) -> StoreResult<()> {
+    tables
+        .participants()?
         .remove(child_key(&p.meetup_id, &p.id).as_str())
         .map_err(backend)?;
-    txn.open_table(NAMES)
-        .map_err(backend)?
+    tables
+        .names()?
         .remove(child_key(&p.meetup_id, &p.name_key).as_str())
         .map_err(backend)?;
-    txn.open_table(TOKENS)
-        .map_err(backend)?
+    tables
+        .tokens()?
         .remove(p.token_hash.as_str())
         .map_err(backend)?;
     Ok(())
@@ -719,11 +794,11 @@ fn token_owner(
 }
 
 fn load_participant(
-    txn: &WriteTransaction,
+    tables: &mut Tables<'_>,
     meetup_id: &str,
     participant_id: &str,
 ) -> StoreResult<Option<ParticipantRecord>> {
-    let table = txn.open_table(PARTICIPANTS).map_err(backend)?;
+    let table = tables.participants()?;
     let value = table
         .get(child_key(meetup_id, participant_id).as_str())
         .map_err(backend)?;
@@ -757,19 +832,19 @@ impl Store for EmbeddedStore {
         let (id, counters) = (meetup.id.clone(), Counters::of(meetup));
         let organizer = organizer.clone();
         self.write(move |batch| {
-            let txn = batch.txn;
-            check_name_free(txn, &organizer)?;
-            txn.open_table(MEETUPS)
-                .map_err(backend)?
+            let tables = &mut batch.tables;
+            check_name_free(tables, &organizer)?;
+            tables
+                .meetups()?
                 .insert(id.as_str(), meetup_bytes.as_slice())
                 .map_err(backend)?;
-            txn.open_table(COUNTERS)
-                .map_err(backend)?
+            tables
+                .counters()?
                 .insert(id.as_str(), counters.to_tuple())
                 .map_err(backend)?;
-            put_name(txn, &organizer)?;
-            put_participant_bytes(txn, &organizer, &organizer_bytes)?;
-            put_token(txn, &organizer)?;
+            put_name(tables, &organizer)?;
+            put_participant_bytes(tables, &organizer, &organizer_bytes)?;
+            put_token(tables, &organizer)?;
             // Not kept decoded yet: many meetups are created and never opened; the first read
             // loads it.
             Ok(())
@@ -824,15 +899,15 @@ impl Store for EmbeddedStore {
     async fn replace_meetup(&self, meetup: &MeetupRecord) -> StoreResult<Option<Revision>> {
         let next = meetup.clone();
         self.write(move |batch| {
-            let txn = batch.txn;
-            let Some(current) = counters(txn, &next.id)? else {
+            let tables = &mut batch.tables;
+            let Some(current) = counters(tables, &next.id)? else {
                 return Err(StoreError::MeetupNotFound);
             };
             if current.doc_version != next.doc_version {
                 return Ok(None);
             }
             let stored: MeetupRecord = {
-                let table = txn.open_table(MEETUPS).map_err(backend)?;
+                let table = tables.meetups()?;
                 let value = table.get(next.id.as_str()).map_err(backend)?;
                 match value {
                     Some(v) => decode(v.value())?,
@@ -851,12 +926,12 @@ impl Store for EmbeddedStore {
             };
             counters.apply(&mut written);
             let bytes = encode(&written)?;
-            txn.open_table(MEETUPS)
-                .map_err(backend)?
+            tables
+                .meetups()?
                 .insert(written.id.as_str(), bytes.as_slice())
                 .map_err(backend)?;
-            txn.open_table(COUNTERS)
-                .map_err(backend)?
+            tables
+                .counters()?
                 .insert(written.id.as_str(), counters.to_tuple())
                 .map_err(backend)?;
             let id = written.id.clone();
@@ -872,31 +947,27 @@ impl Store for EmbeddedStore {
     async fn delete_meetup(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_string();
         self.write(move |batch| {
-            let txn = batch.txn;
-            let existed = txn
-                .open_table(MEETUPS)
-                .map_err(backend)?
+            let tables = &mut batch.tables;
+            let existed = tables
+                .meetups()?
                 .remove(id.as_str())
                 .map_err(backend)?
                 .is_some();
-            txn.open_table(COUNTERS)
-                .map_err(backend)?
-                .remove(id.as_str())
-                .map_err(backend)?;
+            tables.counters()?.remove(id.as_str()).map_err(backend)?;
             let (from, to) = children(&id);
             let mut participants = Vec::new();
             {
-                let table = txn.open_table(PARTICIPANTS).map_err(backend)?;
+                let table = tables.participants()?;
                 for entry in table.range(from.as_str()..to.as_str()).map_err(backend)? {
                     let (_, value) = entry.map_err(backend)?;
                     participants.push(decode::<ParticipantRecord>(value.value())?);
                 }
             }
             for p in &participants {
-                drop_participant(txn, p)?;
+                drop_participant(tables, p)?;
             }
-            txn.open_table(COMMENTS)
-                .map_err(backend)?
+            tables
+                .comments()?
                 .retain_in(from.as_str()..to.as_str(), |_, _| false)
                 .map_err(backend)?;
             batch.hot.push(HotChange::Gone(id));
@@ -969,15 +1040,15 @@ impl Store for EmbeddedStore {
     ) -> StoreResult<Revision> {
         let p = participant.clone();
         self.write(move |batch| {
-            let txn = batch.txn;
-            let current = counters(txn, &p.meetup_id)?.ok_or(StoreError::MeetupNotFound)?;
+            let tables = &mut batch.tables;
+            let current = counters(tables, &p.meetup_id)?.ok_or(StoreError::MeetupNotFound)?;
             if current.participants >= max as i64 {
                 return Err(StoreError::Full("participants"));
             }
-            check_name_free(txn, &p)?;
-            put_name(txn, &p)?;
-            put_participant(txn, &p)?;
-            put_token(txn, &p)?;
+            check_name_free(tables, &p)?;
+            put_name(tables, &p)?;
+            put_participant(tables, &p)?;
+            put_token(tables, &p)?;
             let mut next = bumped(current);
             next.participants += 1;
             put_counters(batch, &p.meetup_id, next)?;
@@ -994,25 +1065,25 @@ impl Store for EmbeddedStore {
     ) -> StoreResult<Option<(Revision, ParticipantRecord)>> {
         let (meetup_id, participant_id) = (meetup_id.to_string(), participant_id.to_string());
         self.write(move |batch| {
-            let txn = batch.txn;
-            let Some(mut next) = load_participant(txn, &meetup_id, &participant_id)? else {
+            let tables = &mut batch.tables;
+            let Some(mut next) = load_participant(tables, &meetup_id, &participant_id)? else {
                 return Ok(None);
             };
-            let Some(current) = counters(txn, &meetup_id)? else {
+            let Some(current) = counters(tables, &meetup_id)? else {
                 return Ok(None);
             };
             let stored_name_key = next.name_key.clone();
             changes.apply_into(&mut next);
             let renamed = stored_name_key != next.name_key;
             if renamed {
-                check_name_free(txn, &next)?;
-                put_name(txn, &next)?;
-                txn.open_table(NAMES)
-                    .map_err(backend)?
+                check_name_free(tables, &next)?;
+                put_name(tables, &next)?;
+                tables
+                    .names()?
                     .remove(child_key(&meetup_id, &stored_name_key).as_str())
                     .map_err(backend)?;
             }
-            put_participant(txn, &next)?;
+            put_participant(tables, &next)?;
             let counters = bumped(current);
             put_counters(batch, &meetup_id, counters)?;
             Ok(Some((counters.revision, next)))
@@ -1028,14 +1099,14 @@ impl Store for EmbeddedStore {
         let meetup_id = meetup_id.to_string();
         let participant_id = participant_id.to_string();
         self.write(move |batch| {
-            let txn = batch.txn;
-            let Some(stored) = load_participant(txn, &meetup_id, &participant_id)? else {
+            let tables = &mut batch.tables;
+            let Some(stored) = load_participant(tables, &meetup_id, &participant_id)? else {
                 return Ok(None);
             };
-            let Some(current) = counters(txn, &meetup_id)? else {
+            let Some(current) = counters(tables, &meetup_id)? else {
                 return Ok(None);
             };
-            drop_participant(txn, &stored)?;
+            drop_participant(tables, &stored)?;
             let mut next = bumped(current);
             next.participants = (next.participants - 1).max(0);
             put_counters(batch, &meetup_id, next)?;
@@ -1048,11 +1119,11 @@ impl Store for EmbeddedStore {
         let meetup_id = meetup_id.to_string();
         let place_id = place_id.to_string();
         self.write(move |batch| {
-            let txn = batch.txn;
+            let tables = &mut batch.tables;
             let (from, to) = children(&meetup_id);
             let mut changed = Vec::new();
             {
-                let table = txn.open_table(PARTICIPANTS).map_err(backend)?;
+                let table = tables.participants()?;
                 for entry in table.range(from.as_str()..to.as_str()).map_err(backend)? {
                     let (_, value) = entry.map_err(backend)?;
                     let mut p: ParticipantRecord = decode(value.value())?;
@@ -1063,7 +1134,7 @@ impl Store for EmbeddedStore {
                 }
             }
             for p in &changed {
-                put_participant(txn, p)?;
+                put_participant(tables, p)?;
             }
             Ok(())
         })
@@ -1085,13 +1156,13 @@ impl Store for EmbeddedStore {
     async fn add_comment(&self, comment: &CommentRecord, max: usize) -> StoreResult<Revision> {
         let c = comment.clone();
         self.write(move |batch| {
-            let txn = batch.txn;
-            let current = counters(txn, &c.meetup_id)?.ok_or(StoreError::MeetupNotFound)?;
+            let tables = &mut batch.tables;
+            let current = counters(tables, &c.meetup_id)?.ok_or(StoreError::MeetupNotFound)?;
             if current.comments >= max as i64 {
                 return Err(StoreError::Full("comments"));
             }
-            txn.open_table(COMMENTS)
-                .map_err(backend)?
+            tables
+                .comments()?
                 .insert(
                     child_key(&c.meetup_id, &c.id).as_str(),
                     encode(&c)?.as_slice(),
@@ -1113,13 +1184,12 @@ impl Store for EmbeddedStore {
         let meetup_id = meetup_id.to_string();
         let comment_id = comment_id.to_string();
         self.write(move |batch| {
-            let txn = batch.txn;
-            let Some(current) = counters(txn, &meetup_id)? else {
+            let tables = &mut batch.tables;
+            let Some(current) = counters(tables, &meetup_id)? else {
                 return Ok(None);
             };
-            let removed = txn
-                .open_table(COMMENTS)
-                .map_err(backend)?
+            let removed = tables
+                .comments()?
                 .remove(child_key(&meetup_id, &comment_id).as_str())
                 .map_err(backend)?
                 .is_some();
@@ -1138,9 +1208,8 @@ impl Store for EmbeddedStore {
         let place = place.clone();
         self.write(move |batch| {
             batch
-                .txn
-                .open_table(SUGGESTIONS)
-                .map_err(backend)?
+                .tables
+                .suggestions()?
                 .insert(
                     suggestion_key(&place.name).as_str(),
                     encode(&place)?.as_slice(),
