@@ -313,6 +313,11 @@ impl Histogram {
         out
     }
 
+    /// What `metric` recorded between two scrapes of the server's /metrics.
+    fn between(before: &str, after: &str, metric: &str, labels: &[&str]) -> Self {
+        Self::scrape(after, metric, labels).since(&Self::scrape(before, metric, labels))
+    }
+
     /// What was recorded between `before` and `self`.
     fn since(&self, before: &Histogram) -> Histogram {
         let buckets = self
@@ -485,15 +490,10 @@ async fn run() {
             .await
             .expect("wrk");
             let after = server_metrics(&base).await;
-            let requests = "http_request_duration_seconds";
-            result.server_latency = Histogram::scrape(&after, requests, &request)
-                .since(&Histogram::scrape(&before, requests, &request));
-            let commits = "store_commit_duration_seconds";
-            result.commits = Histogram::scrape(&after, commits, &[]).since(&Histogram::scrape(
-                &before,
-                commits,
-                &[],
-            ));
+            result.server_latency =
+                Histogram::between(&before, &after, "http_request_duration_seconds", &request);
+            result.commits =
+                Histogram::between(&before, &after, "store_commit_duration_seconds", &[]);
             result
         }
     };
