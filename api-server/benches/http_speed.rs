@@ -7,6 +7,10 @@
 //! participants with availability. Workloads: read the meetup (64 connections), replace one
 //! participant's availability (16 and 64 connections), create a meetup (16 connections).
 //!
+//! The three write workloads run once more against a fresh server whose data directory is on
+//! /dev/shm (tmpfs, when the machine has it): a sync costs nothing there, so those rows show
+//! what the CPU allows this code on this machine, beside the durable rows of the same run.
+//!
 //! `BENCH_SECONDS` (default 10) sets the length of each workload. `BENCH_SERVER_BIN` runs another
 //! build of the server (e.g. an older commit's) instead of this one, for before/after tables.
 //!
@@ -16,6 +20,7 @@
 //! cannot make more than one write per sync, and N connections at most N per sync.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use axum::Router;
@@ -30,7 +35,7 @@ use process::{ServerProcess, load_average, rss_mib};
 
 const PARTICIPANTS: usize = 30;
 
-async fn start_server(data_dir: &std::path::Path) -> ServerProcess {
+async fn start_server(data_dir: &Path) -> ServerProcess {
     ServerProcess::start(&[
         ("DATA_DIR", data_dir.display().to_string()),
         // All load comes from one address: the per-client limits would answer most requests
@@ -47,7 +52,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// Milliseconds one 4 KiB write + fsync takes in `dir` (median and 90th percentile of `n`).
-fn sync_latency_ms(dir: &std::path::Path, n: usize) -> (f64, f64) {
+fn sync_latency_ms(dir: &Path, n: usize) -> (f64, f64) {
     use std::io::{Seek, Write};
     let path = dir.join("sync-probe");
     let mut file = std::fs::File::create(&path).expect("probe file");
@@ -371,7 +376,7 @@ async fn server_metrics(base: &str) -> String {
         .expect("metrics text")
 }
 
-fn wrk(url: &str, connections: usize, seconds: u64, script: Option<&std::path::Path>) -> WrkResult {
+fn wrk(url: &str, connections: usize, seconds: u64, script: Option<&Path>) -> WrkResult {
     let mut command = Command::new("wrk");
     command
         .arg("-t2")
@@ -404,6 +409,160 @@ fn main() {
     runtime.block_on(run());
 }
 
+/// A server under test, seeded, with its wrk scripts.
+struct Target {
+    server: ServerProcess,
+    meetup_id: String,
+    patch_script: PathBuf,
+    create_script: PathBuf,
+}
+
+/// Starts a server on `data_dir`, seeds it and writes its wrk scripts (named `name`-…) to
+/// `scripts`.
+async fn prepare(name: &str, data_dir: &Path, scripts: &Path) -> Target {
+    let server = start_server(data_dir).await;
+    let seeded = seed(&server.base).await;
+    let patch_requests: Vec<_> = seeded
+        .voters
+        .iter()
+        .map(|(id, token, body)| {
+            (
+                "PATCH".to_string(),
+                format!("/api/v1/meetups/{}/participants/{id}", seeded.meetup_id),
+                vec![
+                    ("Authorization".to_string(), format!("Bearer {token}")),
+                    ("Content-Type".to_string(), "application/json".to_string()),
+                ],
+                Some(body.clone()),
+            )
+        })
+        .collect();
+    let patch_script = scripts.join(format!("{name}-patch.lua"));
+    std::fs::write(&patch_script, wrk_script(&patch_requests)).expect("write script");
+    let create_requests: Vec<_> = (0..16)
+        .map(|i| {
+            (
+                "POST".to_string(),
+                "/api/v1/meetups".to_string(),
+                vec![("Content-Type".to_string(), "application/json".to_string())],
+                Some(create_body(&format!("Created {i}")).to_string()),
+            )
+        })
+        .collect();
+    let create_script = scripts.join(format!("{name}-create.lua"));
+    std::fs::write(&create_script, wrk_script(&create_requests)).expect("write script");
+    Target {
+        server,
+        meetup_id: seeded.meetup_id,
+        patch_script,
+        create_script,
+    }
+}
+
+const READ: [&str; 2] = ["method=\"GET\"", "route=\"/api/v1/meetups/{id}\""];
+const REPLACE: [&str; 2] = ["method=\"PATCH\"", "participant_id}"];
+const CREATE: [&str; 2] = ["method=\"POST\"", "route=\"/api/v1/meetups\""];
+
+/// One workload: wrk against `url`, with the server's CPU time and its own histograms (request
+/// durations, store commits) read before and after. wrk blocks, so it runs off the runtime and
+/// the bare server in this process keeps serving.
+async fn measure(
+    server: &ServerProcess,
+    url: String,
+    connections: usize,
+    seconds: u64,
+    script: Option<PathBuf>,
+    request: [&'static str; 2],
+) -> WrkResult {
+    let server_pid = server.pid();
+    let before = server_metrics(&server.base).await;
+    let mut result = tokio::task::spawn_blocking(move || {
+        let cpu_before = cpu_seconds(server_pid);
+        let mut result = wrk(&url, connections, seconds, script.as_deref());
+        result.server_cpu_seconds = cpu_seconds(server_pid) - cpu_before;
+        result
+    })
+    .await
+    .expect("wrk");
+    let after = server_metrics(&server.base).await;
+    result.server_latency =
+        Histogram::between(&before, &after, "http_request_duration_seconds", &request);
+    result.commits = Histogram::between(&before, &after, "store_commit_duration_seconds", &[]);
+    result
+}
+
+/// The three write workloads against `target`.
+async fn measure_writes(target: &Target, seconds: u64) -> [WrkResult; 3] {
+    let (server, base) = (&target.server, &target.server.base);
+    let patch = || Some(target.patch_script.clone());
+    [
+        measure(server, base.clone(), 16, seconds, patch(), REPLACE).await,
+        measure(server, base.clone(), 64, seconds, patch(), REPLACE).await,
+        measure(
+            server,
+            base.clone(),
+            16,
+            seconds,
+            Some(target.create_script.clone()),
+            CREATE,
+        )
+        .await,
+    ]
+}
+
+/// A RAM filesystem for the data directory, if this machine has one: there a sync costs
+/// nothing, so the same writes show the CPU ceiling of this code on this machine.
+fn ram_dir() -> Option<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    shm.is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten()
+}
+
+const TABLE_HEADER: &str = "| work | connections | req/s | p50 ms | p99 ms | server p99 ms | \
+    server > 100 ms | errors | server CPU µs/request | store commits: mean / slowest ms | \
+    ratio to bare |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+fn print_row(name: &str, connections: usize, result: &WrkResult, bare_rps: Option<f64>) {
+    let bare = name.starts_with("bare");
+    let ratio = match bare_rps {
+        Some(bare_rps) => format!("{:.2}×", result.requests_per_second / bare_rps),
+        None => "—".to_string(),
+    };
+    let (cpu, server_p99, slow) = if bare {
+        ("—".to_string(), "—".to_string(), "—".to_string())
+    } else {
+        (
+            format!(
+                "{:.0}",
+                result.server_cpu_seconds * 1e6 / result.requests.max(1) as f64
+            ),
+            format!("≤ {}", result.server_latency.quantile_ms(0.99)),
+            result.server_latency.over(0.1).to_string(),
+        )
+    };
+    let commits = if result.commits.count() == 0 {
+        "—".to_string()
+    } else {
+        format!(
+            "{:.2} / ≤ {}",
+            result.commits.sum_seconds * 1000.0 / result.commits.count() as f64,
+            result.commits.quantile_ms(1.0)
+        )
+    };
+    println!(
+        "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {server_p99} | {slow} | {} | {cpu} | {commits} | {ratio} |",
+        result.requests_per_second, result.p50_ms, result.p99_ms, result.errors,
+    );
+}
+
+fn print_writes(suffix: &str, [write16, write64, create]: &[WrkResult; 3]) {
+    let replace = format!("replace one participant's availability{suffix}");
+    print_row(&replace, 16, write16, None);
+    print_row(&replace, 64, write64, None);
+    print_row(&format!("create a meetup{suffix}"), 16, create, None);
+}
+
 async fn run() {
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
@@ -411,9 +570,8 @@ async fn run() {
         .unwrap_or(10);
     let data = tempfile::tempdir().expect("data dir");
     let scripts = tempfile::tempdir().expect("script dir");
-    let server = start_server(data.path()).await;
-    let seeded = seed(&server.base).await;
-    let view_url = format!("{}/api/v1/meetups/{}", server.base, seeded.meetup_id);
+    let target = prepare("disk", data.path(), scripts.path()).await;
+    let view_url = format!("{}/api/v1/meetups/{}", target.server.base, target.meetup_id);
     let view = reqwest::get(&view_url)
         .await
         .expect("view")
@@ -438,75 +596,24 @@ async fn run() {
         let _ = axum::serve(listener, bare).await;
     });
 
-    let patch_requests: Vec<_> = seeded
-        .voters
-        .iter()
-        .map(|(id, token, body)| {
-            (
-                "PATCH".to_string(),
-                format!("/api/v1/meetups/{}/participants/{id}", seeded.meetup_id),
-                vec![
-                    ("Authorization".to_string(), format!("Bearer {token}")),
-                    ("Content-Type".to_string(), "application/json".to_string()),
-                ],
-                Some(body.clone()),
-            )
-        })
-        .collect();
-    let patch_script = scripts.path().join("patch.lua");
-    std::fs::write(&patch_script, wrk_script(&patch_requests)).expect("write script");
-    let create_requests: Vec<_> = (0..16)
-        .map(|i| {
-            (
-                "POST".to_string(),
-                "/api/v1/meetups".to_string(),
-                vec![("Content-Type".to_string(), "application/json".to_string())],
-                Some(create_body(&format!("Created {i}")).to_string()),
-            )
-        })
-        .collect();
-    let create_script = scripts.path().join("create.lua");
-    std::fs::write(&create_script, wrk_script(&create_requests)).expect("write script");
-
     let bare_url = format!("http://127.0.0.1:{bare_port}/bare");
-    let server_pid = server.pid();
     let load_before = load_average();
-    // wrk blocks; run it off the runtime so the bare server keeps serving. The server's own
-    // histograms (request durations, store commits) are read before and after each workload.
-    let base = server.base.clone();
-    let run_wrk = |url: String,
-                   connections: usize,
-                   script: Option<std::path::PathBuf>,
-                   request: [&'static str; 2]| {
-        let base = base.clone();
-        async move {
-            let before = server_metrics(&base).await;
-            let mut result = tokio::task::spawn_blocking(move || {
-                let cpu_before = cpu_seconds(server_pid);
-                let mut result = wrk(&url, connections, seconds, script.as_deref());
-                result.server_cpu_seconds = cpu_seconds(server_pid) - cpu_before;
-                result
-            })
-            .await
-            .expect("wrk");
-            let after = server_metrics(&base).await;
-            result.server_latency =
-                Histogram::between(&before, &after, "http_request_duration_seconds", &request);
-            result.commits =
-                Histogram::between(&before, &after, "store_commit_duration_seconds", &[]);
-            result
-        }
-    };
-    const READ: [&str; 2] = ["method=\"GET\"", "route=\"/api/v1/meetups/{id}\""];
-    const REPLACE: [&str; 2] = ["method=\"PATCH\"", "participant_id}"];
-    const CREATE: [&str; 2] = ["method=\"POST\"", "route=\"/api/v1/meetups\""];
-    let bare_result = run_wrk(bare_url, 64, None, READ).await;
-    let read = run_wrk(view_url.clone(), 64, None, READ).await;
+    let server = &target.server;
+    let bare_result = measure(server, bare_url, 64, seconds, None, READ).await;
+    let read = measure(server, view_url, 64, seconds, None, READ).await;
     let (sync_p50, sync_p90) = sync_latency_ms(data.path(), 100);
-    let write16 = run_wrk(server.base.clone(), 16, Some(patch_script.clone()), REPLACE).await;
-    let write64 = run_wrk(server.base.clone(), 64, Some(patch_script), REPLACE).await;
-    let create = run_wrk(server.base.clone(), 16, Some(create_script), CREATE).await;
+    let writes = measure_writes(&target, seconds).await;
     let rss = rss_mib(server.pid());
+    drop(target);
+    // The same writes once more with the data on a RAM filesystem, a fresh server and meetup.
+    let ram = ram_dir();
+    let ram_writes = match &ram {
+        Some(dir) => {
+            let target = prepare("ram", dir.path(), scripts.path()).await;
+            Some(measure_writes(&target, seconds).await)
+        }
+        None => None,
+    };
     let load_after = load_average();
 
     println!(
@@ -528,50 +635,25 @@ async fn run() {
          the server's own histogram (upper bound of the bucket), from the end of reading the \
          request to the response."
     );
-    println!();
-    println!(
-        "| work | connections | req/s | p50 ms | p99 ms | server p99 ms | server > 100 ms | \
-         errors | server CPU µs/request | store commits: mean / slowest ms | ratio to bare |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let bare_rps = bare_result.requests_per_second;
-    for (name, connections, result) in [
-        ("bare axum handler, same bytes", 64, &bare_result),
-        ("read the meetup", 64, &read),
-        ("replace one participant's availability", 16, &write16),
-        ("replace one participant's availability", 64, &write64),
-        ("create a meetup", 16, &create),
-    ] {
-        let bare = name.starts_with("bare");
-        let ratio = if name.starts_with("create") || name.starts_with("replace") {
-            "—".to_string()
-        } else {
-            format!("{:.2}×", result.requests_per_second / bare_rps)
-        };
-        let (cpu, server_p99, slow) = if bare {
-            ("—".to_string(), "—".to_string(), "—".to_string())
-        } else {
-            (
-                format!(
-                    "{:.0}",
-                    result.server_cpu_seconds * 1e6 / result.requests.max(1) as f64
-                ),
-                format!("≤ {}", result.server_latency.quantile_ms(0.99)),
-                result.server_latency.over(0.1).to_string(),
-            )
-        };
-        let commits = if result.commits.count() == 0 {
-            "—".to_string()
-        } else {
-            format!(
-                "{:.2} / ≤ {}",
-                result.commits.sum_seconds * 1000.0 / result.commits.count() as f64,
-                result.commits.quantile_ms(1.0)
-            )
-        };
+    if ram_writes.is_some() {
         println!(
-            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {server_p99} | {slow} | {} | {cpu} | {commits} | {ratio} |",
-            result.requests_per_second, result.p50_ms, result.p99_ms, result.errors,
+            "\"in RAM\": the same writes by the same binary with its data directory on /dev/shm \
+             (tmpfs), a fresh server and meetup: a sync costs nothing there, so these rows are \
+             what this machine's CPU allows this code, not a durable configuration."
         );
+    }
+    println!();
+    println!("{TABLE_HEADER}");
+    let bare_rps = bare_result.requests_per_second;
+    print_row(
+        "bare axum handler, same bytes",
+        64,
+        &bare_result,
+        Some(bare_rps),
+    );
+    print_row("read the meetup", 64, &read, Some(bare_rps));
+    print_writes("", &writes);
+    if let Some(ram_writes) = &ram_writes {
+        print_writes(", in RAM", ram_writes);
     }
 }
