@@ -366,6 +366,12 @@ const DNS_LABEL_RULE: &str = r"self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
 /// CEL rule for a host name (no wildcard, no port).
 const HOST_RULE: &str =
     r"self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
+/// What a rate-limit whitelist entry may look like at admission: hex digits, dots and colons with
+/// an optional prefix length (spaces around are trimmed later). Looser than the operator's exact
+/// parse, never stricter.
+pub const WHITELIST_PATTERN: &str = r"^\s*[0-9A-Fa-f:.]+(/[0-9]+)?\s*$";
+/// CEL form of [`WHITELIST_PATTERN`], for every entry.
+const WHITELIST_RULE: &str = r"self.all(e, e.matches('^\\s*[0-9A-Fa-f:.]+(/[0-9]+)?\\s*$'))";
 /// CEL rule for a full `major.minor.patch` version (Elastic publishes no floating tags).
 const FULL_VERSION_RULE: &str = r"self.matches('^[0-9]+\\.[0-9]+\\.[0-9]+$')";
 
@@ -435,7 +441,11 @@ pub struct RateLimitSpec {
     pub size: Option<String>,
     /// Client IPs or CIDRs never limited (e.g. `10.0.0.0/8`, `192.168.1.1`, `fd00::/64`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(length(max = 64)))]
+    // A coarse check at admission (hex digits, dots, colons, a prefix length); the operator's
+    // validation parses each entry exactly. `isIP`/`isCIDR` would need Kubernetes 1.31, the
+    // chart supports 1.25.
+    #[x_kube(validation = Rule::new(WHITELIST_RULE).message("ingress.rateLimit.whitelist entries must be IP addresses or CIDRs such as 10.0.0.0/8 or fd00::/64"))]
     pub whitelist: Vec<String>,
 }
 
@@ -1017,6 +1027,41 @@ mod tests {
     }
 
     #[test]
+    fn cel_whitelist_rule_is_the_whitelist_pattern_and_never_refuses_what_the_operator_takes() {
+        let unescaped = WHITELIST_RULE.replace("\\\\", "\\");
+        assert_eq!(
+            unescaped,
+            format!("self.all(e, e.matches('{WHITELIST_PATTERN}'))")
+        );
+        let pattern = regex::Regex::new(WHITELIST_PATTERN).expect("pattern");
+        let taken = [
+            "10.0.0.0/8",
+            "192.168.1.1",
+            "fd00::/64",
+            "::1",
+            "::ffff:10.0.0.1",
+            " 10.1.2.3/32 ",
+            "2001:DB8::/32",
+        ];
+        for entry in taken {
+            assert!(
+                crate::children::haproxy_config::parse_address_or_network(entry).is_some(),
+                "{entry:?}"
+            );
+            assert!(pattern.is_match(entry), "{entry:?} refused at admission");
+        }
+        for garbage in [
+            "office",
+            "10.0.0.1\n    stats enable",
+            "10.0.0.0/8 # vpn",
+            "",
+            "*",
+        ] {
+            assert!(!pattern.is_match(garbage), "{garbage:?} passed admission");
+        }
+    }
+
+    #[test]
     fn every_rule_has_a_message_naming_the_field() {
         let text = schema().to_string();
         for message in [
@@ -1032,6 +1077,7 @@ mod tests {
             "ingress.host must be a lower-case DNS name",
             "ingress.className must be a DNS label",
             "ingress.rateLimit.period must be a duration",
+            "ingress.rateLimit.whitelist entries must be IP addresses or CIDRs",
             "ingress.controller.tunnelTimeout must be a duration",
             "ingress.controller.image must be an image reference",
             "elasticsearch.version must be a full version",

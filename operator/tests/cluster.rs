@@ -442,6 +442,12 @@ async fn invalid_platforms_are_rejected_by_the_api_server() -> Result<()> {
             json!({ "apiServer": { "replicas": 51 } }),
             "spec.apiServer.replicas",
         ),
+        (
+            json!({ "ingress": { "enabled": true, "host": "beer.example.org", "rateLimit": {
+                "requests": 100, "whitelist": ["10.0.0.0/8", "the office"],
+            } } }),
+            "ingress.rateLimit.whitelist entries must be IP addresses or CIDRs",
+        ),
     ];
     for (i, (spec, expected)) in cases.into_iter().enumerate() {
         let name = format!("bad-{i}");
@@ -456,6 +462,18 @@ async fn invalid_platforms_are_rejected_by_the_api_server() -> Result<()> {
             }
         }
     }
+    // The admission check on whitelist entries lets every address and network form through.
+    create_raw(
+        &client,
+        &ns,
+        "whitelisted",
+        json!({ "ingress": { "enabled": true, "host": "beer.example.org", "rateLimit": {
+            "requests": 100,
+            "whitelist": ["10.0.0.0/8", "192.168.1.1", "fd00::/64", "::ffff:10.0.0.1", "2001:DB8::1"],
+        } } }),
+    )
+    .await
+    .context("valid whitelist entries were refused")?;
     let long = "x".repeat(41);
     let error = create_raw(&client, &ns, &long, json!({}))
         .await
