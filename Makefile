@@ -79,7 +79,7 @@ crds: ## Regenerate crds/, the chart's copy and docs/configuration.md from the o
 bench: ## Benchmarks (not tests); results go to docs/benchmarks.md
 	$(CARGO) bench --workspace
 
-bench-http: ## API speed: release server + embedded store vs a bare axum handler, driven by wrk
+bench-http: ## API speed: release server + embedded store vs a bare axum handler, driven by wrk; the writes again on tmpfs (CPU ceiling)
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	$(CARGO) bench -p api-server --bench http_speed
 
